@@ -1,0 +1,206 @@
+"""REST API for runs, datasets and the reporter's ingestion endpoint.
+
+Access goes through the helpers at the top: another team's run is a 404, a viewer's write a 403.
+"""
+from django.db.models import Q
+from django.http import FileResponse, Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from backend.accounts import access
+from backend.accounts.models import Team
+
+from . import services
+from .models import Checkpoint, Dataset, LogLine, MetricPoint, Run
+from .serializers import (
+    CheckpointSerializer,
+    DatasetSerializer,
+    IngestBatchSerializer,
+    LogLineSerializer,
+    MetricPointSerializer,
+    RunCreateSerializer,
+    RunDetailSerializer,
+    RunSerializer,
+)
+
+# --- access helpers ----------------------------------------------------------------------------
+
+
+def runs_for(user):
+    return Run.objects.filter(team_id__in=access.team_ids(user)).select_related("team", "dataset", "created_by")
+
+
+def get_run_for_user(user, pk) -> Run:
+    """The run if it is in one of the user's teams; 404 otherwise (also for a malformed id)."""
+    if not _is_uuid(pk):
+        raise Http404("No such run.")
+    try:
+        return runs_for(user).get(pk=pk)
+    except Run.DoesNotExist:
+        raise Http404("No such run.") from None
+
+
+def team_for_write(user, slug: str | None) -> Team:
+    if slug:
+        team = Team.objects.filter(slug=slug, memberships__user=user).first()
+        if team is None:
+            raise Http404("No such team.")
+    else:
+        team = access.default_team(user)
+        if team is None:
+            raise Http404("You are not in any team.")
+    access.require_write(user, team)
+    return team
+
+
+class ServiceException(APIException):
+    def __init__(self, err: services.ServiceError):
+        self.status_code = err.status
+        super().__init__(detail={"detail": err.message, "errors": err.errors})
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, services.ServiceError):
+        exc = ServiceException(exc)
+    return drf_exception_handler(exc, context)
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+def _int_param(request, name: str, default: int = 0) -> int:
+    try:
+        return max(0, int(request.query_params.get(name, default)))
+    except ValueError:
+        raise ValidationError({name: "must be an integer"}) from None
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Training runs of your teams."""
+
+    serializer_class = RunSerializer
+    lookup_value_regex = "[0-9a-fA-F-]{36}"
+
+    def get_queryset(self):
+        qs = runs_for(self.request.user)
+        if status_ := self.request.query_params.get("status"):
+            qs = qs.filter(status=status_)
+        if q := self.request.query_params.get("q"):
+            qs = qs.filter(Q(name__icontains=q) | Q(spec_name__icontains=q))
+        return qs
+
+    def get_object(self):
+        return get_run_for_user(self.request.user, self.kwargs["pk"])
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return RunDetailSerializer
+        if self.action == "create":
+            return RunCreateSerializer
+        return RunSerializer
+
+    @extend_schema(request=RunCreateSerializer, responses={201: RunDetailSerializer})
+    def create(self, request):
+        ser = RunCreateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        team = team_for_write(request.user, data.get("team"))
+        run = services.submit_run(
+            request.user, team=team, dataset=data["dataset"], spec_text=data.get("spec_text") or None,
+            spec_name=data.get("spec_name") or None, cfg_options=data.get("cfg_options"),
+            name=data.get("name"), resources=data.get("resources"),
+        )
+        return Response(RunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        run = services.cancel_run(request.user, self.get_object())
+        run.refresh_from_db()
+        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int, description="only points with a larger id"),
+                    OpenApiParameter("name", str), OpenApiParameter("mode", str)],
+        responses=MetricPointSerializer(many=True),
+    )
+    @action(detail=True)
+    def metrics(self, request, pk=None):
+        run = self.get_object()
+        qs = MetricPoint.objects.filter(run=run, id__gt=_int_param(request, "after"))
+        if name := request.query_params.get("name"):
+            qs = qs.filter(name=name)
+        if mode := request.query_params.get("mode"):
+            qs = qs.filter(mode=mode)
+        return Response(MetricPointSerializer(qs.order_by("id")[:20000], many=True).data)
+
+    @extend_schema(parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)],
+                   responses=LogLineSerializer(many=True))
+    @action(detail=True)
+    def logs(self, request, pk=None):
+        run = self.get_object()
+        limit = min(_int_param(request, "limit", 1000) or 1000, 5000)
+        qs = LogLine.objects.filter(run=run, id__gt=_int_param(request, "after")).order_by("id")[:limit]
+        return Response(LogLineSerializer(qs, many=True).data)
+
+    @extend_schema(responses=CheckpointSerializer(many=True))
+    @action(detail=True)
+    def checkpoints(self, request, pk=None):
+        run = self.get_object()
+        return Response(CheckpointSerializer(run.checkpoints.all(), many=True).data)
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @action(detail=True, url_path=r"checkpoints/(?P<ckpt_id>\d+)/download")
+    def download_checkpoint(self, request, pk=None, ckpt_id=None):
+        run = self.get_object()
+        ckpt = Checkpoint.objects.filter(run=run, pk=ckpt_id).first()
+        path = services.storage_file(ckpt.path) if ckpt else None
+        if path is None:
+            raise Http404("No such checkpoint file (it may have been rotated out by max_keep_ckpts).")
+        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Datasets registered in your teams."""
+
+    serializer_class = DatasetSerializer
+
+    def get_queryset(self):
+        return Dataset.objects.filter(team_id__in=access.team_ids(self.request.user))
+
+
+# --- ingestion (the Ray job's reporter) --------------------------------------------------------
+
+
+@extend_schema(request=IngestBatchSerializer, responses={200: dict, 409: dict})
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def ingest(request, run_id):
+    """Receive one batch from a run's reporter, authenticated by the run's own token."""
+    header = request.headers.get("Authorization", "")
+    token = header[7:] if header.startswith("Bearer ") else ""
+    run = Run.objects.filter(pk=run_id).first() if _is_uuid(run_id) else None
+    if run is None or not services.check_ingest_token(run.pk, token):
+        return Response({"detail": "Unknown run or wrong run token."}, status=status.HTTP_403_FORBIDDEN)
+    ser = IngestBatchSerializer(data=request.data)
+    ser.is_valid(raise_exception=True)
+    result = services.record_batch(run, ser.validated_data)
+    if result.stop:
+        return Response({"detail": "The run was cancelled.", "stop": True}, status=status.HTTP_409_CONFLICT)
+    return Response({"duplicate": result.duplicate, "stored": result.stored, "stop": False})
+
+
+def _is_uuid(value) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

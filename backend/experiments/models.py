@@ -1,0 +1,187 @@
+"""What a team trains and what its runs produce.
+
+A ``Run`` moves through a small state machine (``TRANSITIONS``); every change goes through
+``Run.transition`` inside the service functions, and is kept as a ``RunEvent`` for the timeline.
+"""
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from backend.accounts.models import Team
+
+
+class Dataset(models.Model):
+    """A dataset on shared storage that specs read through ``data/<name>/...`` paths."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="datasets")
+    name = models.SlugField(max_length=100)
+    path = models.CharField(max_length=500, help_text="Folder on the cluster's shared storage.")
+    description = models.TextField(blank=True)
+    classes = models.JSONField(default=list, blank=True)
+    num_train = models.IntegerField(default=0)
+    num_val = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="dataset_name_unique_in_team")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    DISPATCHING = "dispatching"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+# The state machine of a run. A Ray job can finish before the backend saw it start (a short
+# job, a missed poll), so the active states may go straight to any end state.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    RunStatus.QUEUED: frozenset({RunStatus.DISPATCHING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    RunStatus.DISPATCHING: frozenset(
+        {RunStatus.RUNNING, RunStatus.CANCELLING, RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.SUCCEEDED}
+    ),
+    RunStatus.RUNNING: frozenset({RunStatus.CANCELLING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}),
+    RunStatus.CANCELLING: frozenset({RunStatus.CANCELLED, RunStatus.SUCCEEDED, RunStatus.FAILED}),
+    RunStatus.SUCCEEDED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+    RunStatus.CANCELLED: frozenset(),
+}
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+class Run(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="runs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    name = models.CharField(max_length=200)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="runs")
+
+    spec_name = models.CharField(max_length=300, blank=True, help_text="Library spec, if picked from it.")
+    spec_text = models.TextField(help_text="The spec as submitted (library file text or pasted).")
+    cfg_options = models.JSONField(default=dict, blank=True)
+    resolved_spec = models.JSONField()
+    spec_hash = models.CharField(max_length=64, db_index=True)
+    resources = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    status_reason = models.TextField(blank=True)
+    ray_submission_id = models.CharField(max_length=100, blank=True)
+    best_metrics = models.JSONField(default=dict, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def transition(self, new: str, reason: str = "") -> bool:
+        """Move to ``new`` (saving the run and an event). Returns False if already there.
+
+        Raises ``InvalidTransition`` for a move the state machine does not allow.
+        """
+        if new == self.status:
+            return False
+        if new not in TRANSITIONS[self.status]:
+            raise InvalidTransition(f"A {self.status} run cannot become {new}.")
+        old, now = self.status, timezone.now()
+        self.status = new
+        if reason:
+            self.status_reason = reason
+        if new == RunStatus.DISPATCHING and self.dispatched_at is None:
+            self.dispatched_at = now
+        if new == RunStatus.RUNNING and self.started_at is None:
+            self.started_at = now
+        if new in TERMINAL:
+            self.finished_at = now
+        self.save(update_fields=["status", "status_reason", "dispatched_at", "started_at", "finished_at"])
+        RunEvent.objects.create(run=self, from_status=old, to_status=new, reason=reason[:2000], at=now)
+        return True
+
+
+class RunEvent(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=12)
+    to_status = models.CharField(max_length=12)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class IngestBatch(models.Model):
+    """One delivered reporter batch; the unique key makes a re-sent batch a no-op."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="batches")
+    session = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "session", "seq"], name="batch_once")]
+
+
+class MetricPoint(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    mode = models.CharField(max_length=8)  # train | val
+    name = models.CharField(max_length=64)
+    step = models.BigIntegerField()
+    epoch = models.IntegerField(null=True)
+    value = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        # A resumed run replays the steps after its checkpoint: one point per (name, step).
+        constraints = [models.UniqueConstraint(fields=["run", "mode", "name", "step"], name="point_once")]
+
+
+class LogLine(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_lines")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class Checkpoint(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="checkpoints")
+    path = models.CharField(max_length=500, help_text="Relative to TRAINYARD_STORAGE.")
+    epoch = models.IntegerField()
+    iteration = models.BigIntegerField()
+    size = models.BigIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["epoch", "id"]
+        constraints = [models.UniqueConstraint(fields=["run", "path"], name="checkpoint_path_once")]
+
+    @property
+    def filename(self) -> str:
+        return self.path.rsplit("/", 1)[-1]

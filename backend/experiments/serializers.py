@@ -1,0 +1,101 @@
+"""One representation per object, shared by the API and the dashboard's JSON endpoints."""
+from rest_framework import serializers
+
+from .models import Checkpoint, Dataset, LogLine, MetricPoint, Run, RunEvent
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "path", "description", "classes", "num_train", "num_val", "created_at"]
+
+
+class RunEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RunEvent
+        fields = ["from_status", "to_status", "reason", "at"]
+
+
+class RunSerializer(serializers.ModelSerializer):
+    dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = Run
+        fields = ["id", "name", "team", "created_by", "dataset", "status", "status_reason", "spec_name",
+                  "spec_hash", "cfg_options", "resources", "best_metrics", "created_at", "dispatched_at",
+                  "started_at", "finished_at"]
+
+
+class RunDetailSerializer(RunSerializer):
+    events = RunEventSerializer(many=True, read_only=True)
+
+    class Meta(RunSerializer.Meta):
+        fields = RunSerializer.Meta.fields + ["spec_text", "resolved_spec", "events"]
+
+
+class RunCreateSerializer(serializers.Serializer):
+    spec_name = serializers.CharField(required=False, allow_blank=True, help_text="A library spec, e.g. demo/...")
+    spec_text = serializers.CharField(required=False, allow_blank=True, max_length=256 * 1024,
+                                      help_text="A spec to paste instead of a library one.")
+    cfg_options = serializers.JSONField(required=False, help_text='{"a.b": value} or ["a.b=value", ...]')
+    dataset = serializers.CharField(help_text="Dataset name (or id) in the team.")
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    team = serializers.SlugField(required=False, help_text="Team slug; defaults to your first team.")
+    resources = serializers.JSONField(required=False)
+
+
+class MetricPointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MetricPoint
+        fields = ["id", "mode", "name", "step", "epoch", "value"]
+
+
+class LogLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LogLine
+        fields = ["id", "text", "created_at"]
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    filename = serializers.CharField(read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Checkpoint
+        fields = ["id", "filename", "epoch", "iteration", "size", "metrics", "created_at", "download_url"]
+
+    def get_download_url(self, obj) -> str:
+        return f"/api/runs/{obj.run_id}/checkpoints/{obj.pk}/download"
+
+
+class IngestMetricSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["train", "val"])
+    name = serializers.CharField(max_length=64)
+    step = serializers.IntegerField(min_value=0)
+    epoch = serializers.IntegerField(required=False, allow_null=True)
+    value = serializers.FloatField()
+
+
+class IngestCheckpointSerializer(serializers.Serializer):
+    path = serializers.CharField(max_length=500)
+    epoch = serializers.IntegerField(min_value=0)
+    iteration = serializers.IntegerField(min_value=0)
+    size = serializers.IntegerField(min_value=0, required=False)
+    metrics = serializers.DictField(required=False)
+
+
+class IngestEventSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["running", "succeeded", "failed"])
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+
+
+class IngestBatchSerializer(serializers.Serializer):
+    session = serializers.CharField(max_length=64)
+    seq = serializers.IntegerField(min_value=0)
+    metrics = IngestMetricSerializer(many=True, required=False)
+    logs = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+                                 required=False, max_length=5000)
+    checkpoints = IngestCheckpointSerializer(many=True, required=False)
+    events = IngestEventSerializer(many=True, required=False)

@@ -1,0 +1,447 @@
+"""State changes of runs and datasets. The API, the HTML views and the Celery tasks all call these.
+
+Nothing here knows about HTTP: errors are ``ServiceError`` subclasses that the views turn into
+400 / 404 / 409 responses.
+"""
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+import jobspecs
+from backend.accounts import access
+
+from . import ray_jobs
+from .models import (
+    TERMINAL,
+    Checkpoint,
+    Dataset,
+    IngestBatch,
+    LogLine,
+    MetricPoint,
+    Run,
+    RunStatus,
+)
+
+log = logging.getLogger(__name__)
+
+# The metric the leaderboard and the run list rank by (MMClassification's name).
+PRIMARY_METRIC = "accuracy_top-1"
+DEFAULT_RESOURCES = {"num_workers": 2, "cpus_per_worker": 1, "gpus_per_worker": 0, "strategy": "ddp"}
+MAX_WORKERS = 64
+
+
+class ServiceError(Exception):
+    status = 400
+
+    def __init__(self, message: str, *, errors: list[dict] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+@dataclass
+class SpecProblem:
+    message: str
+    filename: str | None = None
+    line: int | None = None
+    column: int | None = None
+    hint: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        where = ":".join(str(x) for x in (self.filename, self.line, self.column) if x is not None)
+        text = f"{where}: {self.message}" if where else self.message
+        if self.hint:
+            text += f" — {self.hint}"
+        return {"message": self.message, "file": self.filename, "line": self.line, "column": self.column,
+                "hint": self.hint, "text": text, **self.extra}
+
+
+def _problem_from_spec_error(err: jobspecs.SpecError) -> SpecProblem:
+    return SpecProblem(err.message, err.filename, err.lineno, err.col, err.hint)
+
+
+# --- specs -------------------------------------------------------------------------------------
+
+
+def library_spec_text(name: str) -> str:
+    """The text of a library spec, refusing anything that is not one of the listed files."""
+    if name not in set(jobspecs.list_library()):
+        raise ServiceError(f"No library spec named '{name}'.", errors=[{"field": "spec_name", "message": "unknown"}])
+    return (jobspecs.library_dir() / name).read_text()
+
+
+def resolve_spec(*, spec_text: str | None, spec_name: str | None, cfg_options) -> tuple[dict, str]:
+    """Load and check a spec the way the submit path does; returns (resolved spec, text).
+
+    Raises ServiceError whose ``errors`` carry file:line:col for each problem.
+    """
+    if bool(spec_text) == bool(spec_name):
+        raise ServiceError("Give either spec_text (a spec to paste) or spec_name (a library spec), not both.")
+    opts = _normalise_cfg_options(cfg_options)
+    try:
+        if spec_name:
+            text = library_spec_text(spec_name)
+            spec, positions = jobspecs.load(jobspecs.library_dir() / spec_name, cfg_options=opts, positions=True)
+        else:
+            text = spec_text
+            spec, positions = jobspecs.load_text(spec_text, filename="<spec>", cfg_options=opts, positions=True)
+    except jobspecs.SpecError as err:
+        problem = _problem_from_spec_error(err)
+        raise ServiceError(f"The spec is not valid: {problem.as_dict()['text']}", errors=[problem.as_dict()]) from None
+
+    problems = [_problem_from_spec_error(e) for e in jobspecs.validate(spec)]
+    from workers.registry import check_spec_types  # imports torch: only on the submit path
+
+    for issue in check_spec_types(spec):
+        fname, line, col = positions.get(tuple(issue.path) + ("type",), positions.get(tuple(issue.path), (None,) * 3))
+        hint = f"did you mean {', '.join(repr(s) for s in issue.suggestions)}?" if issue.suggestions else None
+        problems.append(SpecProblem(f"unknown {issue.kind} type '{issue.name}'", fname, line, col, hint))
+    if problems:
+        first = problems[0].as_dict()["text"]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ServiceError(f"The spec is not valid: {first}{more}", errors=[p.as_dict() for p in problems])
+    return spec, text
+
+
+def _normalise_cfg_options(cfg_options) -> dict:
+    if not cfg_options:
+        return {}
+    if isinstance(cfg_options, dict):
+        return dict(cfg_options)
+    if isinstance(cfg_options, (list, tuple)) and all(isinstance(o, str) for o in cfg_options):
+        try:
+            return jobspecs.parse_cfg_options(list(cfg_options))
+        except jobspecs.SpecError as err:
+            raise ServiceError(f"Bad cfg_options: {err}") from None
+    raise ServiceError("cfg_options must be an object {\"a.b\": value} or a list of \"a.b=value\" strings.")
+
+
+def _resources(spec: dict, requested: dict | None) -> dict:
+    res = dict(DEFAULT_RESOURCES)
+    res.update(spec.get("resources") or {})
+    res.update(requested or {})
+    n = res.get("num_workers")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_WORKERS:
+        raise ServiceError(f"resources.num_workers must be an integer from 1 to {MAX_WORKERS}, not {n!r}.")
+    for key in ("cpus_per_worker", "gpus_per_worker"):
+        v = res.get(key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+            raise ServiceError(f"resources.{key} must be a number ≥ 0, not {v!r}.")
+    if res.get("strategy") not in ("ddp", "deepspeed"):
+        raise ServiceError(f"resources.strategy must be 'ddp' or 'deepspeed', not {res.get('strategy')!r}.")
+    return res
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+def ingest_token(run_id) -> str:
+    """The run's ingestion token: derived, so a redelivered dispatch hands out the same one."""
+    return hmac.new(settings.SECRET_KEY.encode(), f"ingest:{run_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_ingest_token(run_id, token: str) -> bool:
+    return hmac.compare_digest(ingest_token(run_id), token or "")
+
+
+def submit_run(user, *, team=None, dataset, spec_text: str | None = None, spec_name: str | None = None,
+               cfg_options=None, name: str | None = None, resources: dict | None = None) -> Run:
+    """Validate and store a run, and queue its dispatch once the transaction commits."""
+    team = team or access.default_team(user)
+    if team is None:
+        raise ServiceError("You are not in any team yet; ask a team owner to add you.")
+    access.require_write(user, team)
+    spec, text = resolve_spec(spec_text=spec_text, spec_name=spec_name, cfg_options=cfg_options)
+    ds = _find_dataset(team, dataset)
+    res = _resources(spec, resources)
+    with transaction.atomic():
+        run = Run.objects.create(
+            team=team, created_by=user, dataset=ds,
+            name=(name or "").strip()[:200] or _default_name(spec_name),
+            spec_name=spec_name or "", spec_text=text, cfg_options=_normalise_cfg_options(cfg_options),
+            resolved_spec=json.loads(json.dumps(spec)), spec_hash=jobspecs.spec_hash(spec), resources=res,
+        )
+        transaction.on_commit(lambda: queue_dispatch(run.pk))
+    return run
+
+
+def queue_dispatch(run_id) -> None:
+    """Queue the dispatch task. A broker hiccup must not fail the request: the run is stored, and
+    reconcile queues any run still ``queued`` after the grace period."""
+    from .tasks import dispatch_run
+
+    try:
+        dispatch_run.delay(str(run_id))
+    except Exception:
+        log.exception("could not queue the dispatch of run %s; reconcile will retry", run_id)
+
+
+def _default_name(spec_name: str | None) -> str:
+    base = Path(spec_name).stem if spec_name else "pasted-spec"
+    return f"{base} {timezone.now():%Y-%m-%d %H:%M:%S}"
+
+
+def _find_dataset(team, dataset) -> Dataset:
+    if dataset in (None, ""):
+        raise ServiceError("Pick a dataset for the run.", errors=[{"field": "dataset", "message": "required"}])
+    qs = Dataset.objects.filter(team=team)
+    found = qs.filter(pk=dataset).first() if str(dataset).isdigit() else qs.filter(name=str(dataset)).first()
+    if found is None:
+        names = ", ".join(qs.values_list("name", flat=True)[:20]) or "none yet"
+        raise ServiceError(f"No dataset '{dataset}' in team {team.name} (available: {names}).",
+                           errors=[{"field": "dataset", "message": "not found"}])
+    return found
+
+
+def cancel_run(user, run: Run) -> Run:
+    access.require_write(user, run.team)
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if run.is_terminal:
+            raise Conflict(f"The run has already ended ({run.status}).")
+        if run.status == RunStatus.QUEUED:
+            run.transition(RunStatus.CANCELLED, "cancelled before dispatch")
+            return run
+        if run.status != RunStatus.CANCELLING:
+            run.transition(RunStatus.CANCELLING, f"cancel requested by {user.get_username()}")
+    _stop_job(run)
+    return run
+
+
+def _stop_job(run: Run) -> None:
+    try:
+        state = ray_jobs.lookup(str(run.pk))
+        if state is None or state.status in ("STOPPED", "SUCCEEDED", "FAILED"):
+            _finish_cancel(run, state)
+        else:
+            ray_jobs.stop(str(run.pk))
+    except ray_jobs.RayUnavailable as exc:
+        log.warning("could not stop run %s yet (%s); reconcile will retry", run.pk, exc)
+
+
+def _finish_cancel(run: Run, state) -> None:
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if run.status == RunStatus.CANCELLING:
+            if state is not None and state.status == "SUCCEEDED":
+                run.transition(RunStatus.SUCCEEDED, "finished before the cancel reached it")
+            else:
+                run.transition(RunStatus.CANCELLED, "cancelled")
+
+
+# --- dispatch and reconcile (called by Celery tasks) ------------------------------------------
+
+
+def run_dir(run: Run) -> Path:
+    return settings.TRAINYARD_STORAGE / "runs" / str(run.pk)
+
+
+def dispatch(run_id: str) -> str:
+    """Submit the run's Ray job. Idempotent: the submission id is the run's UUID.
+
+    Returns what happened: 'submitted', 'already-submitted' or 'skipped (<status>)'.
+    """
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            return "skipped (no such run)"
+        if run.status not in (RunStatus.QUEUED, RunStatus.DISPATCHING):
+            return f"skipped ({run.status})"
+        run.transition(RunStatus.DISPATCHING)
+        run.ray_submission_id = str(run.pk)
+        run.save(update_fields=["ray_submission_id"])
+    job_file = _write_job_file(run)
+    env = {
+        "TRAINYARD_RUN_ID": str(run.pk),
+        "TRAINYARD_RUN_TOKEN": ingest_token(run.pk),
+        "TRAINYARD_INGEST_URL": settings.TRAINYARD_PUBLIC_URL.rstrip("/") + f"/api/ingest/{run.pk}",
+        "TRAINYARD_STORAGE": str(settings.TRAINYARD_STORAGE),
+    }
+    entrypoint = f"{settings.TRAINYARD_JOB_PYTHON} -m workers.distributed.launch {job_file}"
+    submitted = ray_jobs.submit(str(run.pk), entrypoint, env)
+    return "submitted" if submitted else "already-submitted"
+
+
+def _write_job_file(run: Run) -> Path:
+    folder = run_dir(run)
+    folder.mkdir(parents=True, exist_ok=True)
+    job = {
+        "run_id": str(run.pk),
+        "name": run.name,
+        "spec": run.resolved_spec,
+        "data_root": str(_dataset_path(run.dataset)),
+        "dataset_name": run.dataset.name,
+        "resources": run.resources,
+        "work_dir": str(folder / "work"),
+    }
+    path = folder / "job.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(job, indent=2))
+    tmp.replace(path)
+    return path
+
+
+def _dataset_path(ds: Dataset) -> Path:
+    p = Path(ds.path)
+    return p if p.is_absolute() else settings.TRAINYARD_STORAGE / p
+
+
+# Ray job status -> what it means for an active run.
+_RAY_END = {"SUCCEEDED": RunStatus.SUCCEEDED, "FAILED": RunStatus.FAILED, "STOPPED": RunStatus.CANCELLED}
+
+
+def reconcile() -> dict:
+    """Map Ray job states onto active runs; re-dispatch stuck ones, fail lost ones."""
+    counts = {"checked": 0, "changed": 0, "redispatched": 0}
+    grace = timezone.now() - timedelta(seconds=settings.TRAINYARD_DISPATCH_GRACE_SECONDS)
+    for run_id in Run.objects.filter(status=RunStatus.QUEUED, created_at__lte=grace).values_list("pk", flat=True):
+        queue_dispatch(run_id)  # its dispatch task was lost (broker down at submit time)
+        counts["redispatched"] += 1
+    active = Run.objects.filter(status__in=[RunStatus.DISPATCHING, RunStatus.RUNNING, RunStatus.CANCELLING])
+    for run in active.only("pk", "status", "dispatched_at"):
+        counts["checked"] += 1
+        state = ray_jobs.lookup(str(run.pk))  # RayUnavailable propagates: nothing is changed
+        if state is None:
+            if run.status == RunStatus.DISPATCHING and (run.dispatched_at or grace) <= grace:
+                queue_dispatch(run.pk)
+                counts["redispatched"] += 1
+            elif run.status == RunStatus.CANCELLING:
+                _finish_cancel(run, None)
+                counts["changed"] += 1
+            elif run.status == RunStatus.RUNNING:
+                counts["changed"] += _apply(run.pk, RunStatus.FAILED, "lost: the Ray cluster has no record of its job")
+            continue
+        if run.status == RunStatus.CANCELLING:
+            if state.status in _RAY_END:
+                _finish_cancel(run, state)
+                counts["changed"] += 1
+            else:
+                ray_jobs.stop(str(run.pk))
+            continue
+        if state.status == "RUNNING":
+            counts["changed"] += _apply(run.pk, RunStatus.RUNNING, "")
+        elif state.status in _RAY_END:
+            target = _RAY_END[state.status]
+            reason = state.message or state.status.lower()
+            if state.status == "FAILED":
+                reason = _failure_reason(run, state)
+            elif state.status == "STOPPED":
+                target, reason = RunStatus.FAILED, "the Ray job was stopped outside Trainyard"
+            counts["changed"] += _apply(run.pk, target, reason)
+    return counts
+
+
+def _failure_reason(run: Run, state) -> str:
+    tail = [line for line in ray_jobs.logs(str(run.pk)).splitlines() if line.strip()][-5:]
+    return (state.message or "the Ray job failed") + ("\n" + "\n".join(tail) if tail else "")
+
+
+def _apply(run_id, target: str, reason: str) -> int:
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run_id)
+        if run.is_terminal or target not in _allowed(run.status):
+            return 0
+        return int(run.transition(target, reason))
+
+
+def _allowed(status: str):
+    from .models import TRANSITIONS
+
+    return TRANSITIONS[status]
+
+
+# --- ingestion ---------------------------------------------------------------------------------
+
+
+@dataclass
+class IngestResult:
+    duplicate: bool
+    stored: dict
+    stop: bool  # tells the trainer to stop (the run was cancelled)
+
+
+def record_batch(run: Run, batch: dict) -> IngestResult:
+    """Store one reporter batch exactly once (keyed by its session and sequence number)."""
+    session, seq = str(batch["session"])[:64], int(batch["seq"])
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if run.status in (RunStatus.CANCELLING, RunStatus.CANCELLED):
+            return IngestResult(False, {}, True)
+        try:
+            with transaction.atomic():
+                IngestBatch.objects.create(run=run, session=session, seq=seq)
+        except IntegrityError:
+            return IngestResult(True, {}, False)
+        now = timezone.now()
+        points = [
+            MetricPoint(run=run, mode=str(m.get("mode", "train"))[:8], name=str(m["name"])[:64], step=int(m["step"]),
+                        epoch=m.get("epoch"), value=float(m["value"]), created_at=now)
+            for m in batch.get("metrics", [])
+        ]
+        MetricPoint.objects.bulk_create(points, ignore_conflicts=True)
+        lines = [LogLine(run=run, text=str(t)[:4000], created_at=now) for t in batch.get("logs", [])]
+        LogLine.objects.bulk_create(lines)
+        for c in batch.get("checkpoints", []):
+            Checkpoint.objects.update_or_create(
+                run=run, path=str(c["path"])[:500],
+                defaults={"epoch": int(c["epoch"]), "iteration": int(c["iteration"]),
+                          "size": int(c.get("size", 0)), "metrics": c.get("metrics") or {}},
+            )
+        _update_best(run, points)
+        for event in batch.get("events", []):
+            _apply_event(run, event)
+    return IngestResult(False, {"metrics": len(points), "logs": len(lines)}, False)
+
+
+def _update_best(run: Run, points: list[MetricPoint]) -> None:
+    best = dict(run.best_metrics or {})
+    changed = False
+    for p in points:
+        if p.mode != "val":
+            continue
+        if p.name == PRIMARY_METRIC and p.value > best.get(PRIMARY_METRIC, float("-inf")):
+            best.update({PRIMARY_METRIC: p.value, "epoch": p.epoch, "step": p.step})
+            changed = True
+    if changed:
+        # the other metrics at the best epoch ride along (e.g. accuracy_top-5)
+        for p in points:
+            if p.mode == "val" and p.step == best["step"]:
+                best[p.name] = p.value
+        run.best_metrics = best
+        run.save(update_fields=["best_metrics"])
+
+
+def _apply_event(run: Run, event: dict) -> None:
+    status = event.get("status")
+    reason = str(event.get("reason", ""))[:4000]
+    if status in (RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED) and not run.is_terminal:
+        if status in _allowed(run.status):
+            run.transition(status, reason)
+
+
+def storage_file(relpath: str) -> Path | None:
+    """A file under TRAINYARD_STORAGE, or None if the path leaves storage or is missing."""
+    root = settings.TRAINYARD_STORAGE.resolve()
+    target = (root / relpath).resolve()
+    if root not in target.parents or not target.is_file():
+        return None
+    return target
+
+
+__all__ = [
+    "PRIMARY_METRIC", "ServiceError", "Conflict", "submit_run", "cancel_run", "dispatch", "reconcile",
+    "record_batch", "resolve_spec", "storage_file", "ingest_token", "check_ingest_token", "TERMINAL",
+]

@@ -1,0 +1,93 @@
+"""A whole Trainyard stack in subprocesses, for the integration tests and bench/ alike."""
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+from backend.stack import Stack, _free_port
+
+
+def create_database(admin_url: str) -> str:
+    """Create a fresh PostgreSQL database next to ``admin_url``'s; returns its URL."""
+    import psycopg2
+
+    name = f"trainyard_it_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    conn.cursor().execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(admin_url: str, db_url: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    conn.cursor().execute(f'DROP DATABASE IF EXISTS "{db_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    conn.close()
+
+
+class LiveStack:
+    """A running Trainyard stack and an API client for its demo user."""
+
+    def __init__(self, stack: Stack, url: str, token: str):
+        self.stack, self.url = stack, url
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def api(self, method: str, path: str, **kw) -> requests.Response:
+        return self.http.request(method, self.url + path, timeout=30, **kw)
+
+    def submit(self, **payload) -> dict:
+        payload.setdefault("spec_name", "demo/resnet18-tiny_2xb32-6e_digits.py")
+        payload.setdefault("dataset", "digits")
+        r = self.api("POST", "/api/runs", json=payload)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def wait_for(self, run_id: str, predicate, timeout: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout
+        run = {}
+        while time.monotonic() < deadline:
+            run = self.api("GET", f"/api/runs/{run_id}").json()
+            if predicate(run):
+                return run
+            if self.stack.dead():
+                break
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}; run is {run.get('status')} "
+                             f"({run.get('status_reason')}); dead processes: {self.stack.dead()}\n"
+                             + self.logs_tail())
+
+    def logs_tail(self, n: int = 40) -> str:
+        out = []
+        for name in ("celery", "web"):
+            path = self.stack.log_path(name)
+            if path.exists():
+                out.append(f"--- {name} ---\n" + "\n".join(path.read_text(errors="replace").splitlines()[-n:]))
+        return "\n".join(out)
+
+
+def start_live_stack(var: Path, ray_env: dict, extra_env: dict) -> LiveStack:
+    """Migrate, seed the demo and start Celery + web on the given settings; Ray comes from ray_env."""
+    stack = Stack(var_dir=var)
+    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "TRAINYARD_STORAGE", "TRAINYARD_PUBLIC_URL"):
+        stack.env.pop(key, None)
+    stack.env["DJANGO_SETTINGS_MODULE"] = "backend.settings"  # not the test settings pytest exported
+    stack.env.update(ray_env)
+    stack.env.update(extra_env)
+    stack.env["TRAINYARD_RECONCILE_SECONDS"] = "2"
+    port = _free_port()
+    stack.env["TRAINYARD_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    token_file = var / "token"
+    for args in (("migrate", "--no-input"), ("seed_demo", "--token-file", str(token_file))):
+        done = stack.manage(*args, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
+    stack.start_celery()
+    url = stack.start_web(port=port)
+    return LiveStack(stack, url, token_file.read_text().strip())
+
+

@@ -1,0 +1,104 @@
+"""Registries: did-you-mean errors, wildcard listing, and the submit-time type check of a spec."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.workers.conftest import demo_spec
+from workers.registry import (
+    MODELS,
+    OPTIMIZERS,
+    Registry,
+    TypeIssue,
+    UnknownTypeError,
+    check_spec_types,
+    ensure_registered,
+)
+
+
+def test_it_suggests_close_names_for_an_unknown_type():
+    registry = Registry("model")
+    for name in ("ResNet", "ResNeSt", "VGG"):
+        registry.add(name, object())
+    with pytest.raises(KeyError) as info:
+        registry.get("ResNt")
+    assert str(info.value) == "Unknown model type 'ResNt'. Did you mean: ResNet, ResNeSt?"
+    assert info.value.suggestions == ["ResNet", "ResNeSt"]
+
+
+def test_it_says_only_unknown_when_nothing_is_close():
+    registry = Registry("dataset")
+    registry.add("CustomDataset", object())
+    with pytest.raises(UnknownTypeError, match=r"^Unknown dataset type 'Zebra'\.$"):
+        registry.get("Zebra")
+
+
+def test_it_lists_names_with_wildcards_and_knows_membership():
+    ensure_registered()  # the registries fill when workers.models / .data / .engine are imported
+    assert MODELS.list("ResNet*") == ["ResNet", "ResNetV1C", "ResNetV1D", "ResNetV1c", "ResNetV1d", "ResNet_CIFAR"]
+    assert "LinearClsHead" in MODELS and "LinearHead" not in MODELS
+    assert {"SGD", "AdamW", "RMSprop"} <= set(OPTIMIZERS.list())
+
+
+def test_it_registers_with_the_decorator_and_refuses_a_second_class_under_one_name():
+    registry = Registry("hook")
+
+    @registry.register()
+    class Mine:
+        pass
+
+    @registry.register("Alias")
+    def make():
+        return 1
+
+    assert registry.get("Mine") is Mine and registry.get("Alias") is make
+    with pytest.raises(KeyError, match="already registered"):
+        registry.add("Mine", object())
+
+
+def test_it_accepts_the_demo_spec():
+    assert check_spec_types(demo_spec()) == []
+
+
+def test_it_finds_every_misspelt_type_with_its_path():
+    spec = demo_spec()
+    spec["model"]["backbone"]["type"] = "ResNt"
+    spec["model"]["head"]["loss"]["type"] = "CrossEntropy"
+    spec["data"]["train"]["pipeline"][1]["type"] = "Resise"
+    spec["data"]["val"]["type"] = "CustomDatset"
+    spec["optimizer"]["type"] = "SDG"
+    spec["lr_config"]["policy"] = "cosine"
+    spec["custom_hooks"] = [{"type": "EmptyCacheHok"}]
+
+    issues = check_spec_types(spec)
+
+    assert [(i.path, i.name, i.kind) for i in issues] == [
+        (("model", "backbone", "type"), "ResNt", "model"),
+        (("model", "head", "loss", "type"), "CrossEntropy", "model"),
+        (("data", "train", "pipeline", 1, "type"), "Resise", "transform"),
+        (("data", "val", "type"), "CustomDatset", "dataset"),
+        (("optimizer", "type"), "SDG", "optimizer"),
+        (("lr_config", "policy"), "cosine", "lr schedule"),
+        (("custom_hooks", 0, "type"), "EmptyCacheHok", "hook"),
+    ]
+    assert issues[0].suggestions[0] == "ResNet"
+    assert issues[2].message == "data.train.pipeline.1.type: unknown transform type 'Resise'. Did you mean: Resize?"
+    assert "SGD" in issues[4].suggestions
+    assert isinstance(issues[0], TypeIssue)
+
+
+def test_it_accepts_mmcv_lower_case_policies_and_checks_cfg_subregistries():
+    spec = demo_spec(lr_config={"policy": "step", "step": [1]})
+    spec["model"]["backbone"]["norm_cfg"] = {"type": "BM"}
+    spec["model"]["backbone"]["init_cfg"] = {"type": "Pretrained", "checkpoint": "x.pth"}
+
+    issues = check_spec_types(spec)
+
+    assert [(i.path, i.kind, i.suggestions) for i in issues] == [
+        (("model", "backbone", "norm_cfg", "type"), "norm layer", ["BN"])]
+
+
+def test_it_accepts_the_library_demo_spec():
+    jobspecs = pytest.importorskip("jobspecs")
+    spec = jobspecs.load_library("demo/resnet18-tiny_2xb32-6e_digits.py")
+    assert check_spec_types(spec) == []

@@ -1,0 +1,101 @@
+"""BaseDataset: annotations as a list of dicts, a transform pipeline, and MMCls's ``evaluate``."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from workers.data.transforms import Compose
+from workers.evaluation import evaluate_classification
+
+__all__ = ["BaseDataset", "expanduser", "read_lines"]
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """Non-empty lines of a text file, right-stripped."""
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n\r") for line in f if line.strip()]
+
+
+def expanduser(path: str | Path | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser())
+
+
+class BaseDataset(Dataset):
+    """Base of the classification datasets: subclasses implement :meth:`load_annotations`.
+
+    Each annotation is a dict with ``img_prefix``, ``img_info={'filename': ...}`` and ``gt_label``;
+    indexing runs a deep copy of it through the pipeline.
+
+    Args:
+        data_prefix: Folder the image file names are relative to.
+        pipeline: Transform configs (or callables).
+        classes: Class names: a list/tuple, a text file with one name a line, or ``None`` for the
+            class's ``CLASSES`` (or what the annotations reveal).
+        ann_file: Annotation file, or ``None``.
+        test_mode: Built for testing.
+    """
+
+    CLASSES: Sequence[str] | None = None
+
+    def __init__(
+        self,
+        data_prefix: str,
+        pipeline: Sequence = (),
+        classes: str | Sequence[str] | None = None,
+        ann_file: str | None = None,
+        test_mode: bool = False,
+    ):
+        super().__init__()
+        self.data_prefix = expanduser(data_prefix)
+        self.ann_file = expanduser(ann_file)
+        self.test_mode = test_mode
+        self.pipeline = Compose(list(pipeline))
+        self.CLASSES = self.get_classes(classes)
+        self.data_infos = self.load_annotations()
+
+    def load_annotations(self) -> list[dict]:
+        raise NotImplementedError
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.CLASSES)}
+
+    def get_gt_labels(self) -> np.ndarray:
+        """All labels, ``(N,)`` int64."""
+        return np.array([info["gt_label"] for info in self.data_infos], dtype=np.int64)
+
+    def get_cat_ids(self, idx: int) -> list[int]:
+        return [int(self.data_infos[idx]["gt_label"])]
+
+    def prepare_data(self, idx: int) -> dict:
+        return self.pipeline(copy.deepcopy(self.data_infos[idx]))
+
+    def __len__(self) -> int:
+        return len(self.data_infos)
+
+    def __getitem__(self, idx: int) -> dict:
+        return self.prepare_data(idx)
+
+    @classmethod
+    def get_classes(cls, classes: str | Sequence[str] | None = None) -> list[str] | None:
+        """Class names from a list, a file of names, or the class default."""
+        if classes is None:
+            return list(cls.CLASSES) if cls.CLASSES is not None else None
+        if isinstance(classes, str):
+            return read_lines(Path(classes).expanduser())
+        if isinstance(classes, (tuple, list)):
+            return list(classes)
+        raise ValueError(f"Unsupported type {type(classes).__name__} of classes.")
+
+    def evaluate(self, results, metric: str | list[str] = "accuracy", metric_options: dict | None = None,
+                 indices=None) -> dict[str, float]:
+        """Score ``results`` (scores for every sample, in dataset order) with MMCls's metric names."""
+        gt_labels = self.get_gt_labels()
+        if indices is not None:
+            gt_labels = gt_labels[indices]
+        return evaluate_classification(results, gt_labels, metric, metric_options)

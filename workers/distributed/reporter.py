@@ -1,0 +1,178 @@
+"""Ships metric points, log lines, checkpoint records and status events to the backend.
+
+Items are buffered and sent in batches by a background thread. Each batch carries the reporter's
+``session`` (new for every process start) and a sequence number: the backend stores a batch once
+however often it is re-sent. A batch that cannot be delivered is spooled to disk and re-sent, in
+order, before newer ones; nothing is dropped while the process lives, and a later reporter of the
+same run re-sends what an earlier one left in the spool.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+log = logging.getLogger(__name__)
+
+
+class HttpReporter:
+    """Buffering, retrying reporter for one run (see module docstring).
+
+    Args:
+        url: the run's ingestion URL (``.../api/ingest/<run id>``).
+        token: the run's ingestion token.
+        spool_dir: folder for undelivered batches (on the run's storage).
+        storage_root: checkpoint paths are sent relative to this folder.
+        flush_interval: seconds between batches.
+        max_items: items per batch at most.
+    """
+
+    def __init__(self, url: str, token: str, spool_dir: str | Path, *, storage_root: str | Path | None = None,
+                 flush_interval: float = 1.0, max_items: int = 2000, request_timeout: float = 10.0):
+        self.url = url
+        self.session = uuid.uuid4().hex
+        self.spool_dir = Path(spool_dir)
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.storage_root = Path(storage_root).resolve() if storage_root else None
+        self.flush_interval = flush_interval
+        self.max_items = max_items
+        self.request_timeout = request_timeout
+        self.stop_requested = False  # the backend said the run was cancelled
+        self._http = requests.Session()
+        self._http.headers["Authorization"] = f"Bearer {token}"
+        self._lock = threading.Lock()
+        self._buf: dict[str, list] = {"metrics": [], "logs": [], "checkpoints": [], "events": []}
+        self._seq = 0
+        self._inflight = 0
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name="trainyard-reporter", daemon=True)
+        self._thread.start()
+
+    # --- the reporter protocol the engine calls ---------------------------------------------
+    def log(self, line: str) -> None:
+        self._add("logs", str(line))
+
+    def metrics(self, step: int, values: dict, epoch: int | None = None, mode: str = "train") -> None:
+        for name, value in values.items():
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                continue
+            self._add("metrics", {"mode": mode, "name": str(name), "step": int(step), "epoch": epoch, "value": v})
+
+    def checkpoint(self, path: str, epoch: int, iteration: int, metrics: dict | None = None) -> None:
+        p = Path(path).resolve()
+        size = p.stat().st_size if p.exists() else 0
+        rel = str(p.relative_to(self.storage_root)) if self.storage_root and self.storage_root in p.parents else str(p)
+        metrics = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))}
+        self._add("checkpoints", {"path": rel, "epoch": int(epoch), "iteration": int(iteration), "size": size,
+                                  "metrics": metrics})
+        self._wake.set()
+
+    def event(self, status: str, reason: str = "") -> None:
+        self._add("events", {"status": status, "reason": reason[:4000]})
+        self._wake.set()
+
+    # --- delivery ------------------------------------------------------------------------------
+    def _add(self, kind: str, item) -> None:
+        with self._lock:
+            self._buf[kind].append(item)
+            full = sum(len(v) for v in self._buf.values()) >= self.max_items
+        if full:
+            self._wake.set()
+
+    def _take_batch(self) -> dict | None:
+        with self._lock:
+            if not any(self._buf.values()):
+                return None
+            batch: dict = {"session": self.session, "seq": self._seq}
+            room = self.max_items
+            for kind, items in self._buf.items():
+                batch[kind], self._buf[kind] = items[:room], items[room:]
+                room -= len(batch[kind])
+            self._seq += 1
+            self._inflight += 1
+            return batch
+
+    def _post(self, batch: dict) -> bool:
+        try:
+            r = self._http.post(self.url, json=batch, timeout=self.request_timeout)
+        except requests.RequestException as exc:
+            log.debug("ingest unreachable: %s", exc)
+            return False
+        if r.status_code == 409:
+            self.stop_requested = True
+            return True  # nothing more will be stored for this run; do not spool
+        if r.status_code >= 500 or r.status_code in (408, 429):
+            return False
+        if r.status_code >= 400:
+            # A batch the backend will never take (e.g. bad token): keep it on disk for a person.
+            log.error("ingest refused a batch (%s): %s", r.status_code, r.text[:500])
+            self._spool(batch, suffix=".rejected")
+        return True
+
+    def _spool(self, batch: dict, suffix: str = ".json") -> None:
+        name = f"{time.time_ns():020d}-{batch['session']}-{batch['seq']:08d}{suffix}"
+        tmp = self.spool_dir / (name + ".tmp")
+        tmp.write_text(json.dumps(batch))
+        tmp.replace(self.spool_dir / name)
+
+    def _resend_spool(self) -> bool:
+        """Re-send spooled batches oldest first; False if one still cannot be delivered."""
+        for f in sorted(self.spool_dir.glob("*.json")):
+            try:
+                batch = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            if not self._post(batch):
+                return False
+            f.unlink(missing_ok=True)
+        return True
+
+    def _send_once(self) -> None:
+        spool_clear = self._resend_spool()
+        while (batch := self._take_batch()) is not None:
+            try:
+                if not spool_clear or not self._post(batch):
+                    self._spool(batch)
+                    spool_clear = False
+            finally:
+                with self._lock:
+                    self._inflight -= 1
+
+    def _loop(self) -> None:
+        while not self._closing:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            try:
+                self._send_once()
+            except Exception:  # never let reporting kill training
+                log.exception("reporter error")
+
+    def pending(self) -> int:
+        with self._lock:
+            buffered = sum(len(v) for v in self._buf.values()) + self._inflight
+        return buffered + len(list(self.spool_dir.glob("*.json")))
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Deliver everything now, retrying until ``timeout``; True if nothing is left behind."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._wake.set()
+            time.sleep(0.05)
+            if self.pending() == 0 or time.monotonic() > deadline:
+                return self.pending() == 0
+            time.sleep(min(1.0, self.flush_interval))
+
+    def close(self, timeout: float = 30.0) -> bool:
+        ok = self.flush(timeout)
+        self._closing = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        return ok

@@ -1,0 +1,25 @@
+"""The engine: optimizers, lr schedules, hooks, checkpoints and the training loop."""
+
+from workers.engine.checkpoint import find_latest_checkpoint, load_checkpoint, save_checkpoint
+from workers.engine.hooks import Hook, OptimizerHook, build_custom_hooks
+from workers.engine.loop import TrainState, evaluate, fit, predict, train, train_one_epoch
+from workers.engine.lr_schedules import LrSchedule, build_lr_schedule
+from workers.engine.optimizers import build_optimizer
+
+__all__ = [
+    "Hook",
+    "LrSchedule",
+    "OptimizerHook",
+    "TrainState",
+    "build_custom_hooks",
+    "build_lr_schedule",
+    "build_optimizer",
+    "evaluate",
+    "find_latest_checkpoint",
+    "fit",
+    "load_checkpoint",
+    "predict",
+    "save_checkpoint",
+    "train",
+    "train_one_epoch",
+]

@@ -1,0 +1,92 @@
+"""Checkpoints as dicts with named keys: ``state_dict``, ``optimizer`` and ``meta`` (the resolved spec,
+epoch, iteration, CLASSES, versions, time), written atomically, with ``latest.pth`` and ``max_keep_ckpts``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from workers.models.init import extract_state_dict
+
+__all__ = ["find_latest_checkpoint", "load_checkpoint", "remove_old_checkpoints", "save_checkpoint",
+           "unwrap_model"]
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The module inside DDP (or DataParallel)."""
+    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict,
+                    link_latest: bool = True) -> Path:
+    """Write ``{'meta', 'state_dict', 'optimizer'}`` to ``path`` (via a temporary file) and point
+    ``latest.pth`` beside it at it (a relative symlink, or a copy where links are not possible).
+
+    ``meta`` gets ``time`` and ``torch_version`` added.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(meta)
+    meta.setdefault("time", time.asctime())
+    meta.setdefault("torch_version", str(torch.__version__))  # TorchVersion would need unpickling
+    state_dict = OrderedDict((k, v.detach().cpu()) for k, v in unwrap_model(model).state_dict().items())
+    checkpoint = {"meta": meta, "state_dict": state_dict}
+    if optimizer is not None:
+        checkpoint["optimizer"] = optimizer.state_dict()
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(checkpoint, tmp)
+    os.replace(tmp, path)
+    if link_latest:
+        latest = path.parent / "latest.pth"
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        try:
+            latest.symlink_to(path.name)
+        except OSError:
+            shutil.copyfile(path, latest)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint with ``weights_only=True``: specs come from strangers, and so may their paths,
+    so no pickled code is ever run."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def find_latest_checkpoint(work_dir: str | Path) -> Path | None:
+    """``latest.pth`` of ``work_dir``, else its ``epoch_N.pth`` with the largest N, else ``None``."""
+    work_dir = Path(work_dir)
+    latest = work_dir / "latest.pth"
+    if latest.exists():
+        return latest
+    epochs = []
+    for p in work_dir.glob("epoch_*.pth"):
+        number = p.stem.removeprefix("epoch_")
+        if number.isdigit():
+            epochs.append((int(number), p))
+    return max(epochs)[1] if epochs else None
+
+
+def remove_old_checkpoints(work_dir: str | Path, current_epoch: int, interval: int, max_keep_ckpts: int) -> None:
+    """mmcv's rule: keep the newest ``max_keep_ckpts`` of ``epoch_N.pth`` saved every ``interval`` epochs."""
+    if max_keep_ckpts <= 0:
+        return
+    for epoch in range(current_epoch - max_keep_ckpts * interval, 0, -interval):
+        old = Path(work_dir) / f"epoch_{epoch}.pth"
+        if not old.is_file():
+            break
+        old.unlink()
+
+
+def restore_training(checkpoint: dict, model: nn.Module, optimizer: torch.optim.Optimizer | None) -> dict:
+    """Load weights (strict) and optimizer state from a checkpoint dict; return its ``meta``."""
+    unwrap_model(model).load_state_dict(extract_state_dict(checkpoint), strict=True)
+    if optimizer is not None and "optimizer" in checkpoint:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    return checkpoint.get("meta", {})

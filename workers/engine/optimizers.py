@@ -1,0 +1,106 @@
+"""Optimizers by name and mmcv's ``DefaultOptimizerConstructor`` rules for ``paramwise_cfg`` (seed 9.1, 9.4)."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import torch
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.instancenorm import _InstanceNorm
+
+from workers.registry import OPTIMIZERS
+
+__all__ = ["build_optimizer", "build_param_groups"]
+
+# Every optimizer torch ships, under its class name ("SGD", "AdamW", ...).
+for _name, _cls in vars(torch.optim).items():
+    if inspect.isclass(_cls) and issubclass(_cls, torch.optim.Optimizer) and _cls is not torch.optim.Optimizer:
+        OPTIMIZERS.add(_name, _cls)
+
+_NORMS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
+_PARAMWISE_KEYS = {"custom_keys", "bias_lr_mult", "bias_decay_mult", "norm_decay_mult", "dwconv_decay_mult",
+                   "bypass_duplicate", "dcn_offset_lr_mult"}
+
+
+def build_param_groups(model: nn.Module, base_lr: float, base_wd: float | None, paramwise_cfg: dict) -> list[dict]:
+    """One param group per parameter with the lr / weight decay that ``paramwise_cfg`` gives it.
+
+    The rules are mmcv 1.x's: a name containing one of ``custom_keys`` (longest key first) takes that
+    key's ``lr_mult``/``decay_mult`` and nothing else; otherwise biases (not of norms) get
+    ``bias_lr_mult``, norm parameters ``norm_decay_mult``, depth-wise conv weights
+    ``dwconv_decay_mult`` and other biases ``bias_decay_mult``.
+    """
+    unknown = set(paramwise_cfg) - _PARAMWISE_KEYS
+    if unknown:
+        raise KeyError(f"unknown paramwise_cfg keys {sorted(unknown)}; known: {sorted(_PARAMWISE_KEYS)}")
+    custom_keys = paramwise_cfg.get("custom_keys", {})
+    sorted_keys = sorted(sorted(custom_keys), key=len, reverse=True)
+    bias_lr_mult = paramwise_cfg.get("bias_lr_mult", 1.0)
+    bias_decay_mult = paramwise_cfg.get("bias_decay_mult", 1.0)
+    norm_decay_mult = paramwise_cfg.get("norm_decay_mult", 1.0)
+    dwconv_decay_mult = paramwise_cfg.get("dwconv_decay_mult", 1.0)
+    bypass_duplicate = paramwise_cfg.get("bypass_duplicate", False)
+    groups: list[dict] = []
+    seen: set[int] = set()
+
+    def add(module: nn.Module, prefix: str) -> None:
+        is_norm = isinstance(module, _NORMS)
+        is_dwconv = isinstance(module, nn.Conv2d) and module.in_channels == module.groups
+        for name, param in module.named_parameters(recurse=False):
+            group: dict = {"params": [param]}
+            if id(param) in seen:
+                if bypass_duplicate:
+                    warnings.warn(f"{prefix} is duplicate. It is skipped since bypass_duplicate=True", stacklevel=2)
+                    continue
+                raise ValueError(f"parameter {prefix}.{name} appears twice; set bypass_duplicate=True")
+            seen.add(id(param))
+            if not param.requires_grad:
+                groups.append(group)
+                continue
+            full_name = f"{prefix}.{name}" if prefix else name
+            for key in sorted_keys:
+                if key in full_name:
+                    group["lr"] = base_lr * custom_keys[key].get("lr_mult", 1.0)
+                    if base_wd is not None:
+                        group["weight_decay"] = base_wd * custom_keys[key].get("decay_mult", 1.0)
+                    break
+            else:
+                if name == "bias" and not is_norm:
+                    group["lr"] = base_lr * bias_lr_mult
+                if base_wd is not None:
+                    if is_norm:
+                        group["weight_decay"] = base_wd * norm_decay_mult
+                    elif is_dwconv:
+                        group["weight_decay"] = base_wd * dwconv_decay_mult
+                    elif name == "bias":
+                        group["weight_decay"] = base_wd * bias_decay_mult
+            groups.append(group)
+        for child_name, child in module.named_children():
+            add(child, f"{prefix}.{child_name}" if prefix else child_name)
+
+    add(model, "")
+    return groups
+
+
+def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
+    """Build ``cfg['type']`` (any ``torch.optim`` class, or one registered in ``OPTIMIZERS``) over the
+    model's parameters, with ``paramwise_cfg`` rules if given.
+
+    Args:
+        model: The model (unwrapped, not DDP).
+        cfg: E.g. ``dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4, paramwise_cfg=...)``.
+    """
+    cfg = dict(cfg)
+    optimizer_cls = OPTIMIZERS.get(cfg.pop("type"))
+    paramwise_cfg = cfg.pop("paramwise_cfg", None)
+    constructor = cfg.pop("constructor", None)
+    if constructor not in (None, "DefaultOptimizerConstructor"):
+        raise NotImplementedError(f"optimizer constructor {constructor!r} is not supported yet")
+    if not paramwise_cfg:
+        return optimizer_cls(model.parameters(), **cfg)
+    if "lr" not in cfg:
+        raise KeyError("paramwise_cfg needs optimizer.lr")
+    groups = build_param_groups(model, cfg["lr"], cfg.get("weight_decay"), paramwise_cfg)
+    return optimizer_cls(groups, **cfg)

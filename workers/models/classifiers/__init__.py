@@ -1,0 +1,5 @@
+"""Classifiers; importing this package registers them in ``MODELS``."""
+
+from workers.models.classifiers.image import ImageClassifier
+
+__all__ = ["ImageClassifier"]

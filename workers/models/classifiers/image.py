@@ -1,0 +1,82 @@
+"""ImageClassifier: backbone -> neck -> head, with MMClassification 0.25's forward semantics."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from workers.registry import MODELS
+
+__all__ = ["ImageClassifier"]
+
+
+@MODELS.register()
+class ImageClassifier(nn.Module):
+    """The classifier most specs use.
+
+    ``forward(img, return_loss=True, gt_label=...)`` returns the head's loss dict; with
+    ``return_loss=False`` it returns MMCls's list of per-sample softmax score arrays. The engine calls
+    :meth:`forward_train` and :meth:`simple_test` (a tensor) directly.
+
+    Args:
+        backbone: Backbone config.
+        neck: Neck config or ``None``.
+        head: Head config or ``None`` (features only).
+        pretrained: Deprecated MMCls shortcut for ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
+        train_cfg: ``dict(augments=...)`` batch augments: not implemented yet.
+        init_cfg: ``dict(type='Pretrained', checkpoint=...)`` or ``None``.
+    """
+
+    def __init__(
+        self,
+        backbone: dict,
+        neck: dict | None = None,
+        head: dict | None = None,
+        pretrained: str | None = None,
+        train_cfg: dict | None = None,
+        init_cfg: dict | list | None = None,
+    ):
+        super().__init__()
+        if pretrained is not None:
+            init_cfg = {"type": "Pretrained", "checkpoint": pretrained}
+        self.init_cfg = init_cfg
+        if train_cfg and train_cfg.get("augments"):
+            raise NotImplementedError("train_cfg.augments (Mixup/CutMix batch augments) is not supported yet")
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck) if neck is not None else None
+        self.head = MODELS.build(head) if head is not None else None
+
+    @property
+    def with_neck(self) -> bool:
+        return self.neck is not None
+
+    @property
+    def with_head(self) -> bool:
+        return self.head is not None
+
+    def extract_feat(self, img: torch.Tensor, stage: str = "neck"):
+        """Features after the ``'backbone'`` or the ``'neck'`` (a tuple, as MMCls's)."""
+        if stage not in ("backbone", "neck"):
+            raise ValueError(f"stage must be 'backbone' or 'neck', got {stage!r}")
+        x = self.backbone(img)
+        if stage == "backbone":
+            return x
+        if self.with_neck:
+            x = self.neck(x)
+        return x
+
+    def forward_train(self, img: torch.Tensor, gt_label: torch.Tensor, **kwargs) -> dict:
+        """The head's losses, e.g. ``{'loss': tensor}``."""
+        return self.head.forward_train(self.extract_feat(img), gt_label, **kwargs)
+
+    def simple_test(self, img: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Softmax scores ``(N, num_classes)``."""
+        return self.head.simple_test(self.extract_feat(img), **kwargs)
+
+    def forward(self, img: torch.Tensor, return_loss: bool = True, gt_label: torch.Tensor | None = None,
+                **kwargs):
+        if return_loss:
+            if gt_label is None:
+                raise ValueError("forward(return_loss=True) needs gt_label")
+            return self.forward_train(img, gt_label)
+        return self.head.post_process(self.simple_test(img))
