@@ -127,6 +127,20 @@ class Stack:
         return subprocess.run([PYTHON, "manage.py", *args], env=self.env, check=check, capture_output=True,
                               text=True, cwd=Path(__file__).resolve().parent.parent)
 
+    def stop_process(self, name: str, timeout: float = 20) -> None:
+        """Stop one named process of the stack (and its children), e.g. to simulate an outage."""
+        for entry in list(self.procs):
+            if entry[0] == name:
+                try:
+                    os.killpg(entry[1].pid, signal.SIGTERM)
+                    entry[1].wait(timeout)
+                except ProcessLookupError:
+                    pass
+                except subprocess.TimeoutExpired:
+                    os.killpg(entry[1].pid, signal.SIGKILL)
+                    entry[1].wait(5)
+                self.procs.remove(entry)
+
     def dead(self) -> list[str]:
         return [name for name, p in self.procs if p.poll() is not None]
 

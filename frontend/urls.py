@@ -12,5 +12,6 @@ urlpatterns = [
     path("runs/<str:pk>", views.run_detail, name="run-detail"),
     path("runs/<str:pk>/cancel", views.run_cancel, name="run-cancel"),
     path("runs/<str:pk>/checkpoints", views.run_checkpoints, name="run-checkpoints"),
+    path("runs/<str:pk>/timeline", views.run_timeline, name="run-timeline"),
     path("runs/<str:pk>/events", live.run_events, name="run-events"),
 ]

@@ -85,6 +85,12 @@ def run_checkpoints(request, pk):
 
 
 @login_required
+def run_timeline(request, pk):
+    run = get_run_for_user(request.user, pk)
+    return render(request, "frontend/_timeline.html", {"run": run, "events": run.events.all()})
+
+
+@login_required
 @require_POST
 def run_cancel(request, pk):
     run = get_run_for_user(request.user, pk)

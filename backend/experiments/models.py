@@ -51,7 +51,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     RunStatus.DISPATCHING: frozenset(
         {RunStatus.RUNNING, RunStatus.CANCELLING, RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.SUCCEEDED}
     ),
-    RunStatus.RUNNING: frozenset({RunStatus.CANCELLING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}),
+    # running -> dispatching: the Ray job's driver died and the run is submitted again (max_failures)
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.DISPATCHING, RunStatus.CANCELLING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+    ),
     RunStatus.CANCELLING: frozenset({RunStatus.CANCELLED, RunStatus.SUCCEEDED, RunStatus.FAILED}),
     RunStatus.SUCCEEDED: frozenset(),
     RunStatus.FAILED: frozenset(),
@@ -80,6 +83,7 @@ class Run(models.Model):
     status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
     status_reason = models.TextField(blank=True)
     ray_submission_id = models.CharField(max_length=100, blank=True)
+    attempt = models.IntegerField(default=0, help_text="Ray jobs submitted before the current one.")
     best_metrics = models.JSONField(default=dict, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -98,6 +102,15 @@ class Run(models.Model):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
+    @property
+    def job_id(self) -> str:
+        """The Ray submission id of the current attempt: the run's UUID, then ``<uuid>-retry<n>``.
+
+        Ray refuses a second job with one id, which makes a redelivered dispatch harmless; a
+        deliberate retry after the driver died therefore needs an id of its own.
+        """
+        return str(self.pk) if self.attempt == 0 else f"{self.pk}-retry{self.attempt}"
+
     def transition(self, new: str, reason: str = "") -> bool:
         """Move to ``new`` (saving the run and an event). Returns False if already there.
 
@@ -109,8 +122,7 @@ class Run(models.Model):
             raise InvalidTransition(f"A {self.status} run cannot become {new}.")
         old, now = self.status, timezone.now()
         self.status = new
-        if reason:
-            self.status_reason = reason
+        self.status_reason = reason  # the reason belongs to this step; an old one would mislead
         if new == RunStatus.DISPATCHING and self.dispatched_at is None:
             self.dispatched_at = now
         if new == RunStatus.RUNNING and self.started_at is None:
@@ -185,3 +197,10 @@ class Checkpoint(models.Model):
     @property
     def filename(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def available(self) -> bool:
+        """Whether the file is still on storage (``max_keep_ckpts`` rotates old ones out)."""
+        from .services import storage_file
+
+        return storage_file(self.path) is not None

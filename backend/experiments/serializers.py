@@ -23,7 +23,7 @@ class RunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Run
-        fields = ["id", "name", "team", "created_by", "dataset", "status", "status_reason", "spec_name",
+        fields = ["id", "name", "team", "created_by", "dataset", "status", "status_reason", "attempt", "spec_name",
                   "spec_hash", "cfg_options", "resources", "best_metrics", "created_at", "dispatched_at",
                   "started_at", "finished_at"]
 
@@ -60,11 +60,13 @@ class LogLineSerializer(serializers.ModelSerializer):
 
 class CheckpointSerializer(serializers.ModelSerializer):
     filename = serializers.CharField(read_only=True)
+    available = serializers.BooleanField(read_only=True, help_text="False once max_keep_ckpts rotated it out")
     download_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Checkpoint
-        fields = ["id", "filename", "epoch", "iteration", "size", "metrics", "created_at", "download_url"]
+        fields = ["id", "filename", "epoch", "iteration", "size", "metrics", "available", "created_at",
+                  "download_url"]
 
     def get_download_url(self, obj) -> str:
         return f"/api/runs/{obj.run_id}/checkpoints/{obj.pk}/download"

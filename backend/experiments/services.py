@@ -223,11 +223,11 @@ def cancel_run(user, run: Run) -> Run:
 
 def _stop_job(run: Run) -> None:
     try:
-        state = ray_jobs.lookup(str(run.pk))
+        state = ray_jobs.lookup(run.job_id)
         if state is None or state.status in ("STOPPED", "SUCCEEDED", "FAILED"):
             _finish_cancel(run, state)
         else:
-            ray_jobs.stop(str(run.pk))
+            ray_jobs.stop(run.job_id)
     except ray_jobs.RayUnavailable as exc:
         log.warning("could not stop run %s yet (%s); reconcile will retry", run.pk, exc)
 
@@ -260,8 +260,9 @@ def dispatch(run_id: str) -> str:
             return "skipped (no such run)"
         if run.status not in (RunStatus.QUEUED, RunStatus.DISPATCHING):
             return f"skipped ({run.status})"
-        run.transition(RunStatus.DISPATCHING)
-        run.ray_submission_id = str(run.pk)
+        if run.status == RunStatus.QUEUED:
+            run.transition(RunStatus.DISPATCHING)
+        run.ray_submission_id = run.job_id
         run.save(update_fields=["ray_submission_id"])
     job_file = _write_job_file(run)
     env = {
@@ -271,7 +272,7 @@ def dispatch(run_id: str) -> str:
         "TRAINYARD_STORAGE": str(settings.TRAINYARD_STORAGE),
     }
     entrypoint = f"{settings.TRAINYARD_JOB_PYTHON} -m workers.distributed.launch {job_file}"
-    submitted = ray_jobs.submit(str(run.pk), entrypoint, env)
+    submitted = ray_jobs.submit(run.job_id, entrypoint, env)
     return "submitted" if submitted else "already-submitted"
 
 
@@ -311,9 +312,9 @@ def reconcile() -> dict:
         queue_dispatch(run_id)  # its dispatch task was lost (broker down at submit time)
         counts["redispatched"] += 1
     active = Run.objects.filter(status__in=[RunStatus.DISPATCHING, RunStatus.RUNNING, RunStatus.CANCELLING])
-    for run in active.only("pk", "status", "dispatched_at"):
+    for run in active.only("pk", "status", "dispatched_at", "attempt", "resources"):
         counts["checked"] += 1
-        state = ray_jobs.lookup(str(run.pk))  # RayUnavailable propagates: nothing is changed
+        state = ray_jobs.lookup(run.job_id)  # RayUnavailable propagates: nothing is changed
         if state is None:
             if run.status == RunStatus.DISPATCHING and (run.dispatched_at or grace) <= grace:
                 queue_dispatch(run.pk)
@@ -322,14 +323,14 @@ def reconcile() -> dict:
                 _finish_cancel(run, None)
                 counts["changed"] += 1
             elif run.status == RunStatus.RUNNING:
-                counts["changed"] += _apply(run.pk, RunStatus.FAILED, "lost: the Ray cluster has no record of its job")
+                counts["changed"] += _retry_or_fail(run, "lost: the Ray cluster has no record of its job")
             continue
         if run.status == RunStatus.CANCELLING:
             if state.status in _RAY_END:
                 _finish_cancel(run, state)
                 counts["changed"] += 1
             else:
-                ray_jobs.stop(str(run.pk))
+                ray_jobs.stop(run.job_id)
             continue
         if state.status == "RUNNING":
             counts["changed"] += _apply(run.pk, RunStatus.RUNNING, "")
@@ -337,15 +338,35 @@ def reconcile() -> dict:
             target = _RAY_END[state.status]
             reason = state.message or state.status.lower()
             if state.status == "FAILED":
-                reason = _failure_reason(run, state)
-            elif state.status == "STOPPED":
+                # The launcher reports a training error itself (the run is already failed then);
+                # a job failing without that means its driver died: a retry resumes it.
+                counts["changed"] += _retry_or_fail(run, _failure_reason(run, state))
+                continue
+            if state.status == "STOPPED":
                 target, reason = RunStatus.FAILED, "the Ray job was stopped outside Trainyard"
             counts["changed"] += _apply(run.pk, target, reason)
     return counts
 
 
+def _retry_or_fail(run: Run, reason: str) -> int:
+    """Submit the run again (resuming from its checkpoint) while ``max_failures`` allows."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if run.is_terminal:
+            return 0
+        allowed = int((run.resources or {}).get("max_failures", 0) or 0)
+        if run.attempt >= allowed:
+            tries = f" (after {run.attempt + 1} attempts)" if run.attempt else ""
+            return int(run.transition(RunStatus.FAILED, reason + tries))
+        run.attempt += 1
+        run.save(update_fields=["attempt"])
+        run.transition(RunStatus.DISPATCHING, f"retry {run.attempt} of {allowed}: {reason}")
+    queue_dispatch(run.pk)
+    return 1
+
+
 def _failure_reason(run: Run, state) -> str:
-    tail = [line for line in ray_jobs.logs(str(run.pk)).splitlines() if line.strip()][-5:]
+    tail = [line for line in ray_jobs.logs(run.job_id).splitlines() if line.strip()][-5:]
     return (state.message or "the Ray job failed") + ("\n" + "\n".join(tail) if tail else "")
 
 

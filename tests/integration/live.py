@@ -51,7 +51,10 @@ class LiveStack:
         deadline = time.monotonic() + timeout
         run = {}
         while time.monotonic() < deadline:
-            run = self.api("GET", f"/api/runs/{run_id}").json()
+            r = self.api("GET", f"/api/runs/{run_id}")
+            if r.status_code != 200:
+                raise AssertionError(f"GET run answered {r.status_code}: {r.text[:300]}\n{self.logs_tail(80)}")
+            run = r.json()
             if predicate(run):
                 return run
             if self.stack.dead():

@@ -20,9 +20,9 @@ def ray(ray_head, monkeypatch, settings):
 
 
 def _finish(ray, run, code: str) -> None:
-    ray.submit_job(entrypoint=f"python -c \"{code}\"", submission_id=str(run.pk))
+    ray.submit_job(entrypoint=f"python -c \"{code}\"", submission_id=run.job_id)
     deadline = time.monotonic() + 60
-    while ray.get_job_status(str(run.pk)).value not in ("SUCCEEDED", "FAILED", "STOPPED"):
+    while ray.get_job_status(run.job_id).value not in ("SUCCEEDED", "FAILED", "STOPPED"):
         assert time.monotonic() < deadline
         time.sleep(0.2)
 
@@ -61,3 +61,18 @@ def test_it_leaves_runs_alone_when_ray_is_unreachable(ray, settings):
         services.reconcile()
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING
+
+
+def test_it_submits_a_run_again_when_its_driver_died_until_max_failures(ray, django_capture_on_commit_callbacks):
+    run = Cast().make_run(status=RunStatus.RUNNING, resources={"num_workers": 2, "max_failures": 1})
+    _finish(ray, run, "import os; os.kill(os.getpid(), 9)")  # a driver killed outright
+    services.reconcile()
+    run.refresh_from_db()
+    assert run.status == RunStatus.DISPATCHING and run.attempt == 1
+    assert run.job_id == f"{run.pk}-retry1"
+    assert run.status_reason.startswith("retry 1 of 1: ")
+    run.transition(RunStatus.RUNNING)
+    _finish(ray, run, "import os; os.kill(os.getpid(), 9)")
+    services.reconcile()
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and run.status_reason.endswith("(after 2 attempts)")

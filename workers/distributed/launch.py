@@ -71,8 +71,10 @@ def train_loop_per_worker(cfg: dict) -> None:
 
     from workers.engine import train
 
-    rank = ray.train.get_context().get_world_rank()
+    ctx = ray.train.get_context()
+    rank = ctx.get_world_rank()
     torch.set_num_threads(max(1, int(cfg.get("threads_per_worker", 1))))
+    _record_placement(cfg["run_dir"], rank, ctx)
     reporter = make_reporter(cfg) if rank == 0 else None
     try:
         train(cfg["spec"], cfg["work_dir"], reporter=reporter, device=cfg.get("device", "cpu"),
@@ -80,6 +82,23 @@ def train_loop_per_worker(cfg: dict) -> None:
     finally:
         if reporter is not None:
             reporter.close(timeout=60)
+
+
+def _record_placement(run_dir: str, rank: int, ctx) -> None:
+    """Note where this worker runs (node, host, pid) in ``<run dir>/workers/rank<N>.json``.
+
+    The run page and the multi-node test read it: the workers of one run may span nodes.
+    """
+    import socket
+
+    import ray
+
+    info = {"rank": rank, "world_size": ctx.get_world_size(), "node_rank": ctx.get_node_rank(),
+            "node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
+            "pid": os.getpid()}
+    folder = Path(run_dir) / "workers"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"rank{rank}.json").write_text(json.dumps(info))
 
 
 def build_trainer(job: dict, cfg: dict):

@@ -61,7 +61,10 @@
       reasonEl.textContent = s.reason || "";
       if (s.best && s.best["accuracy_top-1"] !== undefined) bestEl.textContent = "best top-1 " + s.best["accuracy_top-1"].toFixed(2);
       if (cancelForm && TERMINAL.has(s.status)) cancelForm.hidden = true;
-      if (window.htmx) htmx.ajax("GET", root.dataset.checkpointsUrl, { target: "#checkpoints", swap: "innerHTML" });
+      if (window.htmx) {
+        htmx.ajax("GET", root.dataset.checkpointsUrl, { target: "#checkpoints", swap: "innerHTML" });
+        htmx.ajax("GET", root.dataset.timelineUrl, { target: "#timeline", swap: "innerHTML" });
+      }
     });
     es.addEventListener("end", () => es.close());
     window.addEventListener("resize", () => {

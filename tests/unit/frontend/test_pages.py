@@ -71,7 +71,7 @@ def test_it_keeps_viewers_from_submitting_or_cancelling(cast):
     assert "Cancel run" not in viewer.get(f"/runs/{run.pk}").content.decode()
 
 
-@pytest.mark.parametrize("path", ["/runs/{id}", "/runs/{id}/events", "/runs/{id}/checkpoints"])
+@pytest.mark.parametrize("path", ["/runs/{id}", "/runs/{id}/events", "/runs/{id}/checkpoints", "/runs/{id}/timeline"])
 def test_it_hides_other_teams_runs(cast, path):
     run = cast.make_run()
     assert login(cast, "outsider").get(path.format(id=run.pk)).status_code == 404
@@ -128,3 +128,30 @@ def test_it_resumes_the_stream_after_the_last_event_id(cast):
     events = dict(_events(r))
     assert events["metrics"] == [["train", "loss", 10, None, 1.0]]
     assert "logs" not in events
+
+
+def test_it_shows_the_timeline_with_each_steps_reason(cast):
+    run = cast.make_run()
+    run.transition(RunStatus.DISPATCHING)
+    run.transition(RunStatus.RUNNING, "the Ray job started")
+    run.transition(RunStatus.FAILED, "RuntimeError: out of memory")
+    page = login(cast, "viewer").get(f"/runs/{run.pk}/timeline").content.decode()
+    assert page.index("dispatching") < page.index("running") < page.index("failed")
+    assert "RuntimeError: out of memory" in page
+    run.refresh_from_db()
+    assert run.status_reason == "RuntimeError: out of memory"
+
+
+def test_it_offers_downloads_only_for_checkpoints_still_on_storage(cast, settings, tmp_path):
+    from backend.experiments.models import Checkpoint
+
+    settings.TRAINYARD_STORAGE = tmp_path
+    (tmp_path / "epoch_4.pth").write_bytes(b"w")
+    run = cast.make_run(status=RunStatus.SUCCEEDED)
+    Checkpoint.objects.create(run=run, path="epoch_2.pth", epoch=2, iteration=20)
+    kept = Checkpoint.objects.create(run=run, path="epoch_4.pth", epoch=4, iteration=40)
+    page = login(cast, "viewer").get(f"/runs/{run.pk}/checkpoints").content.decode()
+    assert page.count("download</a>") == 1 and f"/checkpoints/{kept.pk}/download" in page
+    assert "rotated out" in page
+    api = cast.clients["viewer"].get(f"/api/runs/{run.pk}/checkpoints").json()
+    assert [(c["filename"], c["available"]) for c in api] == [("epoch_2.pth", False), ("epoch_4.pth", True)]

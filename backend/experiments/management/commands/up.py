@@ -75,6 +75,8 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # A second Ctrl-C must not cut the clean-up short and leave processes behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             self.stdout.write("Stopping ...")
             stack.stop()
-            self.stdout.write("Stopped.")
+            self.stdout.write("Stopped every process this command started.")
