@@ -227,6 +227,24 @@ def _walk_model(node: Any, path: tuple, registry: Registry, issues: list[TypeIss
             _walk_model(item, path + (i,), registry, issues)
 
 
+def _walk_pipeline(steps: Any, path: tuple, issues: list[TypeIssue]) -> None:
+    """Transform names of a pipeline, including the operations inside AutoAugment/RandAugment
+    ``policies`` (AutoAugment: a list of lists of op configs; RandAugment: a list of op configs)."""
+    for i, step in enumerate(steps or []):
+        if not isinstance(step, dict):
+            continue
+        _check(TRANSFORMS, step.get("type"), path + (i, "type"), issues)
+        policies = step.get("policies")
+        if step.get("type") not in ("AutoAugment", "RandAugment") or not isinstance(policies, (list, tuple)):
+            continue
+        for j, policy in enumerate(policies):
+            ops = policy if isinstance(policy, (list, tuple)) else [policy]
+            for k, op in enumerate(ops):
+                if isinstance(op, dict):
+                    where = (j, k) if isinstance(policy, (list, tuple)) else (j,)
+                    _check(TRANSFORMS, op.get("type"), path + (i, "policies", *where, "type"), issues)
+
+
 def _walk_dataset(node: Any, path: tuple, issues: list[TypeIssue]) -> None:
     if isinstance(node, (list, tuple)):  # a list of datasets is concatenated
         for i, item in enumerate(node):
@@ -236,9 +254,7 @@ def _walk_dataset(node: Any, path: tuple, issues: list[TypeIssue]) -> None:
         return
     if "type" in node:
         _check(DATASETS, node["type"], path + ("type",), issues)
-    for i, step in enumerate(node.get("pipeline") or []):
-        if isinstance(step, dict):
-            _check(TRANSFORMS, step.get("type"), path + ("pipeline", i, "type"), issues)
+    _walk_pipeline(node.get("pipeline"), path + ("pipeline",), issues)
     for key in ("dataset", "datasets"):  # wrappers (RepeatDataset, ConcatDataset, ...)
         if key in node:
             _walk_dataset(node[key], path + (key,), issues)

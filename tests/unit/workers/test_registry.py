@@ -102,3 +102,14 @@ def test_it_accepts_the_library_demo_spec():
     jobspecs = pytest.importorskip("jobspecs")
     spec = jobspecs.load_library("demo/resnet18-tiny_2xb32-6e_digits.py")
     assert check_spec_types(spec) == []
+
+
+def test_it_finds_a_misspelt_op_inside_an_autoaugment_policy():
+    from workers.registry import check_spec_types
+
+    spec = {"data": {"train": {"type": "CustomDataset", "pipeline": [
+        {"type": "AutoAugment", "policies": [[{"type": "Solarise", "thr": 128}], [{"type": "Equalize"}]]},
+    ]}}}
+    issues = check_spec_types(spec)
+    assert [(i.path, i.name) for i in issues] == [(("data", "train", "pipeline", 0, "policies", 0, 0, "type"), "Solarise")]
+    assert issues[0].suggestions[:2] == ["Solarize", "SolarizeAdd"]
