@@ -1,11 +1,13 @@
-"""Data: datasets, transforms, loaders, and the digits demo dataset."""
+"""Data: datasets, transforms, batch augments, loaders, and the digits demo dataset."""
 
-from workers.data import datasets, transforms  # noqa: F401 - fill DATASETS and TRANSFORMS
+from workers.data import batch_augments, datasets, transforms  # noqa: F401 - fill the registries
+from workers.data.batch_augments import Augments
 from workers.data.builder import build_dataloader, build_dataset, collate
 from workers.data.datasets import BaseDataset, ConcatDataset, CustomDataset, RepeatDataset
 from workers.data.transforms import Compose
 
 __all__ = [
+    "Augments",
     "BaseDataset",
     "Compose",
     "ConcatDataset",

@@ -53,6 +53,21 @@ def build_dataset(cfg: dict | Sequence[dict], default_args: dict | None = None, 
         return DATASETS.get("RepeatDataset")(build_dataset(cfg["dataset"], default_args), cfg["times"])
     if cfg.get("type") == "ConcatDataset":
         return ConcatDataset([build_dataset(c, default_args) for c in cfg["datasets"]])
+    if cfg.get("type") == "ClassBalancedDataset":
+        return DATASETS.get("ClassBalancedDataset")(build_dataset(cfg["dataset"], default_args),
+                                                    cfg["oversample_thr"])
+    if cfg.get("type") == "KFoldDataset":
+        # as MMCls: the wrapper takes test_mode (which half of the split); the inner dataset is built
+        # without it, since both halves come from the same (training) data
+        inner_args = dict(default_args or {})
+        test_mode = cfg.get("test_mode")
+        if test_mode is None:
+            test_mode = inner_args.pop("test_mode", False)
+        else:
+            inner_args.pop("test_mode", None)
+        kwargs = {k: v for k, v in cfg.items() if k not in ("type", "dataset", "test_mode")}
+        return DATASETS.get("KFoldDataset")(build_dataset(cfg["dataset"], inner_args), test_mode=test_mode,
+                                            **kwargs)
     return DATASETS.build(cfg, **(default_args or {}))
 
 

@@ -5,26 +5,60 @@ from __future__ import annotations
 import torch.nn as nn
 
 from workers.models import backbones, classifiers, heads, losses, necks  # noqa: F401 - fill MODELS
-from workers.models.backbones import LeNet5, ResNet, ResNet_CIFAR, ResNetV1C, ResNetV1D
+from workers.models.backbones import (
+    DistilledVisionTransformer,
+    LeNet5,
+    MobileNetV2,
+    ResNet,
+    ResNet_CIFAR,
+    ResNetV1C,
+    ResNetV1D,
+    VisionTransformer,
+)
 from workers.models.classifiers import ImageClassifier
-from workers.models.heads import ClsHead, LinearClsHead
+from workers.models.heads import (
+    ClsHead,
+    ConformerHead,
+    CSRAClsHead,
+    DeiTClsHead,
+    LinearClsHead,
+    MultiLabelClsHead,
+    MultiLabelLinearClsHead,
+    StackedLinearClsHead,
+    VisionTransformerClsHead,
+)
 from workers.models.init import apply_init_cfgs, load_weights
-from workers.models.losses import CrossEntropyLoss, LabelSmoothLoss
-from workers.models.necks import GlobalAveragePooling
+from workers.models.losses import AsymmetricLoss, CrossEntropyLoss, FocalLoss, LabelSmoothLoss, SeesawLoss
+from workers.models.necks import GeneralizedMeanPooling, GlobalAveragePooling, HRFuseScales
 from workers.registry import MODELS
 
 __all__ = [
+    "AsymmetricLoss",
+    "CSRAClsHead",
     "ClsHead",
+    "ConformerHead",
     "CrossEntropyLoss",
+    "DeiTClsHead",
+    "DistilledVisionTransformer",
+    "FocalLoss",
+    "GeneralizedMeanPooling",
     "GlobalAveragePooling",
+    "HRFuseScales",
     "ImageClassifier",
     "LabelSmoothLoss",
     "LeNet5",
     "LinearClsHead",
+    "MobileNetV2",
+    "MultiLabelClsHead",
+    "MultiLabelLinearClsHead",
     "ResNet",
     "ResNetV1C",
     "ResNetV1D",
     "ResNet_CIFAR",
+    "SeesawLoss",
+    "StackedLinearClsHead",
+    "VisionTransformer",
+    "VisionTransformerClsHead",
     "build_model",
     "load_weights",
 ]

@@ -1,14 +1,18 @@
-"""Weights from files: ``init_cfg=dict(type='Pretrained', ...)``, ``load_from`` and the key handling they share.
+"""``init_cfg`` as mmcv's ``BaseModule.init_weights`` runs it: the initializers and the checkpoint loading.
 
 Modules initialise themselves in their constructors with MMClassification's defaults (Kaiming convs,
-unit norms, N(0, 0.01) linear heads). ``init_cfg`` only adds loading a checkpoint on top
-(seed section 10.4.1); other mmcv initializer types are not implemented yet and are refused at submit
-time because they are absent from ``INITIALIZERS``.
+unit norms, N(0, 0.01) linear heads), so a module built without ``init_cfg`` already holds MMCls's
+initial weights. An ``init_cfg`` then runs on top, outermost module first (seed section 10.4.1):
+``Pretrained`` loads a checkpoint; ``Constant``, ``Normal``, ``TruncNormal``, ``Uniform``, ``Xavier`` and
+``Kaiming`` re-initialise the submodules whose class (or direct base class) is named in ``layer=``, and
+``override=dict(name=..., ...)`` re-initialises the named child as a whole, as mmcv's ``initialize`` does.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 from collections import OrderedDict
 from pathlib import Path
 
@@ -80,6 +84,12 @@ def load_weights(module: nn.Module, checkpoint: str | Path | dict, *, prefix: st
         logger.info("load checkpoint from %s", checkpoint)
         checkpoint = read_checkpoint(checkpoint, map_location)
     state = extract_state_dict(checkpoint, prefix)
+    for name, sub in module.named_modules():
+        # Modules that can adapt a checkpoint (ViT resizing its pos_embed to another img_size) do so
+        # before the shape check below would drop the key.
+        adapt = getattr(sub, "adapt_checkpoint", None)
+        if callable(adapt):
+            adapt(state, f"{name}." if name else "")
     own = module.state_dict()
     mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if mismatched and not strict:
@@ -97,11 +107,150 @@ def load_weights(module: nn.Module, checkpoint: str | Path | dict, *, prefix: st
 
 
 def apply_init_cfgs(model: nn.Module) -> None:
-    """Run every ``init_cfg`` found on ``model`` and its submodules, outermost first."""
-    for module in model.modules():
-        init_cfg = getattr(module, "init_cfg", None)
-        if init_cfg is None:
+    """Run every ``init_cfg`` found on ``model`` and its submodules, outermost first.
+
+    As in mmcv's ``BaseModule.init_weights``, a module whose ``init_cfg`` is a single ``Pretrained`` dict
+    is not re-initialised by its children's ``init_cfg`` afterwards: the loaded weights stay.
+    """
+    init_cfg = getattr(model, "init_cfg", None)
+    if init_cfg:
+        initialize(model, init_cfg)
+        if isinstance(init_cfg, dict) and init_cfg.get("type") == "Pretrained":
+            return
+    for child in model.children():
+        apply_init_cfgs(child)
+
+
+def initialize(module: nn.Module, init_cfg: dict | list) -> None:
+    """mmcv's ``initialize``: run each config on ``module``, then its ``override`` on the named children.
+
+    Args:
+        module: The module to initialise.
+        init_cfg: One initializer config or a list of them, e.g.
+            ``dict(type='Normal', layer='Linear', std=0.01, override=dict(name='fc', std=0.001))``.
+
+    Raises:
+        ValueError: An ``override`` without ``name``, or with arguments but no ``type``.
+        RuntimeError: An ``override`` naming a child the module does not have.
+    """
+    for cfg in init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]:
+        cfg = copy.deepcopy(dict(cfg))
+        override = cfg.pop("override", None)
+        _run_initializer(module, cfg, whole_module=False)
+        if override is None:
             continue
-        for cfg in init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]:
-            cfg = dict(cfg)
-            INITIALIZERS.get(cfg.pop("type"))(module, **cfg)
+        cfg.pop("layer", None)
+        for item in [override] if isinstance(override, dict) else list(override):
+            item = copy.deepcopy(dict(item))
+            name = item.pop("name", None)
+            if name is None:
+                raise ValueError(f'`override` must contain the key "name", but got {item}')
+            if not item:  # only a name: the outer config's initializer and arguments
+                item = dict(cfg)
+            elif "type" not in item:
+                raise ValueError(f'`override` need "type" key, but got {item}')
+            if not hasattr(module, name):
+                raise RuntimeError(f"module did not have attribute {name}, but init_cfg is {item}.")
+            _run_initializer(getattr(module, name), item, whole_module=True)
+
+
+def _run_initializer(module: nn.Module, cfg: dict, whole_module: bool) -> None:
+    cfg = dict(cfg)
+    init_type = cfg.pop("type")
+    if init_type == "Pretrained":
+        cfg.pop("layer", None)
+        INITIALIZERS.get(init_type)(module, **cfg)
+        return
+    INITIALIZERS.get(init_type)(module, whole_module=whole_module, **cfg)
+
+
+def _layer_names(module: nn.Module) -> set[str]:
+    # mmcv matches ``layer=`` against the class name and its *direct* base classes' names
+    # (so '_BatchNorm' selects BatchNorm2d, and 'Conv2d' does not select a Conv2d subclass' bases).
+    return {type(module).__name__, *(base.__name__ for base in type(module).__bases__)}
+
+
+def _make_initializer(init_fn):
+    """Turn ``init_fn(m, bias, **args)`` into an mmcv initializer taking ``layer``, ``bias``, ``bias_prob``."""
+
+    def initializer(module: nn.Module, *, layer: str | list[str] | None = None, bias: float = 0.0,
+                    bias_prob: float | None = None, whole_module: bool = False, **kwargs) -> None:
+        if bias_prob is not None:
+            bias = float(-math.log((1 - bias_prob) / bias_prob))  # mmcv's bias_init_with_prob
+        layers = {layer} if isinstance(layer, str) else set(layer or ())
+        if not whole_module and not layers:
+            # mmcv's BaseInit without ``layer`` (and outside ``override``) initialises nothing.
+            return
+        for m in module.modules():
+            if whole_module or layers & _layer_names(m):
+                init_fn(m, bias=bias, **kwargs)
+
+    initializer.__doc__ = init_fn.__doc__
+    return initializer
+
+
+def _weight(m: nn.Module):
+    weight = getattr(m, "weight", None)
+    return weight if isinstance(weight, torch.Tensor) else None
+
+
+def _fill_bias(m: nn.Module, bias: float) -> None:
+    if isinstance(getattr(m, "bias", None), torch.Tensor):
+        nn.init.constant_(m.bias, bias)
+
+
+def _constant(m: nn.Module, *, val: float, bias: float = 0.0) -> None:
+    """``Constant``: weight = ``val``, bias = ``bias``."""
+    if _weight(m) is not None:
+        nn.init.constant_(m.weight, val)
+    _fill_bias(m, bias)
+
+
+def _normal(m: nn.Module, *, mean: float = 0.0, std: float = 1.0, bias: float = 0.0) -> None:
+    """``Normal``: weight ~ N(mean, std^2)."""
+    if _weight(m) is not None:
+        nn.init.normal_(m.weight, mean, std)
+    _fill_bias(m, bias)
+
+
+def _trunc_normal(m: nn.Module, *, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  bias: float = 0.0) -> None:
+    """``TruncNormal``: weight ~ N(mean, std^2) truncated to [a, b]."""
+    if _weight(m) is not None:
+        nn.init.trunc_normal_(m.weight, mean, std, a, b)
+    _fill_bias(m, bias)
+
+
+def _uniform(m: nn.Module, *, a: float = 0.0, b: float = 1.0, bias: float = 0.0) -> None:
+    """``Uniform``: weight ~ U(a, b)."""
+    if _weight(m) is not None:
+        nn.init.uniform_(m.weight, a, b)
+    _fill_bias(m, bias)
+
+
+def _xavier(m: nn.Module, *, gain: float = 1.0, distribution: str = "normal", bias: float = 0.0) -> None:
+    """``Xavier``: Glorot init, ``distribution`` 'normal' or 'uniform'."""
+    if distribution not in ("normal", "uniform"):
+        raise ValueError(f"distribution must be 'normal' or 'uniform', got {distribution!r}")
+    if _weight(m) is not None:
+        (nn.init.xavier_uniform_ if distribution == "uniform" else nn.init.xavier_normal_)(m.weight, gain=gain)
+    _fill_bias(m, bias)
+
+
+def _kaiming(m: nn.Module, *, a: float = 0.0, mode: str = "fan_out", nonlinearity: str = "relu",
+             distribution: str = "normal", bias: float = 0.0) -> None:
+    """``Kaiming``: He init with mmcv's defaults (``fan_out``, ReLU, normal)."""
+    if distribution not in ("normal", "uniform"):
+        raise ValueError(f"distribution must be 'normal' or 'uniform', got {distribution!r}")
+    if _weight(m) is not None:
+        fn = nn.init.kaiming_uniform_ if distribution == "uniform" else nn.init.kaiming_normal_
+        fn(m.weight, a=a, mode=mode, nonlinearity=nonlinearity)
+    _fill_bias(m, bias)
+
+
+INITIALIZERS.add("Constant", _make_initializer(_constant))
+INITIALIZERS.add("Normal", _make_initializer(_normal))
+INITIALIZERS.add("TruncNormal", _make_initializer(_trunc_normal))
+INITIALIZERS.add("Uniform", _make_initializer(_uniform))
+INITIALIZERS.add("Xavier", _make_initializer(_xavier))
+INITIALIZERS.add("Kaiming", _make_initializer(_kaiming))

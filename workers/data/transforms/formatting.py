@@ -1,4 +1,4 @@
-"""Formatting transforms: ToTensor, ImageToTensor, Collect (seed section 7.1.3)."""
+"""Formatting transforms: ToTensor, ImageToTensor, Transpose, ToPIL, ToNumpy, Collect (seed 7.1.3, 60.3)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from workers.registry import TRANSFORMS
 
-__all__ = ["Collect", "ImageToTensor", "ToTensor", "to_tensor"]
+__all__ = ["Collect", "ImageToTensor", "ToNumpy", "ToPIL", "ToTensor", "Transpose", "to_tensor"]
 
 
 def to_tensor(data) -> torch.Tensor:
@@ -96,3 +97,50 @@ class Collect:
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(keys={self.keys}, meta_keys={self.meta_keys})"
+
+
+@TRANSFORMS.register()
+class Transpose:
+    """Permute the axes of ``results[key]`` for each of ``keys``.
+
+    Args:
+        keys: Result keys.
+        order: New axis order, e.g. ``(2, 0, 1)``.
+    """
+
+    def __init__(self, keys: Sequence[str], order: Sequence[int]):
+        self.keys = list(keys)
+        self.order = tuple(order)
+
+    def __call__(self, results: dict) -> dict:
+        for key in self.keys:
+            value = results[key]
+            results[key] = value.permute(self.order) if isinstance(value, torch.Tensor) else value.transpose(self.order)
+        return results
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(keys={self.keys}, order={self.order})"
+
+
+@TRANSFORMS.register()
+class ToPIL:
+    """Turn ``results['img']`` into a ``PIL.Image`` (for torchvision transforms that want one)."""
+
+    def __call__(self, results: dict) -> dict:
+        results["img"] = Image.fromarray(results["img"])
+        return results
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}()"
+
+
+@TRANSFORMS.register()
+class ToNumpy:
+    """Turn ``results['img']`` (e.g. a ``PIL.Image``) back into a float32 array."""
+
+    def __call__(self, results: dict) -> dict:
+        results["img"] = np.array(results["img"], dtype=np.float32)
+        return results
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}()"

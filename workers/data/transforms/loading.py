@@ -20,7 +20,8 @@ def imread(path: str, color_type: str = "color") -> np.ndarray:
     """
     with Image.open(path) as pil:
         if color_type == "color":
-            array = np.asarray(pil.convert("RGB"))[..., ::-1]
+            # most JPEGs are RGB already: skip Pillow's conversion copy
+            array = np.asarray(pil if pil.mode == "RGB" else pil.convert("RGB"))[..., ::-1]
         elif color_type == "grayscale":
             array = np.asarray(pil.convert("L"))
         elif color_type == "unchanged":

@@ -7,17 +7,25 @@ interpolation rounding. Randomness comes from ``numpy.random``, which the engine
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 
+from workers.data.transforms import functional as F
 from workers.registry import TRANSFORMS
 
 __all__ = [
+    "Albu",
     "CenterCrop",
+    "ColorJitter",
+    "Lighting",
     "Normalize",
+    "Pad",
+    "RandomErasing",
+    "RandomGrayscale",
     "RandomCrop",
     "RandomFlip",
     "RandomResizedCrop",
@@ -116,18 +124,20 @@ def imflip(img: np.ndarray, direction: str = "horizontal") -> np.ndarray:
 
 def imnormalize(img: np.ndarray, mean: np.ndarray, std: np.ndarray, to_rgb: bool = True) -> np.ndarray:
     """``(img - mean) / std`` in float32, after BGR->RGB when ``to_rgb`` (mmcv's ``imnormalize``)."""
-    img = img.astype(np.float32)
     if to_rgb and img.ndim == 3 and img.shape[2] == 3:
         img = img[..., ::-1]
-    mean = np.asarray(mean, dtype=np.float64)
-    std = np.asarray(std, dtype=np.float64)
-    if img.ndim == 2:
+    out = img.astype(np.float32)  # a contiguous copy, normalised in place below (float32 throughout)
+    mean = np.asarray(mean, dtype=np.float32)
+    std = np.asarray(std, dtype=np.float32)
+    if out.ndim == 2:
         if mean.size > 1 and not (np.all(mean == mean.flat[0]) and np.all(std == std.flat[0])):
             raise ValueError(f"a single-channel image needs one mean/std value, got {mean.tolist()}")
         mean, std = mean.flat[0], std.flat[0]
-    elif mean.size not in (1, img.shape[2]):
-        raise ValueError(f"{mean.size} mean values for an image with {img.shape[2]} channels")
-    return ((img - mean) / std).astype(np.float32)
+    elif mean.size not in (1, out.shape[2]):
+        raise ValueError(f"{mean.size} mean values for an image with {out.shape[2]} channels")
+    out -= mean
+    out /= std
+    return out
 
 
 def _image_keys(results: dict) -> list[str]:
@@ -192,13 +202,20 @@ class Resize:
     def __call__(self, results: dict) -> dict:
         for key in _image_keys(results):
             img = results[key]
-            target = self._target(*img.shape[:2])
-            if target is None:
-                continue
-            height, width = target
-            img = imresize(img, (width, height), self.interpolation)
-            results[key] = img
-            results["img_shape"] = img.shape
+            old_height, old_width = img.shape[:2]
+            target = self._target(old_height, old_width)
+            if target is not None:
+                height, width = target
+                img = imresize(img, (width, height), self.interpolation)
+                results[key] = img
+                results["img_shape"] = img.shape
+            # the keys seed section 7.1 lists for Resize (mmdet's names; nothing in MMCls reads them)
+            w_scale, h_scale = img.shape[1] / old_width, img.shape[0] / old_height
+            results["scale"] = (img.shape[1], img.shape[0])
+            results["scale_idx"] = None
+            results["scale_factor"] = np.array([w_scale, h_scale, w_scale, h_scale], dtype=np.float32)
+            results["keep_ratio"] = self.resize_w_short_side
+            results["pad_shape"] = img.shape
         return results
 
     def __repr__(self) -> str:
@@ -311,6 +328,7 @@ class RandomCrop:
             img = imcrop(img, (xmin, ymin, xmin + width - 1, ymin + height - 1))
             results[key] = img
             results["img_shape"] = img.shape
+            results["pad_shape"] = img.shape  # seed section 7.1: RandomCrop updates pad_shape
         return results
 
     def __repr__(self) -> str:
@@ -326,15 +344,23 @@ class RandomResizedCrop:
         scale: Range of the crop's area as a fraction of the image.
         ratio: Range of the crop's aspect ratio (w/h), sampled log-uniformly.
         max_attempts: Tries before falling back to a central crop.
+        efficientnet_style: TensorFlow EfficientNet's sampling (uniform aspect ratio, then height), whose
+            fallback is a centre crop of ``size / (size + crop_padding)`` of the short side.
+        min_covered: Smallest crop area fraction accepted in the EfficientNet style.
+        crop_padding: Padding of the EfficientNet-style fallback crop.
         interpolation: Resize interpolation.
         backend: 'cv2' or 'pillow'.
     """
 
     def __init__(self, size: int | Sequence[int], scale: Sequence[float] = (0.08, 1.0),
                  ratio: Sequence[float] = (3.0 / 4.0, 4.0 / 3.0), max_attempts: int = 10,
-                 efficientnet_style: bool = False, interpolation: str = "bilinear", backend: str = "cv2"):
+                 efficientnet_style: bool = False, min_covered: float = 0.1, crop_padding: int = 32,
+                 interpolation: str = "bilinear", backend: str = "cv2"):
         if efficientnet_style:
-            raise NotImplementedError("RandomResizedCrop(efficientnet_style=True) is not supported yet")
+            if not isinstance(size, int):
+                raise ValueError("efficientnet_style needs an int size")
+            if min_covered < 0 or crop_padding < 0:
+                raise ValueError("min_covered and crop_padding must be >= 0")
         if scale[0] > scale[1] or ratio[0] > ratio[1]:
             raise ValueError(f"range should be of kind (min, max), got scale {scale} and ratio {ratio}")
         if max_attempts < 0:
@@ -345,8 +371,42 @@ class RandomResizedCrop:
         self.scale = tuple(scale)
         self.ratio = tuple(ratio)
         self.max_attempts = max_attempts
+        self.efficientnet_style = efficientnet_style
+        self.min_covered = min_covered
+        self.crop_padding = crop_padding
         self.interpolation = interpolation
         self.backend = backend
+
+    @staticmethod
+    def get_params_efficientnet_style(img: np.ndarray, size: tuple[int, int], scale, ratio, max_attempts: int = 10,
+                                      min_covered: float = 0.1, crop_padding: int = 32) -> tuple[int, int, int, int]:
+        """``(ymin, xmin, ymax, xmax)`` (inclusive) of a crop sampled as TensorFlow's EfficientNet code does."""
+        height, width = img.shape[:2]
+        area = height * width
+        min_target_area, max_target_area = scale[0] * area, scale[1] * area
+        for _ in range(max_attempts):
+            aspect_ratio = np.random.uniform(*ratio)
+            min_target_height = int(round(math.sqrt(min_target_area / aspect_ratio)))
+            max_target_height = int(round(math.sqrt(max_target_area / aspect_ratio)))
+            if max_target_height * aspect_ratio > width:
+                max_target_height = int((width + 0.5 - 1e-7) / aspect_ratio)
+                if max_target_height * aspect_ratio > width:
+                    max_target_height -= 1
+            max_target_height = min(max_target_height, height)
+            min_target_height = min(max_target_height, min_target_height)
+            target_height = int(round(np.random.uniform(min_target_height, max_target_height)))
+            target_width = int(round(target_height * aspect_ratio))
+            target_area = target_height * target_width
+            if (target_area < min_target_area or target_area > max_target_area or target_width > width
+                    or target_height > height or target_area < min_covered * area):
+                continue
+            ymin = int(np.random.randint(0, height - target_height + 1))
+            xmin = int(np.random.randint(0, width - target_width + 1))
+            return ymin, xmin, ymin + target_height - 1, xmin + target_width - 1
+        crop = size[0] / (size[0] + crop_padding) * min(height, width)
+        ymin = max(0, int(round((height - crop) / 2.0)))
+        xmin = max(0, int(round((width - crop) / 2.0)))
+        return ymin, xmin, ymin + int(crop) - 1, xmin + int(crop) - 1
 
     @staticmethod
     def get_params(img: np.ndarray, scale, ratio, max_attempts: int = 10) -> tuple[int, int, int, int]:
@@ -378,7 +438,11 @@ class RandomResizedCrop:
     def __call__(self, results: dict) -> dict:
         for key in _image_keys(results):
             img = results[key]
-            ymin, xmin, ymax, xmax = self.get_params(img, self.scale, self.ratio, self.max_attempts)
+            if self.efficientnet_style:
+                ymin, xmin, ymax, xmax = self.get_params_efficientnet_style(
+                    img, self.size, self.scale, self.ratio, self.max_attempts, self.min_covered, self.crop_padding)
+            else:
+                ymin, xmin, ymax, xmax = self.get_params(img, self.scale, self.ratio, self.max_attempts)
             img = imcrop(img, (xmin, ymin, xmax, ymax))
             img = imresize(img, (self.size[1], self.size[0]), self.interpolation)
             results[key] = img
@@ -442,3 +506,263 @@ class Normalize:
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(mean={self.mean.tolist()}, std={self.std.tolist()}, to_rgb={self.to_rgb})"
+
+
+@TRANSFORMS.register()
+class Pad:
+    """Pad at the bottom and right to ``size`` ``(h, w)``, or to a square of the long side.
+
+    Args:
+        size: Target ``(h, w)``; exclusive with ``pad_to_square``.
+        pad_to_square: Pad to ``max(h, w)`` on both sides.
+        pad_val: Constant fill value (per channel allowed).
+        padding_mode: 'constant', 'edge', 'reflect' or 'symmetric'.
+    """
+
+    def __init__(self, size: Sequence[int] | None = None, pad_to_square: bool = False,
+                 pad_val: float | Sequence[float] = 0, padding_mode: str = "constant"):
+        if (size is None) == (not pad_to_square):
+            raise ValueError("only one of size and pad_to_square should be valid")
+        if padding_mode not in ("constant", "edge", "reflect", "symmetric"):
+            raise ValueError(f"padding_mode must be constant, edge, reflect or symmetric, got {padding_mode!r}")
+        self.size = None if size is None else _to_size(size)
+        self.pad_to_square = pad_to_square
+        self.pad_val = pad_val
+        self.padding_mode = padding_mode
+
+    def __call__(self, results: dict) -> dict:
+        for key in _image_keys(results):
+            img = results[key]
+            height, width = img.shape[:2]
+            target = (max(height, width),) * 2 if self.pad_to_square else self.size
+            if target[0] < height or target[1] < width:
+                raise ValueError(f"Pad size {target} is smaller than the image {(height, width)}")
+            img = impad(img, (0, 0, target[1] - width, target[0] - height), self.pad_val, self.padding_mode)
+            results[key] = img
+            results["img_shape"] = img.shape
+            results["pad_shape"] = img.shape
+        return results
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(size={self.size}, pad_to_square={self.pad_to_square}, "
+                f"pad_val={self.pad_val}, padding_mode={self.padding_mode})")
+
+
+@TRANSFORMS.register()
+class RandomGrayscale:
+    """With probability ``gray_prob``, replace every channel by the luma (the channel count stays).
+
+    Args:
+        gray_prob: Probability of converting.
+    """
+
+    def __init__(self, gray_prob: float = 0.1):
+        if not 0 <= gray_prob <= 1:
+            raise ValueError(f"gray_prob must be in [0, 1], got {gray_prob}")
+        self.gray_prob = gray_prob
+
+    def __call__(self, results: dict) -> dict:
+        for key in _image_keys(results):
+            img = results[key]
+            if img.ndim == 3 and img.shape[2] > 1 and np.random.rand() < self.gray_prob:
+                # mmcv.rgb2gray weighs the first channel as red (cv2.COLOR_RGB2GRAY), whatever the order
+                gray = F.bgr2gray(img[..., 2::-1])
+                results[key] = np.repeat(gray[..., None], img.shape[2], axis=2)
+        return results
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(gray_prob={self.gray_prob})"
+
+
+@TRANSFORMS.register()
+class RandomErasing:
+    """Random Erasing (Zhong et al., arXiv 1708.04896): fill a random box with a colour or noise.
+
+    The box's area is ``U(min_area_ratio, max_area_ratio)`` of the image and its aspect ratio (h/w)
+    log-uniform in ``aspect_range``.
+
+    Args:
+        erase_prob: Probability of erasing.
+        min_area_ratio: Smallest box area fraction.
+        max_area_ratio: Largest box area fraction.
+        aspect_range: Aspect ratio range, or one value ``r`` for ``(r, 1/r)``.
+        mode: 'const' fills ``fill_color``; 'rand' fills noise: ``N(fill_color, fill_std)`` or, without
+            ``fill_std``, uniform in [0, 255].
+        fill_color: Fill colour (image channel order).
+        fill_std: Per-channel noise deviation in 'rand' mode.
+    """
+
+    def __init__(self, erase_prob: float = 0.5, min_area_ratio: float = 0.02, max_area_ratio: float = 0.4,
+                 aspect_range: float | Sequence[float] = (3 / 10, 10 / 3), mode: str = "const",
+                 fill_color: Sequence[float] = (128, 128, 128), fill_std: Sequence[float] | float | None = None):
+        if not 0 <= erase_prob <= 1:
+            raise ValueError(f"erase_prob must be in [0, 1], got {erase_prob}")
+        if not 0 <= min_area_ratio <= max_area_ratio <= 1:
+            raise ValueError("need 0 <= min_area_ratio <= max_area_ratio <= 1, got "
+                             f"{min_area_ratio} and {max_area_ratio}")
+        if isinstance(aspect_range, (int, float)):
+            if aspect_range <= 0:
+                raise ValueError("aspect_range must be positive")
+            aspect_range = (min(aspect_range, 1 / aspect_range), max(aspect_range, 1 / aspect_range))
+        if len(aspect_range) != 2 or not 0 < aspect_range[0] <= aspect_range[1]:
+            raise ValueError(f"aspect_range must be (min, max) with 0 < min <= max, got {aspect_range}")
+        if mode not in ("const", "rand"):
+            raise ValueError(f"Please select `mode` from ['const', 'rand'], got {mode!r}")
+        self.erase_prob = erase_prob
+        self.min_area_ratio = min_area_ratio
+        self.max_area_ratio = max_area_ratio
+        self.aspect_range = tuple(aspect_range)
+        self.mode = mode
+        self.fill_color = tuple(fill_color) if isinstance(fill_color, Sequence) else (fill_color,) * 3
+        self.fill_std = fill_std
+
+    def _patch(self, shape: tuple, dtype) -> np.ndarray:
+        if self.mode == "const":
+            patch = np.broadcast_to(np.asarray(self.fill_color[:shape[-1]], dtype=np.float32), shape)
+        elif self.fill_std is None:
+            patch = np.random.uniform(0, 256, shape)
+        else:
+            patch = np.random.normal(self.fill_color[:shape[-1]], self.fill_std, shape)
+        if np.issubdtype(dtype, np.integer):
+            patch = np.clip(patch.astype(np.int32), 0, 255)
+        return patch.astype(dtype)
+
+    def __call__(self, results: dict) -> dict:
+        for key in _image_keys(results):
+            if np.random.rand() > self.erase_prob:
+                continue
+            img = results[key]
+            img_h, img_w = img.shape[:2]
+            aspect = np.exp(np.random.uniform(*np.log(np.array(self.aspect_range, dtype=np.float32))))
+            area = img_h * img_w * np.random.uniform(self.min_area_ratio, self.max_area_ratio)
+            h = min(int(round(np.sqrt(area * aspect))), img_h)
+            w = min(int(round(np.sqrt(area / aspect))), img_w)
+            top = np.random.randint(0, img_h - h) if img_h > h else 0
+            left = np.random.randint(0, img_w - w) if img_w > w else 0
+            img = img.copy()
+            channels = (1,) if img.ndim == 2 else (img.shape[2],)
+            patch = self._patch((h, w) + channels, img.dtype)
+            img[top:top + h, left:left + w] = patch[..., 0] if img.ndim == 2 else patch
+            results[key] = img
+        return results
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(erase_prob={self.erase_prob}, min_area_ratio={self.min_area_ratio}, "
+                f"max_area_ratio={self.max_area_ratio}, aspect_range={self.aspect_range}, mode={self.mode}, "
+                f"fill_color={self.fill_color}, fill_std={self.fill_std})")
+
+
+@TRANSFORMS.register()
+class ColorJitter:
+    """Change brightness, contrast and saturation by random factors, in random order.
+
+    As MMCls 0.25: each factor is ``1 +/- U(0, value)`` (sign drawn with probability 0.5), applied by
+    the Brightness, Contrast and ColorTransform operations; hue is not jittered.
+
+    Args:
+        brightness: Largest brightness change.
+        contrast: Largest contrast change.
+        saturation: Largest saturation change.
+    """
+
+    def __init__(self, brightness: float, contrast: float, saturation: float):
+        for name, value in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        self.brightness = brightness
+        self.contrast = contrast
+        self.saturation = saturation
+
+    def __call__(self, results: dict) -> dict:
+        ops = [
+            (F.adjust_brightness, np.random.uniform(0, self.brightness)),
+            (F.adjust_contrast, np.random.uniform(0, self.contrast)),
+            (F.adjust_color, np.random.uniform(0, self.saturation)),
+        ]
+        ops = [(fn, -m if np.random.rand() < 0.5 else m) for fn, m in ops]
+        for i in np.random.permutation(len(ops)):
+            fn, magnitude = ops[i]
+            for key in _image_keys(results):
+                results[key] = fn(results[key], 1 + magnitude)
+        return results
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(brightness={self.brightness}, contrast={self.contrast}, "
+                f"saturation={self.saturation})")
+
+
+@TRANSFORMS.register()
+class Lighting:
+    """AlexNet-style PCA lighting noise (Krizhevsky et al. 2012, section 4.1); the image becomes float32.
+
+    Args:
+        eigval: Eigenvalues of the RGB covariance.
+        eigvec: Eigenvectors, 3xN (one per column).
+        alphastd: Deviation of the noise weights.
+        to_rgb: Reverse BGR to RGB first (the eigenvectors are in RGB).
+    """
+
+    def __init__(self, eigval: Sequence[float], eigvec: Sequence[Sequence[float]], alphastd: float = 0.1,
+                 to_rgb: bool = True):
+        self.eigval = np.array(eigval, dtype=np.float32)
+        self.eigvec = np.array(eigvec, dtype=np.float32)
+        if self.eigvec.shape != (3, self.eigval.size):
+            raise ValueError(f"eigvec must be 3x{self.eigval.size}, got {self.eigvec.shape}")
+        self.alphastd = alphastd
+        self.to_rgb = to_rgb
+
+    def __call__(self, results: dict) -> dict:
+        for key in _image_keys(results):
+            results[key] = F.adjust_lighting(results[key], self.eigval, self.eigvec, self.alphastd, self.to_rgb)
+        return results
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(eigval={self.eigval.tolist()}, eigvec={self.eigvec.tolist()}, "
+                f"alphastd={self.alphastd}, to_rgb={self.to_rgb})")
+
+
+@TRANSFORMS.register()
+class Albu:
+    """Albumentations transforms on ``img`` (https://albumentations.ai); needs ``albumentations`` installed.
+
+    Args:
+        transforms: Configs whose ``type`` names an ``albumentations`` class (nested ``transforms`` of
+            ``OneOf`` etc. allowed).
+        keymap: Result key -> albumentations key; default ``{'img': 'image'}``.
+        update_pad_shape: Also set ``pad_shape`` to the new image shape.
+    """
+
+    def __init__(self, transforms: Sequence[dict], keymap: dict | None = None, update_pad_shape: bool = False):
+        try:
+            import albumentations
+        except ImportError as error:
+            raise ImportError("Albu needs albumentations, which is not installed: pip install albumentations") \
+                from error
+        self._albu = albumentations
+        self.transforms = copy.deepcopy(list(transforms))
+        self.keymap = dict(keymap) if keymap is not None else {"img": "image"}
+        self.update_pad_shape = update_pad_shape
+        self.aug = albumentations.Compose([self._build(t) for t in self.transforms])
+
+    def _build(self, cfg: dict):
+        args = dict(cfg)
+        name = args.pop("type")
+        if not hasattr(self._albu, name):
+            raise ValueError(f"albumentations has no transform {name!r}")
+        if "transforms" in args:
+            args["transforms"] = [self._build(t) for t in args["transforms"]]
+        return getattr(self._albu, name)(**args)
+
+    def __call__(self, results: dict) -> dict:
+        inputs = {albu_key: results[key] for key, albu_key in self.keymap.items() if key in results}
+        outputs = self.aug(**inputs)
+        for key, albu_key in self.keymap.items():
+            if albu_key in outputs:
+                results[key] = outputs[albu_key]
+        results["img_shape"] = results["img"].shape
+        if self.update_pad_shape:
+            results["pad_shape"] = results["img"].shape
+        return results
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(transforms={self.transforms})"

@@ -23,7 +23,9 @@ class ImageClassifier(nn.Module):
         neck: Neck config or ``None``.
         head: Head config or ``None`` (features only).
         pretrained: Deprecated MMCls shortcut for ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
-        train_cfg: ``dict(augments=...)`` batch augments: not implemented yet.
+        train_cfg: ``dict(augments=...)``: batch augments (``BatchMixup``, ``BatchCutMix``,
+            ``BatchResizeMix`` or a list of them) applied to each training batch, which turn the labels
+            into soft ``(N, num_classes)`` targets.
         init_cfg: ``dict(type='Pretrained', checkpoint=...)`` or ``None``.
     """
 
@@ -40,8 +42,12 @@ class ImageClassifier(nn.Module):
         if pretrained is not None:
             init_cfg = {"type": "Pretrained", "checkpoint": pretrained}
         self.init_cfg = init_cfg
+        self.augments = None
         if train_cfg and train_cfg.get("augments"):
-            raise NotImplementedError("train_cfg.augments (Mixup/CutMix batch augments) is not supported yet")
+            # imported here: the data package's batch augments are only needed by specs that use them
+            from workers.data.batch_augments import Augments
+
+            self.augments = Augments(train_cfg["augments"])
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None
         self.head = MODELS.build(head) if head is not None else None
@@ -55,18 +61,24 @@ class ImageClassifier(nn.Module):
         return self.head is not None
 
     def extract_feat(self, img: torch.Tensor, stage: str = "neck"):
-        """Features after the ``'backbone'`` or the ``'neck'`` (a tuple, as MMCls's)."""
-        if stage not in ("backbone", "neck"):
-            raise ValueError(f"stage must be 'backbone' or 'neck', got {stage!r}")
+        """Features after the ``'backbone'`` or the ``'neck'`` (a tuple, as MMCls's), or the head's ``'pre_logits'``."""
+        if stage not in ("backbone", "neck", "pre_logits"):
+            raise ValueError(f"stage must be 'backbone', 'neck' or 'pre_logits', got {stage!r}")
         x = self.backbone(img)
         if stage == "backbone":
             return x
         if self.with_neck:
             x = self.neck(x)
-        return x
+        if stage == "neck":
+            return x
+        if not self.with_head:
+            raise ValueError("stage='pre_logits' needs a head")
+        return self.head.pre_logits(x)
 
     def forward_train(self, img: torch.Tensor, gt_label: torch.Tensor, **kwargs) -> dict:
-        """The head's losses, e.g. ``{'loss': tensor}``."""
+        """The head's losses, e.g. ``{'loss': tensor}``, after the batch augments if any."""
+        if self.augments is not None:
+            img, gt_label = self.augments(img, gt_label)
         return self.head.forward_train(self.extract_feat(img), gt_label, **kwargs)
 
     def simple_test(self, img: torch.Tensor, **kwargs) -> torch.Tensor:

@@ -48,7 +48,7 @@ class ClsHead(nn.Module):
         num_samples = len(cls_score)
         losses: dict = {}
         losses["loss"] = self.compute_loss(cls_score, gt_label, avg_factor=num_samples, **kwargs)
-        if self.cal_acc:
+        if self.cal_acc and gt_label.dim() == 1:  # no top-k accuracy against mixup's soft labels
             acc = accuracy(cls_score, gt_label, topk=self.topk)
             losses["accuracy"] = {f"top-{k}": a for k, a in zip(self.topk, acc, strict=True)}
         return losses
@@ -65,7 +65,10 @@ class ClsHead(nn.Module):
 
         ``post_process=True`` gives MMCls's list of per-sample numpy arrays instead of a tensor.
         """
-        cls_score = self.pre_logits(x)
+        return self.predict_from_scores(self.pre_logits(x), softmax=softmax, post_process=post_process)
+
+    def predict_from_scores(self, cls_score: torch.Tensor, softmax: bool = True, post_process: bool = False):
+        """Softmax (if asked) and post-processing of ready class scores; heads with layers call it."""
         pred = F.softmax(cls_score, dim=1) if softmax else cls_score
         return self.post_process(pred) if post_process else pred
 
