@@ -1,4 +1,5 @@
-"""The ``trainyard`` command: ``train``, ``print-config``, ``demo-data`` and ``list``.
+"""The ``trainyard`` command: ``train``, ``test``, ``infer``, ``vis-lr``, ``print-config``, ``demo-data``
+and ``list``.
 
 Specs are loaded with ``jobspecs.load`` (never executed). Problems in a spec print one clear message
 per problem and exit with status 2; other failures print ``error: ...`` and exit with 1
@@ -76,6 +77,107 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metric_options(pairs: list[str] | None) -> dict:
+    """``KEY=VALUE`` pairs as mmcv's ``DictAction`` reads them (``topk=1,5`` -> ``[1, 5]``)."""
+    import jobspecs
+
+    if not pairs:
+        return {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise _SpecProblem([f"--metric-options takes KEY=VALUE pairs, got {pair!r}"])
+    options = jobspecs.parse_cfg_options(pairs)
+    # tuples are what MMCls's metrics take for lists of k / thresholds
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    spec = _load_spec(args.spec, args.cfg_options)
+    _check_spec(spec)
+    if not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+    from workers.tools import dump_results, score_checkpoint
+
+    metric_options = _metric_options(args.metric_options)
+    results = score_checkpoint(spec, args.checkpoint, metrics=args.metrics, metric_options=metric_options or None,
+                               out_items=args.out_items, device=args.device, data_root=args.data_root,
+                               progress=sys.stderr.isatty())
+    from workers.tools import OUT_ITEMS
+
+    for key, value in results.items():  # tools/test.py's print-out: metrics rounded to 2 decimals
+        if key in OUT_ITEMS:
+            continue
+        shown = [round(v, 2) for v in value.tolist()] if hasattr(value, "tolist") else round(float(value), 2)
+        print(f"{key} : {shown}")
+    if args.out:
+        path = dump_results(results, args.out)
+        print(f"writing results to {path}")
+    return 0
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    import json
+
+    if not Path(args.image).is_file():
+        raise FileNotFoundError(f"image not found: {args.image}")
+    if not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+    spec = _load_spec(args.spec, args.cfg_options)
+    from workers.apis import inference_model, init_model
+    from workers.engine.dist import resolve_device
+
+    model = init_model(spec, args.checkpoint, device=resolve_device(args.device))
+    print(json.dumps(inference_model(model, args.image)))
+    return 0
+
+
+def cmd_vis_lr(args: argparse.Namespace) -> int:
+    import json
+
+    spec = _load_spec(args.spec, args.cfg_options)
+    from workers.tools import lr_curve
+
+    curve = lr_curve(spec, dataset_size=args.dataset_size, ngpus=args.ngpus, data_root=args.data_root,
+                     progress=sys.stderr.isatty())
+    if args.format == "json":
+        text = json.dumps(curve)
+    elif args.format == "text":
+        momenta = curve["momentum"] or [None] * len(curve["lr"])
+        lines = ["iter\tepoch\tlr\tmomentum"]
+        for i, (lr, momentum) in enumerate(zip(curve["lr"], momenta, strict=True)):
+            shown = "-" if momentum is None else f"{momentum:.6g}"
+            lines.append(f"{i + 1}\t{i // curve['iters_per_epoch'] + 1}\t{lr:.6g}\t{shown}")
+        text = "\n".join(lines)
+    else:
+        return _plot_lr(curve, args)
+    if args.save_path:
+        Path(args.save_path).write_text(text + "\n")
+        print(f"learning rate curve saved to {args.save_path}")
+    else:
+        print(text)
+    return 0
+
+
+def _plot_lr(curve: dict, args: argparse.Namespace) -> int:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("--format png needs matplotlib (pip install matplotlib); use --format json or text") from None
+    if not args.save_path:
+        raise ValueError("--format png needs --save-path")
+    fig, ax = plt.subplots(figsize=(12, 7))
+    ax.plot(range(1, len(curve["lr"]) + 1), curve["lr"])
+    ax.set_xlabel("Iters")
+    ax.set_ylabel("Learning Rate")
+    ax.set_title(args.title or Path(args.spec).stem)
+    fig.savefig(args.save_path)
+    print(f"learning rate curve saved to {args.save_path}")
+    return 0
+
+
 def cmd_print_config(args: argparse.Namespace) -> int:
     import jobspecs
 
@@ -100,6 +202,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     registries = {
         "models": registry.MODELS, "datasets": registry.DATASETS, "transforms": registry.TRANSFORMS,
         "hooks": registry.HOOKS, "optimizers": registry.OPTIMIZERS, "lr-schedules": registry.LR_SCHEDULES,
+        "momentum-schedules": registry.MOMENTUM_SCHEDULES, "runners": registry.RUNNERS,
     }
     for name, reg in registries.items():
         if args.kind not in (None, name):
@@ -126,6 +229,39 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-root", help="folder relative data paths are resolved against (default: .)")
     train.set_defaults(func=cmd_train)
 
+    test = sub.add_parser("test", help="score a checkpoint on the spec's data.test (MMCls tools/test.py)")
+    test.add_argument("spec", help="the spec file")
+    test.add_argument("checkpoint", help="the checkpoint file")
+    test.add_argument("--metrics", nargs="+", help="e.g. accuracy precision recall f1_score support")
+    test.add_argument("--metric-options", nargs="+", metavar="KEY=VALUE", help="e.g. topk=1,5 thrs=0.5")
+    test.add_argument("--out", help="write results to FILE.json, .pkl or .yaml")
+    test.add_argument("--out-items", nargs="+", default=["all"], metavar="ITEM",
+                      help="what --out holds: all (default), none, class_scores, pred_score, pred_label, pred_class")
+    test.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    test.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", help="override spec keys")
+    test.add_argument("--data-root", help="folder relative data paths are resolved against (default: .)")
+    test.set_defaults(func=cmd_test)
+
+    infer = sub.add_parser("infer", help="classify one image; prints pred_label, pred_score, pred_class as JSON")
+    infer.add_argument("image", help="the image file")
+    infer.add_argument("spec", help="the spec file")
+    infer.add_argument("checkpoint", help="the checkpoint file")
+    infer.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    infer.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", help="override spec keys")
+    infer.set_defaults(func=cmd_infer)
+
+    vis = sub.add_parser("vis-lr", help="the lr (and momentum) of every iteration of a spec's schedule")
+    vis.add_argument("spec", help="the spec file")
+    vis.add_argument("--dataset-size", type=int, help="training samples (default: count data.train)")
+    vis.add_argument("--ngpus", type=int, default=1, help="GPUs the run uses (default: 1)")
+    vis.add_argument("--save-path", help="write the output here instead of stdout")
+    vis.add_argument("--format", choices=("json", "text", "png"), default="json",
+                     help="json (default), text, or png (needs matplotlib and --save-path)")
+    vis.add_argument("--title", help="plot title (png; default: the spec's name)")
+    vis.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", help="override spec keys")
+    vis.add_argument("--data-root", help="folder relative data paths are resolved against (default: .)")
+    vis.set_defaults(func=cmd_vis_lr)
+
     show = sub.add_parser("print-config", help="print the resolved spec")
     show.add_argument("spec", help="the spec file")
     show.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", help="override spec keys")
@@ -141,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lister = sub.add_parser("list", help="list registered type names")
     lister.add_argument("kind", nargs="?", choices=("models", "datasets", "transforms", "hooks", "optimizers",
-                                                     "lr-schedules"), help="one registry (default: all)")
+                                                     "lr-schedules", "momentum-schedules", "runners"),
+                        help="one registry (default: all)")
     lister.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'ResNet*'")
     lister.set_defaults(func=cmd_list)
     return parser

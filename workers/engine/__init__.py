@@ -2,17 +2,20 @@
 
 from workers.engine.checkpoint import find_latest_checkpoint, load_checkpoint, save_checkpoint
 from workers.engine.hooks import Hook, OptimizerHook, build_custom_hooks
-from workers.engine.loop import TrainState, evaluate, fit, predict, train, train_one_epoch
+from workers.engine.loop import TrainState, evaluate, fit, predict, train, train_one_epoch, val_loss_epoch
 from workers.engine.lr_schedules import LrSchedule, build_lr_schedule
+from workers.engine.momentum_schedules import MomentumSchedule, build_momentum_schedule
 from workers.engine.optimizers import build_optimizer
 
 __all__ = [
     "Hook",
     "LrSchedule",
+    "MomentumSchedule",
     "OptimizerHook",
     "TrainState",
     "build_custom_hooks",
     "build_lr_schedule",
+    "build_momentum_schedule",
     "build_optimizer",
     "evaluate",
     "find_latest_checkpoint",
@@ -22,4 +25,5 @@ __all__ = [
     "save_checkpoint",
     "train",
     "train_one_epoch",
+    "val_loss_epoch",
 ]

@@ -73,12 +73,14 @@ def find_latest_checkpoint(work_dir: str | Path) -> Path | None:
     return max(epochs)[1] if epochs else None
 
 
-def remove_old_checkpoints(work_dir: str | Path, current_epoch: int, interval: int, max_keep_ckpts: int) -> None:
-    """mmcv's rule: keep the newest ``max_keep_ckpts`` of ``epoch_N.pth`` saved every ``interval`` epochs."""
+def remove_old_checkpoints(work_dir: str | Path, current_epoch: int, interval: int, max_keep_ckpts: int,
+                           prefix: str = "epoch") -> None:
+    """mmcv's rule: keep the newest ``max_keep_ckpts`` of ``<prefix>_N.pth`` saved every ``interval``
+    epochs (``prefix='iter'``: iterations)."""
     if max_keep_ckpts <= 0:
         return
     for epoch in range(current_epoch - max_keep_ckpts * interval, 0, -interval):
-        old = Path(work_dir) / f"epoch_{epoch}.pth"
+        old = Path(work_dir) / f"{prefix}_{epoch}.pth"
         if not old.is_file():
             break
         old.unlink()

@@ -8,12 +8,18 @@ run in order of ``priority`` (mmcv's names or 0..100, lower first; default ``'NO
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import torch
 import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from workers.registry import HOOKS
 
-__all__ = ["PRIORITIES", "EmptyCacheHook", "Hook", "OptimizerHook", "TextLoggerHook", "build_custom_hooks"]
+__all__ = ["PRIORITIES", "EMAHook", "EmptyCacheHook", "Fp16OptimizerHook", "GradientCumulativeFp16OptimizerHook",
+           "GradientCumulativeOptimizerHook", "Hook", "OptimizerHook", "TensorboardLoggerHook", "TextLoggerHook",
+           "build_custom_hooks"]
 
 PRIORITIES = {"HIGHEST": 0, "VERY_HIGH": 10, "HIGH": 30, "ABOVE_NORMAL": 40, "NORMAL": 50,
               "BELOW_NORMAL": 60, "LOW": 70, "VERY_LOW": 90, "LOWEST": 100}
@@ -47,25 +53,205 @@ class Hook:
 class OptimizerHook(Hook):
     """The optimizer step of ``optimizer_config``: backward, optional gradient clipping, step.
 
+    Subclasses add mmcv's gradient accumulation (``cumulative_iters``) and mixed precision; the base
+    class does both with ``cumulative_iters=1`` and AMP off.
+
     Args:
         grad_clip: ``dict(max_norm=..., norm_type=2)`` for ``clip_grad_norm_``, or ``None``.
         detect_anomalous_params: Accepted for mmcv compatibility; ignored.
     """
 
+    cumulative_iters: int = 1
+    amp: bool = False
+
     def __init__(self, grad_clip: dict | None = None, detect_anomalous_params: bool = False):
         self.grad_clip = dict(grad_clip) if grad_clip else None
+        self.loss_scale: float | str = "dynamic"
+        self.scaler: torch.amp.GradScaler | None = None
+        self._divisible_iters: int | None = None
+        self._remainder_iters = 0
 
-    def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, model: nn.Module) -> float | None:
-        """Zero the grads, backpropagate ``loss``, clip, step; return the grad norm when clipping."""
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    def autocast(self, device: torch.device):
+        """The context the forward pass runs in: AMP autocast (fp16 on CUDA, bf16 on CPU) or nothing."""
+        if not self.amp:
+            return contextlib.nullcontext()
+        dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+        return torch.autocast(device.type, dtype=dtype)
+
+    def _prepare(self, loss: torch.Tensor, model: nn.Module, iteration: int, max_iters: int | None) -> None:
+        # mmcv's GradientCumulativeOptimizerHook._init: the iterations left are split into a part
+        # divisible by cumulative_iters (loss / cumulative_iters) and a remainder (loss / remainder)
+        if self.cumulative_iters > 1:
+            if iteration % self.cumulative_iters != 0:
+                warnings.warn("Resume iter number is not divisible by cumulative_iters in "
+                              "GradientCumulativeOptimizerHook, which means the gradient of some iters is lost and "
+                              "the result may be influenced slightly.", stacklevel=3)
+            if any(isinstance(m, _BatchNorm) for m in model.modules()):
+                warnings.warn("GradientCumulativeOptimizerHook may slightly decrease performance if the model has "
+                              "BatchNorm layers.", stacklevel=3)
+        residual = (max_iters - iteration) if max_iters is not None else 0
+        self._divisible_iters = residual // self.cumulative_iters * self.cumulative_iters
+        self._remainder_iters = residual - self._divisible_iters
+        if self.amp and loss.device.type == "cuda":
+            init = 2.0**16 if self.loss_scale == "dynamic" else float(self.loss_scale)
+            # a static scale never grows; mmcv's static scaler does not skip steps either, but torch's does
+            growth = 2000 if self.loss_scale == "dynamic" else 2**31 - 1
+            self.scaler = torch.amp.GradScaler("cuda", init_scale=init, growth_interval=growth)
+
+    def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, model: nn.Module, *,
+             iteration: int = 0, max_iters: int | None = None) -> float | None:
+        """Backpropagate ``loss`` and step when due; return the grad norm when clipping.
+
+        Args:
+            loss: This iteration's loss.
+            optimizer: The optimizer.
+            model: The model (its parameters are clipped).
+            iteration: Iterations completed before this one (mmcv's ``runner.iter``).
+            max_iters: Iterations of the run (for the last, partial accumulation).
+        """
+        if self._divisible_iters is None:
+            self._prepare(loss, model, iteration, max_iters)
+        if self.cumulative_iters == 1:
+            optimizer.zero_grad(set_to_none=True)
+        else:
+            factor = self.cumulative_iters if iteration < self._divisible_iters else self._remainder_iters
+            loss = loss / factor
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        done = iteration + 1
+        if done % self.cumulative_iters != 0 and done != max_iters:
+            return None
         grad_norm = None
         if self.grad_clip is not None:
+            if self.scaler is not None:
+                self.scaler.unscale_(optimizer)
             params = [p for p in model.parameters() if p.requires_grad and p.grad is not None]
             if params:
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(params, **self.grad_clip))
-        optimizer.step()
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step()
+        if self.cumulative_iters > 1:
+            optimizer.zero_grad(set_to_none=True)
         return grad_norm
+
+
+@HOOKS.register()
+class GradientCumulativeOptimizerHook(OptimizerHook):
+    """Accumulate gradients over ``cumulative_iters`` iterations, then step (mmcv semantics: the loss is
+    divided by ``cumulative_iters``, or by the remainder in the last, shorter group of the run).
+
+    Args:
+        cumulative_iters: Iterations per optimizer step.
+        **kwargs: Those of :class:`OptimizerHook`.
+    """
+
+    def __init__(self, cumulative_iters: int = 1, **kwargs):
+        if not isinstance(cumulative_iters, int) or cumulative_iters <= 0:
+            raise ValueError(f"cumulative_iters only accepts positive int, but got {cumulative_iters!r}")
+        super().__init__(**kwargs)
+        self.cumulative_iters = cumulative_iters
+
+
+@HOOKS.register()
+class Fp16OptimizerHook(OptimizerHook):
+    """Mixed precision through torch AMP: fp16 autocast with a ``GradScaler`` on CUDA, bf16 autocast on
+    CPU (no scaling needed). ``fp16 = dict(loss_scale=...)`` in a spec selects it (MMCls's ``train_model``).
+
+    Args:
+        loss_scale: ``'dynamic'`` or a fixed initial scale (e.g. ``512.``).
+        distributed: Accepted for mmcv compatibility.
+        **kwargs: Those of :class:`OptimizerHook`.
+    """
+
+    amp = True
+
+    def __init__(self, loss_scale: float | str | dict = 512.0, distributed: bool = True,
+                 coalesce: bool = True, bucket_size_mb: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(loss_scale, dict):  # mmcv's dict(init_scale=..., mode='dynamic')
+            loss_scale = loss_scale.get("init_scale", "dynamic")
+        self.loss_scale = loss_scale
+
+
+@HOOKS.register()
+class GradientCumulativeFp16OptimizerHook(Fp16OptimizerHook):
+    """:class:`Fp16OptimizerHook` with ``cumulative_iters``."""
+
+    def __init__(self, cumulative_iters: int = 1, **kwargs):
+        if not isinstance(cumulative_iters, int) or cumulative_iters <= 0:
+            raise ValueError(f"cumulative_iters only accepts positive int, but got {cumulative_iters!r}")
+        super().__init__(**kwargs)
+        self.cumulative_iters = cumulative_iters
+
+
+@HOOKS.register()
+class EMAHook(Hook):
+    """An exponential moving average of the parameters, kept in ``ema_*`` buffers of the model (so it is
+    checkpointed and resumed with it), mmcv 1.x's ``EMAHook``. The EMA weights are swapped into the model
+    at the end of each epoch (evaluation and checkpoints see them) and swapped back before the next.
+
+    ``ema = (1 - m) * ema + m * param`` every ``interval`` iterations, with
+    ``m = min(momentum ** interval, (1 + i) / (warm_up + i))`` at iteration ``i``.
+
+    Args:
+        momentum: Weight of the new value, in (0, 1).
+        interval: Iterations between updates.
+        warm_up: Iterations over which ``m`` starts larger.
+        resume_from: Accepted for mmcv compatibility; use the spec's ``resume_from``.
+    """
+
+    def __init__(self, momentum: float = 0.0002, interval: int = 1, warm_up: int = 100,
+                 resume_from: str | None = None):
+        if not isinstance(interval, int) or interval <= 0:
+            raise ValueError(f"interval must be a positive int, got {interval!r}")
+        if not 0 < momentum < 1:
+            raise ValueError(f"momentum must be in (0, 1), got {momentum}")
+        self.momentum = momentum**interval
+        self.interval = interval
+        self.warm_up = warm_up
+        if resume_from is not None:
+            raise NotImplementedError("EMAHook.resume_from: set the spec's resume_from instead")
+
+    def register(self, model: nn.Module) -> None:
+        """Add the ``ema_*`` buffers (copies of the parameters) to ``model`` if it lacks them; the engine
+        calls this before resuming, so that a checkpoint's averages load into them."""
+        for name, param in model.named_parameters(recurse=True):
+            buffer_name = f"ema_{name.replace('.', '_')}"
+            if not hasattr(model, buffer_name):
+                model.register_buffer(buffer_name, param.data.clone())
+
+    def before_run(self, state) -> None:
+        model = state.model.module if hasattr(state.model, "module") else state.model
+        self.register(model)
+        self.params = dict(model.named_parameters(recurse=True))
+        self.buffer_names = {name: f"ema_{name.replace('.', '_')}" for name in self.params}
+        self.buffers = dict(model.named_buffers(recurse=True))
+
+    def after_train_iter(self, state) -> None:
+        step = state.iter - 1  # mmcv's runner.iter: this iteration's index
+        momentum = min(self.momentum, (1 + step) / (self.warm_up + step))
+        if step % self.interval != 0:
+            return
+        for name, param in self.params.items():
+            self.buffers[self.buffer_names[name]].mul_(1 - momentum).add_(param.data, alpha=momentum)
+
+    def _swap(self) -> None:
+        for name, param in self.params.items():
+            buffer = self.buffers[self.buffer_names[name]]
+            temp = param.data.clone()
+            param.data.copy_(buffer.data)
+            buffer.data.copy_(temp)
+
+    def before_train_epoch(self, state) -> None:
+        self._swap()
+
+    def after_train_epoch(self, state) -> None:
+        self._swap()
 
 
 @HOOKS.register()
@@ -80,6 +266,59 @@ class TextLoggerHook(Hook):
 
     def __init__(self, by_epoch: bool = True, interval: int = 10, ignore_last: bool = True, **kwargs):
         self.by_epoch = by_epoch
+
+
+@HOOKS.register()
+class TensorboardLoggerHook(Hook):
+    """Write the logged numbers as TensorBoard scalars (mmcv's tags: ``train/loss``, ``val/accuracy_top-1``,
+    ``learning_rate``, ``momentum``), through tensorboardX or ``torch.utils.tensorboard``.
+
+    Args:
+        log_dir: Folder of the event files (default: ``<work_dir>/tf_logs``).
+        interval, ignore_last, reset_flag, by_epoch: Accepted for mmcv compatibility; records come at
+            ``log_config.interval``.
+    """
+
+    def __init__(self, log_dir: str | None = None, interval: int = 10, ignore_last: bool = True,
+                 reset_flag: bool = False, by_epoch: bool = True):
+        self.log_dir = log_dir
+        self.writer = None
+
+    def open(self, work_dir) -> None:
+        """Create the writer (rank 0 only)."""
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as error:
+                raise ImportError("TensorboardLoggerHook needs tensorboardX or tensorboard installed") from error
+        from pathlib import Path
+
+        self.writer = SummaryWriter(str(self.log_dir or Path(work_dir) / "tf_logs"))
+
+    def write(self, record: dict, step: int) -> None:
+        """Add the record's numbers as scalars at global iteration ``step``."""
+        if self.writer is None:
+            return
+        mode = record.get("mode", "train")
+        for key, value in record.items():
+            if key in ("mode", "epoch", "iter", "eta", "time", "data_time", "memory") or isinstance(value, bool):
+                continue
+            if not isinstance(value, (int, float)):
+                continue
+            if key == "lr":
+                tag = "learning_rate"
+            elif key == "momentum":
+                tag = "momentum"
+            else:
+                tag = f"{mode}/{key}"
+            self.writer.add_scalar(tag, value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 @HOOKS.register()

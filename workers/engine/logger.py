@@ -22,7 +22,7 @@ __all__ = ["RunLogger", "format_train_line", "format_val_line"]
 
 LOGGER_NAME = "workers"
 _FORMAT = "%(asctime)s - trainyard - %(levelname)s - %(message)s"
-_HIDDEN = ("mode", "epoch", "iter", "lr", "time", "data_time", "memory", "eta")
+_HIDDEN = ("mode", "epoch", "iter", "lr", "momentum", "time", "data_time", "memory", "eta")
 
 
 class _ReporterHandler(logging.Handler):
@@ -53,9 +53,13 @@ def _items(record: dict) -> str:
     return ", ".join(parts)
 
 
-def format_train_line(record: dict, epoch_len: int) -> str:
-    """mmcv's TextLoggerHook line: ``Epoch [1][10/45]\\tlr: 1.000e-01, eta: ..., time: ..., loss: ...``."""
-    head = f"Epoch [{record['epoch']}][{record['iter']}/{epoch_len}]\tlr: {record['lr']:.3e}, "
+def format_train_line(record: dict, epoch_len: int, max_iters: int | None = None) -> str:
+    """mmcv's TextLoggerHook line: ``Epoch [1][10/45]\\tlr: 1.000e-01, eta: ..., time: ..., loss: ...``
+    (``Iter [10/1000]\\t...`` for an IterBasedRunner, when ``max_iters`` is given)."""
+    if max_iters is not None:
+        head = f"Iter [{record['iter']}/{max_iters}]\tlr: {record['lr']:.3e}, "
+    else:
+        head = f"Epoch [{record['epoch']}][{record['iter']}/{epoch_len}]\tlr: {record['lr']:.3e}, "
     if "eta" in record:
         head += f"eta: {record['eta']}, "
     if "time" in record:
@@ -91,6 +95,7 @@ class RunLogger:
         self._handlers: list[logging.Handler] = []
         self.log_file = Path(work_dir) / f"{timestamp}.log"
         self.json_file = Path(work_dir) / f"{timestamp}.log.json"
+        self.sinks = []
         if not enabled:
             self.logger.setLevel(logging.WARNING)
             return
@@ -104,6 +109,7 @@ class RunLogger:
             handler.setFormatter(formatter)
             self.logger.addHandler(handler)
         self._handlers = handlers
+        self.sinks: list[Any] = []
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False
 
@@ -119,12 +125,15 @@ class RunLogger:
             with open(self.json_file, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def train_record(self, record: dict, epoch_len: int, step: int) -> None:
-        """Log a training record (text, JSON) and report its numbers as 'train' metric points."""
+    def train_record(self, record: dict, epoch_len: int, step: int, max_iters: int | None = None) -> None:
+        """Log a training record (text, JSON, sinks such as TensorBoard) and report its numbers as 'train'
+        metric points. ``max_iters`` selects the IterBasedRunner's line."""
         if not self.enabled:
             return
-        self.info(format_train_line(record, epoch_len))
+        self.info(format_train_line(record, epoch_len, max_iters))
         self.json({k: v for k, v in record.items() if k != "eta"})
+        for sink in self.sinks:
+            sink.write(record, step)
         if self.reporter is not None:
             values = {k: float(v) for k, v in record.items()
                       if k not in ("mode", "epoch", "iter", "eta") and isinstance(v, (int, float))}
@@ -136,6 +145,8 @@ class RunLogger:
             return
         self.info(format_val_line(record))
         self.json(record)
+        for sink in self.sinks:
+            sink.write(record, step)
         if self.reporter is not None:
             values = {k: float(v) for k, v in record.items()
                       if k not in ("mode", "epoch", "iter", "lr") and isinstance(v, (int, float))}
@@ -146,6 +157,8 @@ class RunLogger:
             self.reporter.checkpoint(str(path), epoch, iteration, dict(metrics))
 
     def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
         for handler in self._handlers:
             self.logger.removeHandler(handler)
             handler.close()

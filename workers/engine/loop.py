@@ -1,10 +1,12 @@
 """The training loop, written out as torchvision's reference scripts do: :func:`train_one_epoch`,
 :func:`evaluate`, :func:`fit`, and :func:`train`, which turns a resolved spec into those calls.
 
-It behaves as MMClassification 0.25's ``EpochBasedRunner`` with its default hooks: the lr is set
-before every iteration (``lr_config``), losses are logged every ``log_config.interval`` iterations as
-averages over the interval, evaluation runs every ``evaluation.interval`` epochs and checkpoints every
-``checkpoint_config.interval`` epochs (and after the last). Deliberate difference: evaluation runs
+It behaves as MMClassification 0.25's ``EpochBasedRunner`` / ``IterBasedRunner`` with their default hooks
+(seed 10.2.1, in their priority order): lr and momentum set before every iteration (``lr_config``,
+``momentum_config``), the optimizer step of ``optimizer_config`` (clipping, accumulation, fp16),
+losses logged every ``log_config.interval`` iterations as averages over the interval, evaluation every
+``evaluation.interval`` epochs (iterations) and checkpoints every ``checkpoint_config.interval``
+(and after the last); ``workflow = [('train', 1), ('val', 1)]`` adds a val-loss epoch after each one. Deliberate difference: evaluation runs
 *before* the checkpoint of the same epoch, so each checkpoint record carries its epoch's metrics.
 
 Under ``torch.distributed`` (Ray Train sets up the process group) the model is wrapped in DDP, each
@@ -14,10 +16,11 @@ and only rank 0 writes logs and checkpoints and calls the reporter.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,15 +50,23 @@ from workers.engine.dist import (
     resolve_device,
     set_random_seed,
 )
-from workers.engine.hooks import Hook, OptimizerHook, build_custom_hooks
+from workers.engine.hooks import (
+    PRIORITIES,
+    EMAHook,
+    Hook,
+    OptimizerHook,
+    TensorboardLoggerHook,
+    build_custom_hooks,
+)
 from workers.engine.logger import RunLogger, eta_string
 from workers.engine.lr_schedules import LrSchedule, build_lr_schedule
+from workers.engine.momentum_schedules import MomentumSchedule, build_momentum_schedule
 from workers.engine.optimizers import build_optimizer
 from workers.models import build_model, load_weights
 from workers.registry import HOOKS, RUNNERS
 
 __all__ = ["CheckpointSettings", "EvalSettings", "TrainState", "evaluate", "fit", "parse_losses", "predict",
-           "train", "train_one_epoch"]
+           "train", "train_one_epoch", "val_loss_epoch"]
 
 
 @dataclass
@@ -65,11 +76,13 @@ class TrainState:
     Attributes:
         model: The model being trained (DDP-wrapped when distributed).
         optimizer: Its optimizer.
-        max_epochs: Epochs of the run.
+        max_epochs: Epochs of the run (for an IterBasedRunner: the epochs ``max_iters`` spans).
         epoch: Epochs completed.
         iter: Iterations completed over the run.
         epoch_len: Iterations per epoch.
         inner_iter: Iterations completed in the current epoch.
+        max_iters: Iterations of the run.
+        iter_based: The run is an IterBasedRunner's (``max_iters``; logs, checkpoints by iteration).
         best: ``{'key', 'score', 'epoch', 'metrics', 'checkpoint'}`` of the best evaluation so far.
         last_train: Averages of the last logged training interval.
     """
@@ -81,13 +94,19 @@ class TrainState:
     iter: int = 0
     epoch_len: int = 0
     inner_iter: int = 0
+    max_iters: int = 0
+    iter_based: bool = False
     best: dict = field(default_factory=dict)
     last_train: dict = field(default_factory=dict)
 
 
 @dataclass
 class EvalSettings:
-    """The spec's ``evaluation`` section (mmcv's ``EvalHook`` arguments)."""
+    """The spec's ``evaluation`` section (mmcv's ``EvalHook`` arguments).
+
+    ``by_epoch`` follows the runner, as MMCls's ``train_model`` sets it (``False`` for an IterBasedRunner):
+    ``interval`` and ``start`` then count iterations.
+    """
 
     interval: int = 1
     start: int | None = None
@@ -95,17 +114,17 @@ class EvalSettings:
     metric_options: dict = field(default_factory=lambda: {"topk": (1, 5)})
     save_best: str | None = None
     rule: str | None = None
+    by_epoch: bool = True
 
-    _IGNORED = ("gpu_collect", "tmpdir", "by_epoch", "broadcast_bn_buffer", "efficient_test")
+    _IGNORED = ("gpu_collect", "tmpdir", "broadcast_bn_buffer", "efficient_test")
 
     @classmethod
-    def from_cfg(cls, cfg: dict | None) -> EvalSettings:
+    def from_cfg(cls, cfg: dict | None, by_epoch: bool = True) -> EvalSettings:
         cfg = dict(cfg or {})
-        if cfg.get("by_epoch", True) is False:
-            raise NotImplementedError("evaluation.by_epoch=False (evaluation every N iterations) is not supported yet")
         for key in cls._IGNORED:
             cfg.pop(key, None)
-        known = {"interval", "start", "metric", "metric_options", "save_best", "rule"}
+        cfg["by_epoch"] = by_epoch
+        known = {"interval", "start", "metric", "metric_options", "save_best", "rule", "by_epoch"}
         unknown = set(cfg) - known
         if unknown:
             raise KeyError(f"unknown evaluation keys {sorted(unknown)}; known: {sorted(known)}")
@@ -114,15 +133,17 @@ class EvalSettings:
             settings.metric_options = {"topk": (1, 5)}
         if settings.rule not in (None, "greater", "less"):
             raise ValueError(f"evaluation.rule must be 'greater' or 'less', got {settings.rule!r}")
+        if settings.interval <= 0:
+            raise ValueError(f"evaluation.interval must be positive, got {settings.interval}")
         return settings
 
-    def should_evaluate(self, epochs_done: int) -> bool:
-        """mmcv's rule: every ``interval`` epochs, counted from ``start`` when given."""
+    def should_evaluate(self, done: int) -> bool:
+        """mmcv's rule: every ``interval`` epochs (iterations), counted from ``start`` when given."""
         if self.start is None:
-            return epochs_done % self.interval == 0
-        if epochs_done < self.start:
+            return done % self.interval == 0
+        if done < self.start:
             return False
-        return (epochs_done - self.start) % self.interval == 0
+        return (done - self.start) % self.interval == 0
 
     def greater_is_better(self, key: str) -> bool:
         if self.rule is not None:
@@ -132,36 +153,45 @@ class EvalSettings:
 
 @dataclass
 class CheckpointSettings:
-    """The spec's ``checkpoint_config`` section (mmcv's ``CheckpointHook`` arguments)."""
+    """The spec's ``checkpoint_config`` section (mmcv's ``CheckpointHook`` arguments).
+
+    ``out_dir``: checkpoints go to ``<out_dir>/<work dir's name>`` (mmcv's rule) instead of the work dir.
+    """
 
     interval: int = -1
+    by_epoch: bool = True
     save_optimizer: bool = True
     max_keep_ckpts: int = -1
     save_last: bool = True
+    out_dir: str | None = None
     meta: dict = field(default_factory=dict)
 
     @classmethod
     def from_cfg(cls, cfg: dict | None) -> CheckpointSettings:
         cfg = dict(cfg or {})
-        if cfg.pop("by_epoch", True) is False:
-            raise NotImplementedError("checkpoint_config.by_epoch=False is not supported yet")
-        if cfg.pop("out_dir", None) is not None:
-            raise NotImplementedError("checkpoint_config.out_dir is not supported; checkpoints go to the work dir")
-        for key in ("filename_tmpl", "create_symlink", "type"):  # mmcv's defaults are what happens here
+        for key in ("filename_tmpl", "create_symlink", "type", "file_client_args"):  # mmcv's defaults happen
             cfg.pop(key, None)
-        known = {"interval", "save_optimizer", "max_keep_ckpts", "save_last", "meta"}
+        known = {"interval", "by_epoch", "save_optimizer", "max_keep_ckpts", "save_last", "out_dir", "meta"}
         unknown = set(cfg) - known
         if unknown:
             raise KeyError(f"unknown checkpoint_config keys {sorted(unknown)}; known: {sorted(known)}")
         return cls(**cfg)
 
-    def should_save(self, epochs_done: int, max_epochs: int) -> bool:
-        every = self.interval > 0 and epochs_done % self.interval == 0
-        return every or (self.save_last and epochs_done == max_epochs)
+    def folder(self, work_dir: Path) -> Path:
+        return Path(self.out_dir) / work_dir.name if self.out_dir else work_dir
+
+    def should_save(self, done: int, last: int) -> bool:
+        every = self.interval > 0 and done % self.interval == 0
+        return every or (self.save_last and done == last)
 
 
 class _IntervalMeter:
-    """Sample-weighted averages of named values since the last ``reset`` (mmcv's ``LogBuffer.average``)."""
+    """Sample-weighted averages of named values since the last ``reset`` (mmcv's ``LogBuffer.average``).
+
+    Loss values arrive as one stacked tensor per iteration (:meth:`update_stacked`) and are summed on
+    their device; they become Python numbers only when averages are asked for, so a CUDA run is not
+    synchronised every iteration just to log (mmcv calls ``.item()`` on each).
+    """
 
     def __init__(self):
         self.reset()
@@ -169,19 +199,44 @@ class _IntervalMeter:
     def reset(self) -> None:
         self.sums: dict[str, float] = {}
         self.counts: dict[str, float] = {}
+        self._names: tuple[str, ...] | None = None
+        self._tensor_sum: torch.Tensor | None = None
+        self._tensor_count = 0.0
 
     def update(self, values: dict[str, float], n: float = 1) -> None:
         for key, value in values.items():
             self.sums[key] = self.sums.get(key, 0.0) + float(value) * n
             self.counts[key] = self.counts.get(key, 0.0) + n
 
+    def update_stacked(self, names: tuple[str, ...], values: torch.Tensor, n: float = 1) -> None:
+        """Add ``values[i]`` of ``names[i]`` with weight ``n``, without leaving the tensor's device."""
+        if self._names is not None and names != self._names:
+            self._flush()
+        if self._names is None:
+            self._names, self._tensor_sum, self._tensor_count = names, values * n, 0.0
+            for name in names:  # keep the names' order in the records
+                self.sums.setdefault(name, 0.0)
+                self.counts.setdefault(name, 0.0)
+        else:
+            self._tensor_sum.add_(values, alpha=n)
+        self._tensor_count += n
+
+    def _flush(self) -> None:
+        if self._names is None:
+            return
+        for name, total in zip(self._names, self._tensor_sum.cpu().tolist(), strict=True):
+            self.sums[name] += total
+            self.counts[name] += self._tensor_count
+        self._names, self._tensor_sum, self._tensor_count = None, None, 0.0
+
     def averages(self) -> dict[str, float]:
-        return {key: self.sums[key] / self.counts[key] for key in self.sums}
+        self._flush()
+        return {key: self.sums[key] / self.counts[key] for key in self.sums if self.counts[key]}
 
 
-def parse_losses(losses: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    """Sum the entries whose name contains 'loss' into the loss to optimise; return it with plain
-    numbers to log (averaged over ranks when distributed), as MMCls's ``_parse_losses``."""
+def _stack_losses(losses: dict) -> tuple[torch.Tensor, tuple[str, ...], torch.Tensor]:
+    """The loss to optimise (the sum of entries named '*loss*'), the names of the values to log and those
+    values stacked in one detached float tensor, averaged over ranks when distributed."""
     log_vars: dict[str, torch.Tensor] = {}
     for name, value in losses.items():
         if isinstance(value, torch.Tensor):
@@ -195,11 +250,17 @@ def parse_losses(losses: dict) -> tuple[torch.Tensor, dict[str, float]]:
             raise TypeError(f"{name} is not a tensor or list of tensors")
     loss = sum(value for key, value in log_vars.items() if "loss" in key)
     log_vars["loss"] = loss
-    names = list(log_vars)
-    stacked = torch.stack([log_vars[k].detach().float().reshape(()) for k in names])
+    names = tuple(log_vars)
+    stacked = torch.stack([log_vars[k].detach().float().reshape(()).to(loss.device) for k in names])
     if is_distributed():
-        stacked = stacked.clone()
         dist.all_reduce(stacked.div_(dist.get_world_size()))
+    return loss, names, stacked
+
+
+def parse_losses(losses: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    """Sum the entries whose name contains 'loss' into the loss to optimise; return it with plain
+    numbers to log (averaged over ranks when distributed), as MMCls's ``_parse_losses``."""
+    loss, names, stacked = _stack_losses(losses)
     return loss, dict(zip(names, stacked.cpu().tolist(), strict=True))
 
 
@@ -220,8 +281,16 @@ def train_one_epoch(
     log_interval: int,
     hooks: Sequence[Hook] = (),
     progress: bool = False,
+    momentum_schedule: MomentumSchedule | None = None,
+    after_iter: Callable[[TrainState], None] | None = None,
 ) -> dict[str, float]:
-    """Train ``state.model`` for one epoch over ``data_loader``; advances ``state.iter``.
+    """Train ``state.model`` for one epoch over ``data_loader`` (or until ``state.max_iters``).
+
+    Per iteration, in mmcv's hook priority order: lr (VERY_HIGH) and momentum (HIGH) updates, custom
+    ``before_train_iter`` hooks, the forward pass, custom ``after_train_iter`` hooks above ABOVE_NORMAL
+    (e.g. ``EMAHook`` at HIGH), the optimizer step (ABOVE_NORMAL), the other custom hooks, ``after_iter``
+    (by-iteration checkpoints and evaluation) and the log record (VERY_LOW). Hooks see ``state.iter``
+    counting this iteration.
 
     Returns:
         The epoch's sample-weighted averages of the logged values (``loss``, ...).
@@ -231,61 +300,104 @@ def train_one_epoch(
     if isinstance(data_loader.sampler, DistributedSampler):
         data_loader.sampler.set_epoch(state.epoch)
     state.epoch_len = len(data_loader)
+    if not state.max_iters:
+        state.max_iters = state.max_epochs * state.epoch_len
+    before_step = [h for h in hooks if h.priority < PRIORITIES["ABOVE_NORMAL"]]
+    after_step = [h for h in hooks if h.priority >= PRIORITIES["ABOVE_NORMAL"]]
     interval_meter, epoch_meter = _IntervalMeter(), _IntervalMeter()
     bar = None
     if progress and log.enabled:
         from tqdm import tqdm
 
-        bar = tqdm(total=state.epoch_len, desc=f"epoch {state.epoch + 1}/{state.max_epochs}", leave=False,
-                   dynamic_ncols=True)
-    total_iters = state.max_epochs * state.epoch_len
+        total = min(state.epoch_len, state.max_iters - state.iter)
+        bar = tqdm(total=total, desc=f"epoch {state.epoch + 1}/{state.max_epochs}", leave=False, dynamic_ncols=True)
+    schedule_args = {"max_epochs": state.max_epochs, "epoch_len": state.epoch_len, "max_iters": state.max_iters}
     tick = time.perf_counter()
     time_sum, time_count = 0.0, 0
+    state.inner_iter = 0
     for inner, batch in enumerate(data_loader):
+        if state.iter_based and state.iter >= state.max_iters:
+            break
         state.inner_iter = inner
         data_time = time.perf_counter() - tick
-        lrs = lr_schedule.apply(optimizer, epoch=state.epoch, iteration=state.iter, max_epochs=state.max_epochs,
-                                epoch_len=state.epoch_len)
+        lrs = lr_schedule.apply(optimizer, epoch=state.epoch, iteration=state.iter, **schedule_args)
+        momenta = None
+        if momentum_schedule is not None:
+            momenta = momentum_schedule.apply(optimizer, epoch=state.epoch, iteration=state.iter, **schedule_args)
         for hook in hooks:
             hook.before_train_iter(state)
         img = batch["img"].to(device, non_blocking=True)
         gt_label = batch["gt_label"].to(device, non_blocking=True)
-        losses = model(img, return_loss=True, gt_label=gt_label)
-        loss, log_vars = parse_losses(losses)
-        grad_norm = optimizer_hook.step(loss, optimizer, model)
-        if grad_norm is not None:
-            log_vars["grad_norm"] = grad_norm
+        with optimizer_hook.autocast(device):
+            losses = model(img, return_loss=True, gt_label=gt_label)
+        loss, names, stacked = _stack_losses(losses)
         state.iter += 1
         state.inner_iter = inner + 1
+        for hook in before_step:
+            hook.after_train_iter(state)
+        grad_norm = optimizer_hook.step(loss, optimizer, model, iteration=state.iter - 1, max_iters=state.max_iters)
         n = img.size(0)
         interval_meter.update({"data_time": data_time}, 1)
-        interval_meter.update(log_vars, n)
-        epoch_meter.update(log_vars, n)
+        interval_meter.update_stacked(names, stacked, n)
+        epoch_meter.update_stacked(names, stacked, n)
+        if grad_norm is not None:
+            interval_meter.update({"grad_norm": grad_norm}, n)
+            epoch_meter.update({"grad_norm": grad_norm}, n)
         iter_time = time.perf_counter() - tick
         interval_meter.update({"time": iter_time}, 1)
         time_sum, time_count = time_sum + iter_time, time_count + 1
-        for hook in hooks:
+        for hook in after_step:
             hook.after_train_iter(state)
+        if after_iter is not None:
+            after_iter(state)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{log_vars['loss']:.4f}", lr=f"{lrs[0]:.2e}", refresh=False)
-        if (inner + 1) % log_interval == 0:
+            bar.set_postfix(loss=f"{float(stacked[names.index('loss')]):.4f}", lr=f"{lrs[0]:.2e}", refresh=False)
+        count = state.iter if state.iter_based else inner + 1
+        if count % log_interval == 0:
             averages = interval_meter.averages()
-            record: dict[str, Any] = {"mode": "train", "epoch": state.epoch + 1, "iter": inner + 1, "lr": lrs[0]}
+            record: dict[str, Any] = {"mode": "train", "epoch": state.epoch + 1, "iter": count, "lr": lrs[0]}
+            if momenta is not None and momenta[0] is not None:
+                record["momentum"] = momenta[0]
             if device.type == "cuda":
                 record["memory"] = _max_memory_mb(device)
             record["data_time"] = averages.pop("data_time")
             iter_avg = averages.pop("time")
             record.update(averages)
             record["time"] = iter_avg
-            record["eta"] = eta_string(time_sum / time_count * (total_iters - state.iter))
+            record["eta"] = eta_string(time_sum / time_count * (state.max_iters - state.iter))
             state.last_train = dict(record)
-            log.train_record(record, state.epoch_len, step=state.iter)
+            log.train_record(record, state.epoch_len, step=state.iter,
+                             max_iters=state.max_iters if state.iter_based else None)
             interval_meter.reset()
         tick = time.perf_counter()
     if bar is not None:
         bar.close()
     return epoch_meter.averages()
+
+
+@torch.no_grad()
+def val_loss_epoch(state: TrainState, data_loader: DataLoader, *, device: torch.device, log: RunLogger,
+                   optimizer_hook: OptimizerHook | None = None) -> dict[str, float]:
+    """The ``('val', 1)`` workflow phase: losses over ``data_loader`` (built with the *train* pipeline, as
+    MMCls's ``tools/train.py`` does), no update; logs one 'val' record of the averages."""
+    model = state.model
+    was_training = model.training
+    model.eval()
+    meter = _IntervalMeter()
+    for batch in data_loader:
+        img = batch["img"].to(device, non_blocking=True)
+        gt_label = batch["gt_label"].to(device, non_blocking=True)
+        context = optimizer_hook.autocast(device) if optimizer_hook is not None else contextlib.nullcontext()
+        with context:
+            losses = model(img, return_loss=True, gt_label=gt_label)
+        meter.update(parse_losses(losses)[1], img.size(0))
+    model.train(was_training)
+    averages = meter.averages()
+    record = {"mode": "val", "epoch": state.epoch, "iter": len(data_loader),
+              "lr": state.optimizer.param_groups[0]["lr"], **averages}
+    log.val_record(record, step=state.iter)
+    return averages
 
 
 @torch.no_grad()
@@ -340,6 +452,76 @@ def _is_better(settings: EvalSettings, key: str, score: float, best: dict) -> bo
     return score > best["score"] if settings.greater_is_better(key) else score < best["score"]
 
 
+@dataclass
+class _Periodic:
+    """What :func:`fit` does after an epoch or an iteration: evaluation (+ best checkpoint), then the
+    periodic checkpoint. Deliberate difference from mmcv (CheckpointHook NORMAL before EvalHook LOW):
+    evaluation comes first, so each checkpoint record carries its own metrics."""
+
+    work_dir: Path
+    val_loader: DataLoader | None
+    device: torch.device
+    log: RunLogger
+    eval_settings: EvalSettings
+    ckpt_settings: CheckpointSettings
+    meta: dict
+
+    def run(self, state: TrainState, by_epoch: bool) -> None:
+        done = state.epoch if by_epoch else state.iter
+        last = state.max_epochs if by_epoch else state.max_iters
+        unit = "epoch" if by_epoch else "iter"
+        metrics: dict[str, float] = {}
+        if (self.val_loader is not None and self.eval_settings.by_epoch == by_epoch
+                and self.eval_settings.should_evaluate(done)):
+            metrics = self.evaluate(state, unit, done)
+        if self.ckpt_settings.by_epoch == by_epoch and self.ckpt_settings.should_save(done, last):
+            self.checkpoint(state, unit, done, metrics)
+
+    def evaluate(self, state: TrainState, unit: str, done: int) -> dict[str, float]:
+        settings, rank = self.eval_settings, get_dist_info()[0]
+        metrics = evaluate(state.model, self.val_loader, self.device, metric=settings.metric,
+                           metric_options=settings.metric_options)
+        lr = state.optimizer.param_groups[0]["lr"]
+        iteration = state.iter if state.iter_based else len(self.val_loader)
+        self.log.val_record({"mode": "val", "epoch": state.epoch, "iter": iteration, "lr": lr, **metrics},
+                            step=state.iter)
+        key = settings.save_best
+        if key in (None, "auto"):
+            key = next(iter(metrics))
+        if key not in metrics:
+            raise KeyError(f"evaluation.save_best={key!r} is not one of the metrics {list(metrics)}")
+        if not _is_better(settings, key, metrics[key], state.best):
+            return metrics
+        previous = state.best.get("checkpoint")
+        state.best = {"key": key, "score": metrics[key], "epoch": state.epoch, "iter": state.iter,
+                      "metrics": dict(metrics), "checkpoint": None}
+        if settings.save_best and rank == 0:
+            path = self.ckpt_settings.folder(self.work_dir) / f"best_{key}_{unit}_{done}.pth"
+            save_checkpoint(path, state.model, state.optimizer if self.ckpt_settings.save_optimizer else None,
+                            {**self.meta, "epoch": state.epoch, "iter": state.iter, "best": state.best},
+                            link_latest=False)
+            if previous and Path(previous).is_file():
+                Path(previous).unlink()
+            state.best["checkpoint"] = str(path)
+            self.log.info("Now best checkpoint is saved as %s. Best %s is %.4f at %d %s.", path.name, key,
+                          metrics[key], done, unit)
+            self.log.checkpoint(path, state.epoch, state.iter, metrics)
+        return metrics
+
+    def checkpoint(self, state: TrainState, unit: str, done: int, metrics: dict) -> None:
+        if get_dist_info()[0] != 0:
+            return
+        settings = self.ckpt_settings
+        folder = settings.folder(self.work_dir)
+        path = folder / f"{unit}_{done}.pth"
+        save_checkpoint(path, state.model, state.optimizer if settings.save_optimizer else None,
+                        {**self.meta, **settings.meta, "epoch": state.epoch, "iter": state.iter, "best": state.best})
+        self.log.info("Saving checkpoint at %d %ss", done, unit)
+        if settings.interval > 0:
+            remove_old_checkpoints(folder, done, settings.interval, settings.max_keep_ckpts, prefix=unit)
+        self.log.checkpoint(path, state.epoch, state.iter, metrics)
+
+
 def fit(
     state: TrainState,
     train_loader: DataLoader,
@@ -356,14 +538,17 @@ def fit(
     meta: dict,
     hooks: Sequence[Hook] = (),
     progress: bool = False,
+    momentum_schedule: MomentumSchedule | None = None,
+    workflow_val_loader: DataLoader | None = None,
 ) -> dict:
-    """Train from ``state.epoch`` to ``state.max_epochs``, evaluating and checkpointing on schedule.
+    """Train until ``state.max_epochs`` (or ``state.max_iters`` when ``state.iter_based``), evaluating and
+    checkpointing on schedule.
 
     Args:
         state: The run's state (possibly restored from a checkpoint).
         train_loader: Training batches.
         val_loader: Validation batches, or ``None`` to skip evaluation.
-        work_dir: Where checkpoints go (rank 0).
+        work_dir: Where checkpoints go (rank 0), unless ``checkpoint_config.out_dir``.
         optimizer_hook: Backward and step.
         lr_schedule: The lr policy.
         device: This process's device.
@@ -374,59 +559,41 @@ def fit(
         meta: Saved in every checkpoint's ``meta`` (spec, CLASSES, seed, ...).
         hooks: Custom hooks, by priority.
         progress: Show tqdm bars (rank 0).
+        momentum_schedule: The momentum policy, or ``None``.
+        workflow_val_loader: Batches of the ``('val', 1)`` workflow phase (val loss after each train epoch).
 
     Returns:
-        ``state.best``: ``{'key', 'score', 'epoch', 'metrics', 'checkpoint'}`` (empty without evaluation).
+        ``state.best``: ``{'key', 'score', 'epoch', 'iter', 'metrics', 'checkpoint'}`` (empty without evaluation).
     """
-    rank = get_dist_info()[0]
+    periodic = _Periodic(work_dir, val_loader, device, log, eval_settings, ckpt_settings, meta)
+    epoch_len = len(train_loader)
+    if state.iter_based:
+        state.max_epochs = -(-state.max_iters // epoch_len)
+    else:
+        state.max_iters = state.max_epochs * epoch_len
+
+    def after_iter(current: TrainState) -> None:
+        periodic.run(current, by_epoch=False)
+
     for hook in hooks:
         hook.before_run(state)
-    while state.epoch < state.max_epochs:
-        for hook in hooks:
+    # mmcv's IterBasedRunner never calls the train-epoch stages of hooks (only before/after_epoch around
+    # the whole run), so e.g. EMAHook does not swap weights there; we keep that
+    epoch_hooks = () if state.iter_based else hooks
+    while (state.iter < state.max_iters) if state.iter_based else (state.epoch < state.max_epochs):
+        for hook in epoch_hooks:
             hook.before_train_epoch(state)
         train_one_epoch(state, train_loader, optimizer_hook=optimizer_hook, lr_schedule=lr_schedule,
-                        device=device, log=log, log_interval=log_interval, hooks=hooks, progress=progress)
-        for hook in hooks:
+                        device=device, log=log, log_interval=log_interval, hooks=hooks, progress=progress,
+                        momentum_schedule=momentum_schedule, after_iter=after_iter)
+        for hook in epoch_hooks:
             hook.after_train_epoch(state)
-        state.epoch += 1
-        lr = state.optimizer.param_groups[0]["lr"]
-
-        metrics: dict[str, float] = {}
-        if val_loader is not None and eval_settings.should_evaluate(state.epoch):
-            metrics = evaluate(state.model, val_loader, device, metric=eval_settings.metric,
-                               metric_options=eval_settings.metric_options)
-            record = {"mode": "val", "epoch": state.epoch, "iter": len(val_loader), "lr": lr, **metrics}
-            log.val_record(record, step=state.iter)
-            key = eval_settings.save_best
-            if key in (None, "auto"):
-                key = next(iter(metrics))
-            if key not in metrics:
-                raise KeyError(f"evaluation.save_best={key!r} is not one of the metrics {list(metrics)}")
-            if _is_better(eval_settings, key, metrics[key], state.best):
-                previous = state.best.get("checkpoint")
-                state.best = {"key": key, "score": metrics[key], "epoch": state.epoch, "metrics": dict(metrics),
-                              "checkpoint": None}
-                if eval_settings.save_best and rank == 0:
-                    path = work_dir / f"best_{key}_epoch_{state.epoch}.pth"
-                    save_checkpoint(path, state.model, state.optimizer if ckpt_settings.save_optimizer else None,
-                                    {**meta, "epoch": state.epoch, "iter": state.iter, "best": state.best},
-                                    link_latest=False)
-                    if previous and Path(previous).is_file():
-                        Path(previous).unlink()
-                    state.best["checkpoint"] = str(path)
-                    log.info("Now best checkpoint is saved as %s. Best %s is %.4f at %d epoch.", path.name, key,
-                             metrics[key], state.epoch)
-                    log.checkpoint(path, state.epoch, state.iter, metrics)
-
-        if ckpt_settings.should_save(state.epoch, state.max_epochs) and rank == 0:
-            path = work_dir / f"epoch_{state.epoch}.pth"
-            save_checkpoint(path, state.model, state.optimizer if ckpt_settings.save_optimizer else None,
-                            {**meta, **ckpt_settings.meta, "epoch": state.epoch, "iter": state.iter,
-                             "best": state.best})
-            log.info("Saving checkpoint at %d epochs", state.epoch)
-            if ckpt_settings.interval > 0:
-                remove_old_checkpoints(work_dir, state.epoch, ckpt_settings.interval, ckpt_settings.max_keep_ckpts)
-            log.checkpoint(path, state.epoch, state.iter, metrics)
+        if state.inner_iter == state.epoch_len:
+            state.epoch += 1
+        if not state.iter_based:
+            periodic.run(state, by_epoch=True)
+        if workflow_val_loader is not None:
+            val_loss_epoch(state, workflow_val_loader, device=device, log=log, optimizer_hook=optimizer_hook)
     for hook in hooks:
         hook.after_run(state)
     return state.best
@@ -442,37 +609,61 @@ def _loader_args(data: dict, split: str) -> dict:
     return args
 
 
-def _max_epochs(spec: dict) -> int:
+def runner_length(spec: dict) -> tuple[str, int]:
+    """``('epoch', max_epochs)`` for an EpochBasedRunner, ``('iter', max_iters)`` for an IterBasedRunner."""
     runner = dict(spec.get("runner") or {"type": "EpochBasedRunner"})
-    RUNNERS.get(runner.pop("type", "EpochBasedRunner"))
-    max_epochs = runner.pop("max_epochs", spec.get("total_epochs"))
+    kind = runner.pop("type", "EpochBasedRunner")
+    RUNNERS.get(kind)
+    if kind == "IterBasedRunner":
+        key, value = "max_iters", runner.pop("max_iters", spec.get("total_iters"))
+    elif kind == "EpochBasedRunner":
+        key, value = "max_epochs", runner.pop("max_epochs", spec.get("total_epochs"))
+    else:
+        raise ValueError(f"runner.type {kind!r} is not supported; use EpochBasedRunner or IterBasedRunner")
     if runner:
-        raise KeyError(f"unknown runner keys {sorted(runner)}; EpochBasedRunner takes max_epochs")
-    if not isinstance(max_epochs, int) or max_epochs <= 0:
-        raise ValueError(f"runner.max_epochs must be a positive int, got {max_epochs!r}")
-    return max_epochs
+        raise KeyError(f"unknown runner keys {sorted(runner)}; {kind} takes {key}")
+    if not isinstance(value, int) or value <= 0:
+        raise ValueError(f"runner.{key} must be a positive int, got {value!r}")
+    return ("iter" if kind == "IterBasedRunner" else "epoch"), value
 
 
-def _optimizer_hook(spec: dict) -> OptimizerHook:
+def build_optimizer_hook(spec: dict) -> OptimizerHook:
+    """The hook of ``optimizer_config``; ``fp16 = dict(loss_scale=...)`` turns it into its fp16 variant,
+    as MMCls's ``train_model`` does."""
     cfg = dict(spec.get("optimizer_config") or {})
     cfg.setdefault("type", "OptimizerHook")
+    fp16 = spec.get("fp16")
+    if fp16 is not None:
+        kind = cfg.pop("type")
+        if kind in ("OptimizerHook", "DistOptimizerHook", "Fp16OptimizerHook"):
+            cfg["type"] = "Fp16OptimizerHook"
+        elif kind in ("GradientCumulativeOptimizerHook", "GradientCumulativeFp16OptimizerHook"):
+            cfg["type"] = "GradientCumulativeFp16OptimizerHook"
+        else:
+            raise ValueError(f"fp16 cannot be combined with optimizer_config.type {kind!r}")
+        cfg.update(dict(fp16))
     hook = HOOKS.build(cfg)
     if not isinstance(hook, OptimizerHook):
         raise TypeError(f"optimizer_config.type {cfg['type']!r} is not an optimizer hook")
     return hook
 
 
-def _log_interval(spec: dict) -> int:
+def _logger_hooks(spec: dict) -> tuple[int, list[Hook]]:
+    """``log_config.interval`` and the logger hooks that write somewhere besides the text/JSON logs."""
     log_config = spec.get("log_config") or {}
-    for hook in log_config.get("hooks") or []:
-        HOOKS.get(hook.get("type"))  # unknown logger types fail here, as at submit time
-    return int(log_config.get("interval", 50))
+    sinks = []
+    for cfg in log_config.get("hooks") or []:
+        hook = HOOKS.build(dict(cfg))  # unknown logger types fail here, as at submit time
+        if isinstance(hook, TensorboardLoggerHook):
+            sinks.append(hook)
+    return int(log_config.get("interval", 50)), sinks
 
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+@RUNNERS.register("IterBasedRunner")
 @RUNNERS.register("EpochBasedRunner")
 def train(
     spec: dict,
@@ -489,7 +680,7 @@ def train(
     progress: bool = False,
     console: bool = True,
 ) -> dict:
-    """Train the classifier a resolved spec describes.
+    """Train the classifier a resolved spec describes (``runner.type`` EpochBasedRunner or IterBasedRunner).
 
     Args:
         spec: The resolved spec (``jobspecs.load`` output): model, data, optimizer, optimizer_config,
@@ -509,7 +700,8 @@ def train(
 
     Returns:
         The best evaluation's metrics (e.g. ``{'accuracy_top-1': 97.5, 'accuracy_top-5': 100.0}``) plus
-        ``'epoch'``, the epoch it was reached at; ``{}`` when nothing was evaluated.
+        ``'epoch'``, the epoch it was reached at (and ``'iter'`` for an IterBasedRunner); ``{}`` when
+        nothing was evaluated.
     """
     spec = copy.deepcopy(spec)
     rank, world_size = get_dist_info()
@@ -536,21 +728,27 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
              world_size, seed, deterministic)
     if rank == 0:
         (work_dir / "spec.json").write_text(json.dumps(_jsonable(spec), indent=2))
-    for phase, _ in spec.get("workflow") or []:
-        if phase != "train":
-            log.warning("workflow phase %r is ignored: evaluation follows the 'evaluation' section", phase)
-    if spec.get("fp16"):
-        raise NotImplementedError("fp16 training is not supported yet")
+    phases = [tuple(phase) for phase in spec.get("workflow") or [("train", 1)]]
+    if phases not in ([("train", 1)], [("train", 1), ("val", 1)]):
+        raise ValueError(f"workflow {phases} is not supported; use [('train', 1)] or [('train', 1), ('val', 1)]")
+    workflow_val = len(phases) == 2
 
-    max_epochs = _max_epochs(spec)
-    optimizer_hook = _optimizer_hook(spec)
+    unit, length = runner_length(spec)
+    if workflow_val and unit == "iter":
+        raise ValueError("workflow ('val', 1) is only supported with an EpochBasedRunner")
+    optimizer_hook = build_optimizer_hook(spec)
     lr_schedule = build_lr_schedule(spec.get("lr_config"))
-    if spec.get("momentum_config"):
-        raise NotImplementedError("momentum_config is not supported yet")
-    log_interval = _log_interval(spec)
-    eval_settings = EvalSettings.from_cfg(spec.get("evaluation"))
+    momentum_schedule = build_momentum_schedule(spec.get("momentum_config"))
+    log_interval, sinks = _logger_hooks(spec)
+    eval_settings = EvalSettings.from_cfg(spec.get("evaluation"), by_epoch=unit == "epoch")
     ckpt_settings = CheckpointSettings.from_cfg(spec.get("checkpoint_config"))
+    if unit == "iter" and ckpt_settings.by_epoch:
+        raise ValueError("an IterBasedRunner checkpoints by iteration: set checkpoint_config.by_epoch=False")
     hooks = build_custom_hooks(spec.get("custom_hooks"))
+    if rank == 0:
+        for sink in sinks:
+            sink.open(work_dir)
+            log.sinks.append(sink)
 
     data = spec["data"]
     train_set = build_dataset(data["train"], data_root=data_root)
@@ -563,8 +761,12 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
              f"; val set: {len(val_set)} samples" if val_set is not None else "")
 
     model = build_model(spec["model"]).to(device)
+    for hook in hooks:
+        if isinstance(hook, EMAHook):
+            hook.register(model)  # before resuming: the checkpoint holds the averages
     optimizer = build_optimizer(model, spec["optimizer"])
-    state = TrainState(model=model, optimizer=optimizer, max_epochs=max_epochs)
+    state = TrainState(model=model, optimizer=optimizer, max_epochs=length if unit == "epoch" else 0,
+                       max_iters=length if unit == "iter" else 0, iter_based=unit == "iter")
 
     resume_from = resume_from if resume_from is not None else spec.get("resume_from")
     load_from = load_from if load_from is not None else spec.get("load_from")
@@ -600,21 +802,45 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
         val_args = _loader_args(data, "val")
         val_loader = build_dataloader(val_set, val_args["samples_per_gpu"], val_args["workers_per_gpu"],
                                       shuffle=False, pin_memory=pin)
+    workflow_val_loader = None
+    if workflow_val:
+        # MMCls's tools/train.py: the val phase reads data.val through the *train* pipeline (labels, loss)
+        val_cfg = dict(copy.deepcopy(data["val"]), pipeline=copy.deepcopy(data["train"]["pipeline"]))
+        phase_set = build_dataset(val_cfg, data_root=data_root)
+        val_args = _loader_args(data, "val")
+        workflow_val_loader = build_dataloader(phase_set, val_args["samples_per_gpu"], val_args["workers_per_gpu"],
+                                               shuffle=False, pin_memory=pin)
 
     classes = list(train_set.CLASSES) if train_set.CLASSES is not None else None
     meta = {"spec": _jsonable(spec), "CLASSES": classes, "seed": seed, "world_size": world_size,
             "trainyard_version": _version()}
-    log.info("Start running, work_dir: %s, max: %d epochs", work_dir, max_epochs)
+    names = {value: name for name, value in PRIORITIES.items()}
+    # as mmcv registers them: default hooks first, so a custom hook of equal priority runs after them
+    order = ["LrUpdaterHook (VERY_HIGH)"] + (["MomentumUpdaterHook (HIGH)"] if momentum_schedule else [])
+    order += [f"{type(optimizer_hook).__name__} (ABOVE_NORMAL)", "CheckpointHook (NORMAL)", "EvalHook (LOW)",
+              "TextLoggerHook (VERY_LOW)"] + [f"{type(sink).__name__} (VERY_LOW)" for sink in sinks]
+    order += [f"{type(h).__name__} ({names.get(h.priority, h.priority)})" for h in hooks]
+    log.info("hooks: %s", ", ".join(sorted(order, key=_hook_rank)))
+    log.info("Start running, work_dir: %s, max: %d %ss", work_dir, length, unit)
     best = fit(state, train_loader, val_loader, work_dir=work_dir, optimizer_hook=optimizer_hook,
                lr_schedule=lr_schedule, device=device, log=log, log_interval=log_interval,
                eval_settings=eval_settings, ckpt_settings=ckpt_settings, meta=meta, hooks=hooks,
-               progress=progress)
+               progress=progress, momentum_schedule=momentum_schedule, workflow_val_loader=workflow_val_loader)
     if is_distributed():
         dist.barrier()  # every rank returns once rank 0's last checkpoint is on disk
     if best:
         log.info("best %s: %.4f at epoch %d", best["key"], best["score"], best["epoch"])
-        return {**best["metrics"], "epoch": best["epoch"]}
+        result = {**best["metrics"], "epoch": best["epoch"]}
+        if state.iter_based:
+            result["iter"] = best.get("iter", state.iter)
+        return result
     return {}
+
+
+def _hook_rank(entry: str) -> int:
+    """Sort key of a ``'Name (PRIORITY)'`` entry of the hook list: its priority (stable among equals)."""
+    priority = entry.rsplit("(", 1)[1].rstrip(")")
+    return PRIORITIES[priority] if priority in PRIORITIES else int(priority)
 
 
 def _version() -> str:

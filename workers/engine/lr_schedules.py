@@ -1,4 +1,5 @@
-"""Learning-rate schedules of ``lr_config``, with the formulas of mmcv 1.x's ``LrUpdaterHook``s (seed 9.2).
+"""Learning-rate schedules of ``lr_config``, with the formulas of mmcv 1.x's ``LrUpdaterHook``s (seed 9.2):
+Fixed, Step, Exp, Poly, Inv, CosineAnnealing, FlatCosineAnnealing, CosineRestart, Cyclic and OneCycle.
 
 A schedule is a pure function of the position in training: :meth:`LrSchedule.lr_at` gives the lr of
 one parameter group for (epoch, iteration), so a resumed run continues on the same curve. The engine
@@ -15,17 +16,33 @@ Warmup multiplies the regular lr by
 from __future__ import annotations
 
 from math import cos, pi
+from numbers import Number
 
 import torch
 
 from workers.registry import LR_SCHEDULES, normalize_policy
 
-__all__ = ["CosineAnnealing", "Exp", "Fixed", "Inv", "LrSchedule", "Poly", "Step", "build_lr_schedule"]
+__all__ = ["CosineAnnealing", "CosineRestart", "Cyclic", "Exp", "Fixed", "FlatCosineAnnealing", "Inv",
+           "LrSchedule", "OneCycle", "Poly", "Step", "annealing_cos", "annealing_linear", "build_lr_schedule"]
 
 
 def annealing_cos(start: float, end: float, factor: float, weight: float = 1.0) -> float:
-    """Cosine from ``start`` (factor 0) to ``end`` (factor 1)."""
+    """Cosine from ``start`` (factor 0) to ``end`` (factor 1); ``weight`` scales the swing (mmcv)."""
     return end + 0.5 * weight * (start - end) * (cos(pi * factor) + 1)
+
+
+def annealing_linear(start: float, end: float, factor: float) -> float:
+    """Straight line from ``start`` (factor 0) to ``end`` (factor 1)."""
+    return start + (end - start) * factor
+
+
+def anneal_function(strategy: str):
+    """mmcv's ``anneal_strategy``: ``'cos'`` or ``'linear'``."""
+    if strategy == "cos":
+        return annealing_cos
+    if strategy == "linear":
+        return annealing_linear
+    raise ValueError(f'anneal_strategy must be one of "cos" or "linear", instead got {strategy}')
 
 
 class LrSchedule:
@@ -59,6 +76,12 @@ class LrSchedule:
         """The regular lr at ``progress`` (epoch or iteration) of ``max_progress``."""
         raise NotImplementedError
 
+    def base_lrs(self, optimizer: torch.optim.Optimizer) -> list[float]:
+        """Each group's base lr: its ``initial_lr`` (its lr when first scheduled), as mmcv's ``before_run``."""
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        return [group["initial_lr"] for group in optimizer.param_groups]
+
     def warmup_factor(self, cur_iter: int, warmup_iters: int) -> float:
         if self.warmup == "constant":
             return self.warmup_ratio
@@ -68,7 +91,8 @@ class LrSchedule:
             return self.warmup_ratio ** (1 - cur_iter / warmup_iters)
         raise ValueError(f"unknown warmup {self.warmup!r}")
 
-    def lr_at(self, base_lr: float, *, epoch: int, iteration: int, max_epochs: int, epoch_len: int) -> float:
+    def lr_at(self, base_lr: float, *, epoch: int, iteration: int, max_epochs: int, epoch_len: int,
+              max_iters: int | None = None) -> float:
         """The lr of a group whose initial lr is ``base_lr`` for the iteration about to run.
 
         Args:
@@ -76,25 +100,27 @@ class LrSchedule:
             epoch: Epochs completed (0 in the first epoch).
             iteration: Iterations completed over the whole run.
             max_epochs: Epochs of the run.
-            epoch_len: Iterations per epoch.
+            epoch_len: Iterations per epoch (per rank: more GPUs, fewer iterations).
+            max_iters: Iterations of the run (default ``max_epochs * epoch_len``, as EpochBasedRunner).
         """
+        if max_iters is None:
+            max_iters = max_epochs * epoch_len
         if self.by_epoch:
             regular = self.get_lr(base_lr, epoch, max_epochs)
         else:
-            regular = self.get_lr(base_lr, iteration, max_epochs * epoch_len)
+            regular = self.get_lr(base_lr, iteration, max_iters)
         warmup_iters = self.warmup_iters * epoch_len if self.warmup_by_epoch else self.warmup_iters
         if self.warmup is None or iteration >= warmup_iters:
             return regular
         return regular * self.warmup_factor(iteration, warmup_iters)
 
     def apply(self, optimizer: torch.optim.Optimizer, *, epoch: int, iteration: int, max_epochs: int,
-              epoch_len: int) -> list[float]:
+              epoch_len: int, max_iters: int | None = None) -> list[float]:
         """Set every group's lr for the coming iteration (``initial_lr`` records its base); return them."""
         lrs = []
-        for group in optimizer.param_groups:
-            group.setdefault("initial_lr", group["lr"])
-            group["lr"] = self.lr_at(group["initial_lr"], epoch=epoch, iteration=iteration,
-                                     max_epochs=max_epochs, epoch_len=epoch_len)
+        for group, base_lr in zip(optimizer.param_groups, self.base_lrs(optimizer), strict=True):
+            group["lr"] = self.lr_at(base_lr, epoch=epoch, iteration=iteration, max_epochs=max_epochs,
+                                     epoch_len=epoch_len, max_iters=max_iters)
             lrs.append(group["lr"])
         return lrs
 
@@ -203,6 +229,211 @@ class CosineAnnealing(LrSchedule):
     def get_lr(self, base_lr, progress, max_progress):
         target = base_lr * self.min_lr_ratio if self.min_lr_ratio is not None else self.min_lr
         return annealing_cos(base_lr, target, progress / max_progress)
+
+
+def _target(base: float, minimum: float | None, ratio: float | None) -> float:
+    return base * ratio if ratio is not None else minimum
+
+
+def _check_min(name: str, minimum, ratio) -> None:
+    if (minimum is None) == (ratio is None):
+        raise ValueError(f"{name} needs exactly one of min_lr and min_lr_ratio")
+
+
+@LR_SCHEDULES.register()
+class FlatCosineAnnealing(LrSchedule):
+    """The base lr until ``start_percent`` of the run, then a cosine to ``min_lr`` (mmcv's rounding of the
+    start: ``round(max_progress * start_percent)``).
+
+    Args:
+        start_percent: Fraction of the run (a float in [0, 1]) kept flat.
+        min_lr: Final lr; give exactly one of it and ``min_lr_ratio``.
+        min_lr_ratio: Final lr as a fraction of the base lr.
+    """
+
+    def __init__(self, start_percent: float = 0.75, min_lr: float | None = None, min_lr_ratio: float | None = None,
+                 **kwargs):
+        _check_min("FlatCosineAnnealing", min_lr, min_lr_ratio)
+        if not isinstance(start_percent, float) or not 0 <= start_percent <= 1:
+            raise ValueError(f"expected float between 0 and 1 start_percent, but got {start_percent}")
+        self.start_percent = start_percent
+        self.min_lr = min_lr
+        self.min_lr_ratio = min_lr_ratio
+        super().__init__(**kwargs)
+
+    def get_lr(self, base_lr, progress, max_progress):
+        start = round(max_progress * self.start_percent)
+        if progress - start < 0:
+            return base_lr
+        target = _target(base_lr, self.min_lr, self.min_lr_ratio)
+        return annealing_cos(base_lr, target, (progress - start) / (max_progress - start))
+
+
+@LR_SCHEDULES.register()
+class CosineRestart(LrSchedule):
+    """Cosine annealing restarted after each of ``periods`` (SGDR), the k-th cycle's swing scaled by
+    ``restart_weights[k]``; past the last period the lr stays at the end of the cosine.
+
+    Args:
+        periods: Length of each cycle (epochs, or iterations without ``by_epoch``).
+        restart_weights: One weight per period.
+        min_lr: Final lr of each cycle; give exactly one of it and ``min_lr_ratio``.
+        min_lr_ratio: Final lr as a fraction of the base lr.
+    """
+
+    def __init__(self, periods: list[int], restart_weights: list[float] = (1,), min_lr: float | None = None,
+                 min_lr_ratio: float | None = None, **kwargs):
+        _check_min("CosineRestart", min_lr, min_lr_ratio)
+        if len(periods) != len(restart_weights):
+            raise ValueError("periods and restart_weights should have the same length")
+        self.periods = list(periods)
+        self.restart_weights = list(restart_weights)
+        self.cumulative_periods = [sum(self.periods[:i + 1]) for i in range(len(self.periods))]
+        self.min_lr = min_lr
+        self.min_lr_ratio = min_lr_ratio
+        super().__init__(**kwargs)
+
+    def get_lr(self, base_lr, progress, max_progress):
+        idx = next((i for i, end in enumerate(self.cumulative_periods) if progress < end), None)
+        if idx is None:  # mmcv raises here too: the periods must cover the run
+            raise ValueError(f"Current iteration {progress} exceeds cumulative_periods {self.cumulative_periods}")
+        start = 0 if idx == 0 else self.cumulative_periods[idx - 1]
+        alpha = min((progress - start) / self.periods[idx], 1)
+        return annealing_cos(base_lr, _target(base_lr, self.min_lr, self.min_lr_ratio), alpha,
+                             self.restart_weights[idx])
+
+
+def _cyclic_ratio(target_ratio) -> tuple[float, float]:
+    if isinstance(target_ratio, Number):
+        return float(target_ratio), target_ratio / 1e5
+    if isinstance(target_ratio, (tuple, list)):
+        if len(target_ratio) == 1:
+            return target_ratio[0], target_ratio[0] / 1e5
+        if len(target_ratio) == 2:
+            return tuple(target_ratio)
+        raise ValueError('"target_ratio" must be a number or a tuple of one or two numbers')
+    raise ValueError(f"target_ratio should be either float or tuple, got {type(target_ratio)}")
+
+
+def cyclic_value(base: float, iteration: int, max_iters: int, *, target_ratio: tuple[float, float],
+                 cyclic_times: int, step_ratio_up: float, gamma: float, anneal) -> float:
+    """mmcv's cyclic updater (lr and momentum alike): each of ``cyclic_times`` cycles of
+    ``max_iters // cyclic_times`` iterations goes from ``base`` to ``base * target_ratio[0]`` over the first
+    ``int(step_ratio_up * cycle)`` iterations, then to ``base * target_ratio[1]``; cycle ``c``'s peak is
+    pulled towards ``base`` by ``gamma ** c``."""
+    per_cycle = max_iters // cyclic_times
+    up = int(step_ratio_up * per_cycle)
+    current, cycle = iteration % per_cycle, iteration // per_cycle
+    scale = gamma**cycle
+    if current < up:
+        end = 1 - scale + target_ratio[0] * scale
+        return anneal(base, base * end, current / up)
+    start = 1 - scale + target_ratio[0] * scale
+    return anneal(base * start, base * target_ratio[1], (current - up) / (per_cycle - up))
+
+
+@LR_SCHEDULES.register()
+class Cyclic(LrSchedule):
+    """Cyclic lr (Smith 2017, used for super-convergence), by iteration only, as mmcv 1.x.
+
+    Args:
+        target_ratio: ``(peak, end)`` relative to the base lr; a number ``r`` means ``(r, r / 1e5)``.
+        cyclic_times: Cycles over the run.
+        step_ratio_up: Fraction of a cycle spent rising, in [0, 1).
+        anneal_strategy: ``'cos'`` or ``'linear'``.
+        gamma: Each cycle's peak shrinks towards the base lr by this factor, in (0, 1].
+    """
+
+    def __init__(self, by_epoch: bool = False, target_ratio=(10, 1e-4), cyclic_times: int = 1,
+                 step_ratio_up: float = 0.4, anneal_strategy: str = "cos", gamma: float = 1, **kwargs):
+        if by_epoch:
+            raise ValueError('currently only support "by_epoch" = False')
+        if not 0 <= step_ratio_up < 1.0:
+            raise ValueError('"step_ratio_up" must be in range [0,1)')
+        if not 0 < gamma <= 1:
+            raise ValueError('"gamma" must be in range (0, 1]')
+        self.target_ratio = _cyclic_ratio(target_ratio)
+        self.cyclic_times = cyclic_times
+        self.step_ratio_up = step_ratio_up
+        self.gamma = gamma
+        self.anneal = anneal_function(anneal_strategy)
+        super().__init__(by_epoch=False, **kwargs)
+
+    def get_lr(self, base_lr, progress, max_progress):
+        return cyclic_value(base_lr, progress, max_progress, target_ratio=self.target_ratio,
+                            cyclic_times=self.cyclic_times, step_ratio_up=self.step_ratio_up, gamma=self.gamma,
+                            anneal=self.anneal)
+
+
+@LR_SCHEDULES.register()
+class OneCycle(LrSchedule):
+    """The one-cycle policy (Smith & Topin 2018): from ``max_lr / div_factor`` up to ``max_lr`` over
+    ``pct_start`` of ``total_steps``, then down to ``max_lr / div_factor / final_div_factor`` (with
+    ``three_phase``: back to the start, then down). By iteration only; the optimizer's lr is ignored.
+
+    Args:
+        max_lr: Peak lr: a number, or one per param group (a list).
+        total_steps: Iterations of the cycle (default: the run's); must cover the run.
+        pct_start: Fraction of the cycle spent rising.
+        anneal_strategy: ``'cos'`` or ``'linear'``.
+        div_factor: Initial lr is ``max_lr / div_factor``.
+        final_div_factor: Final lr is the initial lr divided by this.
+        three_phase: mmcv's / fastai's three-phase variant.
+    """
+
+    def __init__(self, max_lr, total_steps: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", div_factor: float = 25, final_div_factor: float = 1e4,
+                 three_phase: bool = False, **kwargs):
+        if kwargs.pop("by_epoch", False):
+            raise ValueError('currently only support "by_epoch" = False')
+        if not isinstance(max_lr, (Number, list, tuple)):
+            raise ValueError(f"the type of max_lr must be a number or a list, but got {type(max_lr)}")
+        if total_steps is not None and not isinstance(total_steps, int):
+            raise ValueError(f"the type of total_steps must be int, but got {type(total_steps)}")
+        if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
+            raise ValueError(f"expected float between 0 and 1 pct_start, but got {pct_start}")
+        self.max_lr = max_lr
+        self.total_steps = total_steps
+        self.pct_start = pct_start
+        self.anneal = anneal_function(anneal_strategy)
+        self.div_factor = div_factor
+        self.final_div_factor = final_div_factor
+        self.three_phase = three_phase
+        super().__init__(by_epoch=False, **kwargs)
+
+    def base_lrs(self, optimizer):
+        groups = optimizer.param_groups
+        if isinstance(self.max_lr, Number):
+            max_lrs = [self.max_lr] * len(groups)
+        elif len(self.max_lr) != len(groups):
+            raise ValueError(f"expected {len(groups)} values for max_lr, got {len(self.max_lr)}")
+        else:
+            max_lrs = list(self.max_lr)
+        bases = [lr / self.div_factor for lr in max_lrs]
+        for group, base in zip(groups, bases, strict=True):
+            group.setdefault("initial_lr", base)
+        return bases
+
+    def phases(self, total_steps: int) -> list[tuple[float, float, float]]:
+        """``(end_iter, start_factor, end_factor)`` of each phase, factors of the initial lr (mmcv)."""
+        if self.three_phase:
+            return [(float(self.pct_start * total_steps) - 1, 1, self.div_factor),
+                    (float(2 * self.pct_start * total_steps) - 2, self.div_factor, 1),
+                    (total_steps - 1, 1, 1 / self.final_div_factor)]
+        return [(float(self.pct_start * total_steps) - 1, 1, self.div_factor),
+                (total_steps - 1, self.div_factor, 1 / self.final_div_factor)]
+
+    def get_lr(self, base_lr, progress, max_progress):
+        total_steps = self.total_steps if self.total_steps is not None else max_progress
+        if total_steps < max_progress:
+            raise ValueError(f"The total steps must be greater than or equal to max iterations "
+                             f"{max_progress} of runner, but total steps is {total_steps}.")
+        start = 0.0
+        for end, start_factor, end_factor in self.phases(total_steps):
+            if progress <= end:
+                return self.anneal(base_lr * start_factor, base_lr * end_factor, (progress - start) / (end - start))
+            start = end
+        return base_lr / self.final_div_factor
 
 
 def build_lr_schedule(lr_config: dict | None) -> LrSchedule:

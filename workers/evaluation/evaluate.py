@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from workers.evaluation.metrics import accuracy, precision_recall_f1, support
+from workers.evaluation.metrics import accuracy, average_performance, mAP, precision_recall_f1, support
 
-__all__ = ["ALLOWED_METRICS", "evaluate_classification"]
+__all__ = ["ALLOWED_METRICS", "MULTILABEL_METRICS", "evaluate_classification", "evaluate_multilabel"]
 
 ALLOWED_METRICS = ("accuracy", "precision", "recall", "f1_score", "support")
+MULTILABEL_METRICS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
 
 
 def evaluate_classification(results, gt_labels: np.ndarray, metric: str | list[str] = "accuracy",
@@ -68,4 +69,32 @@ def evaluate_classification(results, gt_labels: np.ndarray, metric: str | list[s
                 eval_results.update({f"{key}_thr_{thr:.2f}": v for thr, v in zip(thrs, value, strict=True)})
             else:
                 eval_results[key] = value
+    return eval_results
+
+
+def evaluate_multilabel(results, gt_labels: np.ndarray, metric: str | list[str] = "mAP",
+                        metric_options: dict | None = None) -> dict[str, float]:
+    """MMCls 0.25's ``MultiLabelDataset.evaluate``: ``mAP`` and the ``average_performance`` numbers.
+
+    Args:
+        results: Scores ``(N, C)``.
+        gt_labels: ``(N, C)`` of 1 / 0 / -1 (difficult).
+        metric: Names from :data:`MULTILABEL_METRICS`.
+        metric_options: ``thr`` (default 0.5) or ``k`` for CP ... OF1.
+    """
+    metric_options = metric_options or {"thr": 0.5}
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    invalid = set(metrics) - set(MULTILABEL_METRICS)
+    if invalid:
+        raise ValueError(f"metric {sorted(invalid)} is not supported; choose from {list(MULTILABEL_METRICS)}")
+    results = np.vstack(results) if isinstance(results, list) else np.asarray(results)
+    gt_labels = np.asarray(gt_labels)
+    eval_results: dict[str, float] = {}
+    if "mAP" in metrics:
+        eval_results["mAP"] = mAP(results, gt_labels)
+    others = [m for m in metrics if m != "mAP"]
+    if others:
+        values = dict(zip(MULTILABEL_METRICS[1:], average_performance(results, gt_labels, **metric_options),
+                          strict=True))
+        eval_results.update({name: values[name] for name in others})
     return eval_results

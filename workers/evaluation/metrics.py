@@ -10,7 +10,8 @@ from numbers import Number
 import numpy as np
 import torch
 
-__all__ = ["accuracy", "calculate_confusion_matrix", "precision_recall_f1", "support"]
+__all__ = ["accuracy", "average_performance", "average_precision", "calculate_confusion_matrix", "f1_score", "mAP",
+           "precision", "precision_recall_f1", "recall", "support"]
 
 
 def _accuracy_numpy(pred: np.ndarray, target: np.ndarray, topk: tuple[int, ...], thrs: tuple[float, ...]):
@@ -139,6 +140,107 @@ def precision_recall_f1(pred, target, average_mode: str = "macro", thrs: float |
     if isinstance(thrs, Number):
         return precisions[0], recalls[0], f1s[0]
     return precisions, recalls, f1s
+
+
+def precision(pred, target, average_mode: str = "macro", thrs: float | tuple = 0.0):
+    """Precision in percent (see :func:`precision_recall_f1`)."""
+    return precision_recall_f1(pred, target, average_mode, thrs)[0]
+
+
+def recall(pred, target, average_mode: str = "macro", thrs: float | tuple = 0.0):
+    """Recall in percent (see :func:`precision_recall_f1`)."""
+    return precision_recall_f1(pred, target, average_mode, thrs)[1]
+
+
+def f1_score(pred, target, average_mode: str = "macro", thrs: float | tuple = 0.0):
+    """F1 score in percent (see :func:`precision_recall_f1`)."""
+    return precision_recall_f1(pred, target, average_mode, thrs)[2]
+
+
+def _to_numpy_pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor):
+        return pred.detach().cpu().numpy(), target.detach().cpu().numpy()
+    if isinstance(pred, np.ndarray) and isinstance(target, np.ndarray):
+        return pred, target
+    raise TypeError("pred and target should both be torch.Tensor or np.ndarray.")
+
+
+def average_precision(pred: np.ndarray, target: np.ndarray) -> float:
+    """Average precision of one class (MMCls's ``mean_ap.average_precision``, a fraction 0..1).
+
+    Args:
+        pred: Scores ``(N,)``.
+        target: ``1`` positive, ``0`` negative, ``-1`` difficult (ignored in the ranking's counts).
+
+    Returns:
+        The mean, over the positives, of the precision at each positive's rank.
+    """
+    eps = np.finfo(np.float32).eps
+    sort_inds = np.argsort(-pred)  # MMCls's (unstable) default sort; ties are rare in real scores
+    sort_target = target[sort_inds]
+    pos_inds = sort_target == 1
+    tp = np.cumsum(pos_inds)
+    total_pos = tp[-1]
+    pn = np.cumsum(sort_target != -1)
+    tp[np.logical_not(pos_inds)] = 0
+    return float(np.sum(tp / np.maximum(pn, eps)) / np.maximum(total_pos, eps))
+
+
+def mAP(pred, target) -> float:  # noqa: N802 - MMCls's name
+    """Mean of the classes' average precision, in percent (multi-label).
+
+    Args:
+        pred: Scores ``(N, C)``, a tensor or an array.
+        target: ``(N, C)`` of 1 / 0 / -1 (difficult), of the same kind.
+    """
+    pred, target = _to_numpy_pair(pred, target)
+    if pred.shape != target.shape:
+        raise ValueError("pred and target should be in the same shape.")
+    ap = np.array([average_precision(pred[:, k], target[:, k]) for k in range(pred.shape[1])])
+    return float(ap.mean() * 100.0)
+
+
+def average_performance(pred, target, thr: float | None = None, k: int | None = None):
+    """Multi-label CP, CR, CF1 (per-class precision, recall, F1 averaged over classes) and OP, OR, OF1
+    (over all labels), in percent, as MMCls's ``average_performance``.
+
+    A label is predicted positive when its score is ``>= thr``, or when it is among the ``k`` highest
+    of its sample; ``thr`` wins when both are given, ``thr=0.5`` when neither (with a warning).
+    Difficult labels (-1) count as negatives.
+
+    Returns:
+        ``(CP, CR, CF1, OP, OR, OF1)``.
+    """
+    import warnings
+
+    pred, target = _to_numpy_pair(pred, target)
+    if thr is None and k is None:
+        thr = 0.5
+        warnings.warn("Neither thr nor k is given, set thr as 0.5 by default.", stacklevel=2)
+    elif thr is not None and k is not None:
+        warnings.warn("Both thr and k are given, use threshold in favor of top-k.", stacklevel=2)
+    if pred.shape != target.shape:
+        raise ValueError("pred and target should be in the same shape.")
+    eps = np.finfo(np.float32).eps
+    target = np.where(target == -1, 0, target)  # MMCls edits the caller's array here; we copy
+    if thr is not None:
+        pos_inds = (pred >= thr).astype(pred.dtype)
+    else:
+        top = np.argsort(-pred, axis=1)[:, :k]
+        pos_inds = np.zeros_like(pred)
+        pos_inds[np.indices(top.shape)[0], top] = 1
+    tp = (pos_inds * target) == 1
+    fp = (pos_inds * (1 - target)) == 1
+    fn = ((1 - pos_inds) * target) == 1
+    precision_class = tp.sum(axis=0) / np.maximum(tp.sum(axis=0) + fp.sum(axis=0), eps)
+    recall_class = tp.sum(axis=0) / np.maximum(tp.sum(axis=0) + fn.sum(axis=0), eps)
+    cp = precision_class.mean() * 100.0
+    cr = recall_class.mean() * 100.0
+    cf1 = 2 * cp * cr / np.maximum(cp + cr, eps)
+    op = tp.sum() / np.maximum(tp.sum() + fp.sum(), eps) * 100.0
+    o_r = tp.sum() / np.maximum(tp.sum() + fn.sum(), eps) * 100.0
+    of1 = 2 * op * o_r / np.maximum(op + o_r, eps)
+    return float(cp), float(cr), float(cf1), float(op), float(o_r), float(of1)
 
 
 def support(pred, target, average_mode: str = "macro"):
