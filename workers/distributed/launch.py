@@ -128,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     job = json.loads(Path(args.job_file).read_text())
     storage_root = os.environ.get("TRAINYARD_STORAGE") or str(Path(args.job_file).resolve().parents[2])
     run_dir = Path(args.job_file).resolve().parent
+    spec = rebase_data_paths(job["spec"], job["data_root"])
+    # The run's resources (spec merged with the request) decide the strategy the engine uses.
+    spec["resources"] = {**(spec.get("resources") or {}), **(job.get("resources") or {})}
     cfg = {
-        "spec": rebase_data_paths(job["spec"], job["data_root"]),
+        "spec": spec,
         "work_dir": job["work_dir"],
         "run_dir": str(run_dir),
         "storage_root": storage_root,

@@ -24,18 +24,20 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict,
-                    link_latest: bool = True) -> Path:
+                    link_latest: bool = True, state_dict: dict | None = None) -> Path:
     """Write ``{'meta', 'state_dict', 'optimizer'}`` to ``path`` (via a temporary file) and point
     ``latest.pth`` beside it at it (a relative symlink, or a copy where links are not possible).
 
-    ``meta`` gets ``time`` and ``torch_version`` added.
+    ``meta`` gets ``time`` and ``torch_version`` added. ``state_dict``, when given, is saved instead of the
+    model's own (DeepSpeed's ZeRO-3 weights, gathered from all ranks).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(meta)
     meta.setdefault("time", time.asctime())
     meta.setdefault("torch_version", str(torch.__version__))  # TorchVersion would need unpickling
-    state_dict = OrderedDict((k, v.detach().cpu()) for k, v in unwrap_model(model).state_dict().items())
+    weights = state_dict if state_dict is not None else unwrap_model(model).state_dict()
+    state_dict = OrderedDict((k, v.detach().cpu()) for k, v in weights.items())
     checkpoint = {"meta": meta, "state_dict": state_dict}
     if optimizer is not None:
         checkpoint["optimizer"] = optimizer.state_dict()

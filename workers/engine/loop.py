@@ -12,6 +12,17 @@ losses logged every ``log_config.interval`` iterations as averages over the inte
 Under ``torch.distributed`` (Ray Train sets up the process group) the model is wrapped in DDP, each
 rank reads its share of the data, predictions are gathered so that metrics cover the whole val set,
 and only rank 0 writes logs and checkpoints and calls the reporter.
+
+With ``resources.strategy='deepspeed'`` (``strategy.py``) the model and optimizer are built as usual and
+handed to ``deepspeed.initialize`` instead of DDP; :class:`~workers.engine.strategy.DeepSpeedOptimizerHook`
+then does ``engine.backward`` / ``engine.step`` (clipping and accumulation are DeepSpeed's, from
+``optimizer_config``), the lr and momentum schedules still set the torch optimizer's ``param_groups``
+(which the engine steps) and evaluation runs on ``engine.module``. Every rank takes part in a checkpoint:
+DeepSpeed's own goes to ``<folder>/deepspeed/epoch_N`` (optimizer partitions included), and rank 0
+writes ``epoch_N.pth`` with the full weights, ``meta['deepspeed_tag']`` and no ``optimizer`` key.
+``resume_from`` (``'auto'`` too) loads the weights from the ``.pth``, then the optimizer state from the
+DeepSpeed checkpoint of its tag when that exists. Without a process group (``trainyard train``) a
+1-process gloo group is set up (and kept: DeepSpeed caches groups derived from it).
 """
 
 from __future__ import annotations
@@ -62,6 +73,19 @@ from workers.engine.logger import RunLogger, eta_string
 from workers.engine.lr_schedules import LrSchedule, build_lr_schedule
 from workers.engine.momentum_schedules import MomentumSchedule, build_momentum_schedule
 from workers.engine.optimizers import build_optimizer
+from workers.engine.strategy import (
+    DeepSpeedOptimizerHook,
+    broadcast_buffers,
+    deepspeed_config,
+    full_state_dict,
+    init_single_process_group,
+    is_deepspeed_engine,
+    load_deepspeed_checkpoint,
+    prune_deepspeed_checkpoints,
+    save_deepspeed_checkpoint,
+    training_strategy,
+    wrap_deepspeed,
+)
 from workers.models import build_model, load_weights
 from workers.registry import HOOKS, RUNNERS
 
@@ -411,8 +435,10 @@ def predict(model: nn.Module, data_loader: DataLoader, device: torch.device) -> 
     was_training = module.training
     module.eval()
     parts = []
+    # a DeepSpeed bf16/fp16 engine holds the model in that precision; float32 elsewhere, so a no-op there
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
     for batch in data_loader:
-        scores = module.simple_test(batch["img"].to(device, non_blocking=True))
+        scores = module.simple_test(batch["img"].to(device, dtype=dtype, non_blocking=True))
         parts.append(scores.float().cpu().numpy())
     module.train(was_training)
     local = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
@@ -471,10 +497,14 @@ class _Periodic:
         last = state.max_epochs if by_epoch else state.max_iters
         unit = "epoch" if by_epoch else "iter"
         metrics: dict[str, float] = {}
-        if (self.val_loader is not None and self.eval_settings.by_epoch == by_epoch
-                and self.eval_settings.should_evaluate(done)):
+        evaluate = (self.val_loader is not None and self.eval_settings.by_epoch == by_epoch
+                    and self.eval_settings.should_evaluate(done))
+        save = self.ckpt_settings.by_epoch == by_epoch and self.ckpt_settings.should_save(done, last)
+        if evaluate or save:
+            broadcast_buffers(state.model)  # DeepSpeed: rank 0's BatchNorm statistics, as DDP has them
+        if evaluate:
             metrics = self.evaluate(state, unit, done)
-        if self.ckpt_settings.by_epoch == by_epoch and self.ckpt_settings.should_save(done, last):
+        if save:
             self.checkpoint(state, unit, done, metrics)
 
     def evaluate(self, state: TrainState, unit: str, done: int) -> dict[str, float]:
@@ -495,11 +525,14 @@ class _Periodic:
         previous = state.best.get("checkpoint")
         state.best = {"key": key, "score": metrics[key], "epoch": state.epoch, "iter": state.iter,
                       "metrics": dict(metrics), "checkpoint": None}
-        if settings.save_best and rank == 0:
+        if not settings.save_best:
+            return metrics
+        weights, optimizer = self._weights(state)  # every rank: ZeRO-3 gathers the weights
+        if rank == 0:
             path = self.ckpt_settings.folder(self.work_dir) / f"best_{key}_{unit}_{done}.pth"
-            save_checkpoint(path, state.model, state.optimizer if self.ckpt_settings.save_optimizer else None,
+            save_checkpoint(path, state.model, optimizer,
                             {**self.meta, "epoch": state.epoch, "iter": state.iter, "best": state.best},
-                            link_latest=False)
+                            link_latest=False, state_dict=weights)
             if previous and Path(previous).is_file():
                 Path(previous).unlink()
             state.best["checkpoint"] = str(path)
@@ -508,17 +541,30 @@ class _Periodic:
             self.log.checkpoint(path, state.epoch, state.iter, metrics)
         return metrics
 
+    def _weights(self, state: TrainState) -> tuple[dict | None, torch.optim.Optimizer | None]:
+        """The weights to save (``None``: the model's own) and the optimizer to save, if any. Under
+        DeepSpeed every rank must call this; the optimizer state lives in DeepSpeed's checkpoint."""
+        if is_deepspeed_engine(state.model):
+            return full_state_dict(state.model), None
+        return None, state.optimizer if self.ckpt_settings.save_optimizer else None
+
     def checkpoint(self, state: TrainState, unit: str, done: int, metrics: dict) -> None:
-        if get_dist_info()[0] != 0:
-            return
         settings = self.ckpt_settings
         folder = settings.folder(self.work_dir)
         path = folder / f"{unit}_{done}.pth"
-        save_checkpoint(path, state.model, state.optimizer if settings.save_optimizer else None,
-                        {**self.meta, **settings.meta, "epoch": state.epoch, "iter": state.iter, "best": state.best})
+        extra = {}
+        if is_deepspeed_engine(state.model) and settings.save_optimizer:
+            save_deepspeed_checkpoint(state.model, folder / "deepspeed", path.stem)  # every rank
+            extra["deepspeed_tag"] = path.stem
+        weights, optimizer = self._weights(state)
+        if get_dist_info()[0] != 0:
+            return
+        save_checkpoint(path, state.model, optimizer, {**self.meta, **settings.meta, **extra, "epoch": state.epoch,
+                                                       "iter": state.iter, "best": state.best}, state_dict=weights)
         self.log.info("Saving checkpoint at %d %ss", done, unit)
         if settings.interval > 0:
             remove_old_checkpoints(folder, done, settings.interval, settings.max_keep_ckpts, prefix=unit)
+            prune_deepspeed_checkpoints(folder)
         self.log.checkpoint(path, state.epoch, state.iter, metrics)
 
 
@@ -593,7 +639,9 @@ def fit(
         if not state.iter_based:
             periodic.run(state, by_epoch=True)
         if workflow_val_loader is not None:
+            broadcast_buffers(state.model)
             val_loss_epoch(state, workflow_val_loader, device=device, log=log, optimizer_hook=optimizer_hook)
+    broadcast_buffers(state.model)
     for hook in hooks:
         hook.after_run(state)
     return state.best
@@ -704,6 +752,8 @@ def train(
         nothing was evaluated.
     """
     spec = copy.deepcopy(spec)
+    if training_strategy(spec) == "deepspeed":
+        init_single_process_group()  # DeepSpeed's engine needs a process group even alone (no-op under Ray)
     rank, world_size = get_dist_info()
     work_dir = Path(work_dir).expanduser().absolute()
     if rank == 0:
@@ -736,7 +786,14 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
     unit, length = runner_length(spec)
     if workflow_val and unit == "iter":
         raise ValueError("workflow ('val', 1) is only supported with an EpochBasedRunner")
-    optimizer_hook = build_optimizer_hook(spec)
+    strategy = training_strategy(spec)
+    ds_config = None
+    if strategy == "deepspeed":
+        ds_config = deepspeed_config(spec)
+        optimizer_hook: OptimizerHook = DeepSpeedOptimizerHook(ds_config)
+        log.info("strategy deepspeed, config %s", json.dumps(ds_config, sort_keys=True))
+    else:
+        optimizer_hook = build_optimizer_hook(spec)
     lr_schedule = build_lr_schedule(spec.get("lr_config"))
     momentum_schedule = build_momentum_schedule(spec.get("momentum_config"))
     log_interval, sinks = _logger_hooks(spec)
@@ -774,10 +831,12 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
         found = broadcast_object(str(find_latest_checkpoint(work_dir) or "") if rank == 0 else None)
         resume_from = found or None
         log.info("auto resume: %s", resume_from or "no checkpoint in the work dir, starting afresh")
+    resume_meta: dict = {}
     if resume_from:
-        # rank 0 reads, every rank restores: DDP needs equal weights and optimizer states everywhere
+        # rank 0 reads, every rank restores: DDP needs equal weights and optimizer states everywhere;
+        # DeepSpeed's optimizer state comes from its own checkpoint once the engine exists (below)
         checkpoint = broadcast_object(load_checkpoint(resume_from) if rank == 0 else None)
-        meta = restore_training(checkpoint, model, optimizer)
+        meta = resume_meta = restore_training(checkpoint, model, None if ds_config is not None else optimizer)
         state.epoch, state.iter = int(meta.get("epoch", 0)), int(meta.get("iter", 0))
         state.best = dict(meta.get("best") or {})
         log.info("resumed epoch %d, iter %d from %s", state.epoch, state.iter, resume_from)
@@ -786,7 +845,16 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
         load_weights(model, checkpoint, strict=False)
         log.info("load checkpoint from %s", load_from)
 
-    if world_size > 1:
+    if ds_config is not None:
+        state.model = wrap_deepspeed(model, optimizer, ds_config, device)
+        if resume_from:
+            tag = resume_meta.get("deepspeed_tag")
+            if load_deepspeed_checkpoint(state.model, Path(resume_from).parent / "deepspeed", tag):
+                log.info("restored DeepSpeed checkpoint %s (optimizer state)", tag)
+            else:
+                log.warning("no DeepSpeed checkpoint %s beside %s: weights resumed, optimizer state not", tag,
+                            resume_from)
+    elif world_size > 1:
         ddp_kwargs: dict[str, Any] = {"find_unused_parameters": bool(spec.get("find_unused_parameters", False))}
         if device.type == "cuda":
             ddp_kwargs["device_ids"] = [device.index]
