@@ -35,6 +35,8 @@ PRIORITIES = ('HIGHEST', 'VERY_HIGH', 'HIGH', 'ABOVE_NORMAL', 'NORMAL', 'BELOW_N
               'VERY_LOW', 'LOWEST')
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
 STRATEGIES = ('ddp', 'deepspeed')
+# resources.deepspeed: Trainyard's switches, and `config` merged over the DeepSpeed config they make
+DEEPSPEED_KEYS = ('zero_stage', 'offload_optimizer', 'bf16', 'fp16', 'config')
 RESOURCE_KEYS = ('num_workers', 'cpus_per_worker', 'gpus_per_worker', 'strategy', 'deepspeed',
                  'max_failures')
 SWEEP_KEYS = ('space', 'metric', 'mode', 'search_alg', 'scheduler', 'num_samples',
@@ -512,12 +514,19 @@ class _Checker:
                 self.error(path + ('deepspeed',), "resources.deepspeed is set but resources.strategy is not 'deepspeed'",
                            hint="add strategy='deepspeed', or remove the deepspeed settings")
             if self.is_dict(path + ('deepspeed',), deepspeed, none_ok=True,
-                            hint='a DeepSpeed config, e.g. dict(zero_optimization=dict(stage=2))'):
-                zero = deepspeed.get('zero_optimization')
-                if isinstance(zero, dict) and 'stage' in zero:
-                    stage = zero['stage']
-                    if not (_is_int(stage) and 0 <= stage <= 3):
-                        self.expect(path + ('deepspeed', 'zero_optimization', 'stage'), stage, '0, 1, 2 or 3')
+                            hint='e.g. dict(zero_stage=2, offload_optimizer=False, bf16=False)'):
+                for key, item in (deepspeed or {}).items():
+                    where = path + ('deepspeed', key)
+                    if key not in DEEPSPEED_KEYS:
+                        close = difflib.get_close_matches(key, DEEPSPEED_KEYS, n=1)
+                        self.error(where, f'resources.deepspeed has no key {key!r}',
+                                   hint=f'did you mean {close[0]!r}?' if close else 'keys: ' + ', '.join(DEEPSPEED_KEYS))
+                    elif key == 'zero_stage' and not (_is_int(item) and 0 <= item <= 3):
+                        self.expect(where, item, '0, 1, 2 or 3')
+                    elif key in ('offload_optimizer', 'bf16', 'fp16') and not isinstance(item, bool):
+                        self.expect(where, item, 'True or False')
+                    elif key == 'config':
+                        self.is_dict(where, item, none_ok=True, hint="any key of DeepSpeed's config JSON")
 
     def sweep(self, path: Path, value: Any) -> None:
         if not self.is_dict(path, value, hint="e.g. sweep = dict(space={...}, metric='accuracy_top-1', mode='max')"):

@@ -142,6 +142,12 @@ def _resources(spec: dict, requested: dict | None) -> dict:
             raise ServiceError(f"resources.{key} must be a number ≥ 0, not {v!r}.")
     if res.get("strategy") not in ("ddp", "deepspeed"):
         raise ServiceError(f"resources.strategy must be 'ddp' or 'deepspeed', not {res.get('strategy')!r}.")
+    # The merged resources obey the same schema as a spec's own `resources` section.
+    problems = [e for e in jobspecs.validate({**spec, "resources": res}) if e.message.startswith("resources")]
+    if problems:
+        hint = f" — {problems[0].hint}" if problems[0].hint else ""
+        raise ServiceError(f"Bad resources: {problems[0].message}{hint}",
+                           errors=[{"field": "resources", "message": p.message, "hint": p.hint} for p in problems])
     return res
 
 

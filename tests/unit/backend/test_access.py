@@ -82,3 +82,17 @@ def test_it_never_serves_a_checkpoint_path_outside_storage(cast, run, settings, 
     bad = Checkpoint.objects.create(run=run, path="../../etc/passwd", epoch=2, iteration=20)
     r = cast.clients["owner"].get(f"/api/runs/{run.pk}/checkpoints/{bad.pk}/download")
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize("who, status", [("owner", 200), ("viewer", 200), ("outsider", 404)])
+def test_it_shows_a_dataset_only_to_its_team(cast, who, status):
+    r = cast.clients[who].get(f"/api/datasets/{cast.dataset.pk}")
+    assert r.status_code == status
+    if status == 200:
+        assert r.json()["name"] == "digits" and len(r.json()["classes"]) == 10
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_it_offers_no_writes_on_datasets_yet(cast, method):
+    r = getattr(cast.clients["owner"], method)(f"/api/datasets/{cast.dataset.pk}", {}, format="json")
+    assert r.status_code == 405

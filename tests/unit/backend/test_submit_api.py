@@ -78,6 +78,8 @@ def test_it_rejects_both_or_neither_spec(cast):
     ({"num_workers": 0}, "num_workers must be an integer from 1"),
     ({"strategy": "horovod"}, "strategy must be 'ddp' or 'deepspeed'"),
     ({"cpus_per_worker": -1}, "cpus_per_worker must be a number"),
+    ({"max_failure": 1}, "resources has no key 'max_failure'"),
+    ({"strategy": "deepspeed", "deepspeed": {"zero_stage": 7}}, "zero_stage"),
 ])
 def test_it_rejects_impossible_resources(cast, resources, message):
     _assert_rejected(_post(cast, {"spec_name": DEMO_SPEC, "dataset": "digits", "resources": resources}), message)

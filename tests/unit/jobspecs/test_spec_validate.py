@@ -94,7 +94,8 @@ def test_it_accepts_resources_for_ddp_and_deepspeed():
     assert problems("resources = dict(num_workers=4, cpus_per_worker=8, gpus_per_worker=1, strategy='ddp', "
                     'max_failures=2)') == []
     assert problems("resources = dict(num_workers=2, strategy='deepspeed', "
-                    'deepspeed=dict(zero_optimization=dict(stage=2)))') == []
+                    'deepspeed=dict(zero_stage=2, offload_optimizer=True, bf16=False, '
+                    'config=dict(steps_per_print=100)))') == []
 
 
 @pytest.mark.parametrize(('text', 'message'), [
@@ -107,8 +108,10 @@ def test_it_accepts_resources_for_ddp_and_deepspeed():
     ('resources = dict(max_failures=-2)', 'spec.py:2:31: resources.max_failures must be an integer >= -1, not -2'),
     ('resources = dict(deepspeed=dict())', "spec.py:2:28: resources.deepspeed is set but resources.strategy is not "
                                            "'deepspeed' — add strategy='deepspeed', or remove the deepspeed settings"),
-    ("resources = dict(strategy='deepspeed', deepspeed=dict(zero_optimization=dict(stage=4)))",
-     'spec.py:2:84: resources.deepspeed.zero_optimization.stage must be 0, 1, 2 or 3, not 4'),
+    ("resources = dict(strategy='deepspeed', deepspeed=dict(zero_stage=4))",
+     'spec.py:2:66: resources.deepspeed.zero_stage must be 0, 1, 2 or 3, not 4'),
+    ("resources = dict(strategy='deepspeed', deepspeed=dict(zero_stag=2))",
+     "spec.py:2:65: resources.deepspeed has no key 'zero_stag' — did you mean 'zero_stage'?"),
 ])
 def test_it_checks_resources(text, message):
     assert problems(text) == [message]
