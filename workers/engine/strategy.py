@@ -165,7 +165,20 @@ def wrap_deepspeed(model: nn.Module, optimizer: torch.optim.Optimizer, config: d
     deepspeed = _import_deepspeed(device)
     engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=copy.deepcopy(config),
                                       dist_init_required=False)
+    _match_buffer_dtypes(engine.module)
     return engine
+
+
+def _match_buffer_dtypes(model: nn.Module) -> None:
+    # DeepSpeed's bf16/fp16 casts parameters but not buffers, and batch_norm refuses bf16 weights with
+    # float32 running statistics (seen on the CPU); the statistics follow their layer's parameters
+    for module in model.modules():
+        param = next(module.parameters(recurse=False), None)
+        if param is None or not param.is_floating_point():
+            continue
+        for name, buffer in module.named_buffers(recurse=False):
+            if buffer is not None and buffer.is_floating_point() and buffer.dtype != param.dtype:
+                module._buffers[name] = buffer.to(param.dtype)
 
 
 def is_deepspeed_engine(model: nn.Module) -> bool:

@@ -54,7 +54,7 @@ def _spec(stage: int, max_epochs: int, out: str, phase: str, **deepspeed) -> dic
     return spec
 
 
-def _worker(rank: int, world_size: int, tmp: str, data_root: str, stage: int) -> None:
+def _worker(rank: int, world_size: int, tmp: str, data_root: str, stage: int, deepspeed: dict) -> None:
     torch.set_num_threads(1)
     if world_size > 1:
         dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank, world_size=world_size)
@@ -65,9 +65,9 @@ def _worker(rank: int, world_size: int, tmp: str, data_root: str, stage: int) ->
         HOOKS.add("RecordRunHook", RecordRunHook, force=True)
         work = Path(tmp) / "work"
         reporter = ListReporter()
-        first = train(_spec(stage, 3, tmp, "first"), work, data_root=data_root, seed=0, reporter=reporter,
+        first = train(_spec(stage, 3, tmp, "first", **deepspeed), work, data_root=data_root, seed=0, reporter=reporter,
                       console=False)
-        resumed = train(_spec(stage, 4, tmp, "resumed"), work, data_root=data_root, seed=0, resume_from="auto",
+        resumed = train(_spec(stage, 4, tmp, "resumed", **deepspeed), work, data_root=data_root, seed=0, resume_from="auto",
                         console=False)
         losses = [values["loss"] for _, values, _, mode in reporter.points if mode == "train" and "loss" in values]
         out = {"first": first, "resumed": resumed, "losses": losses,
@@ -86,7 +86,7 @@ def _fresh_model(spec: dict):
 
 @pytest.mark.parametrize("stage", [0, 1, 2, 3])
 def test_it_trains_checkpoints_and_resumes_with_deepspeed_zero(stage, tiny_root, tmp_path):
-    mp.spawn(_worker, args=(2, str(tmp_path), str(tiny_root), stage), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, str(tmp_path), str(tiny_root), stage, {}), nprocs=2, join=True)
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     work = tmp_path / "work"
 
@@ -125,13 +125,18 @@ def test_it_trains_checkpoints_and_resumes_with_deepspeed_zero(stage, tiny_root,
     assert "Epoch [4][3/3]" in text
 
 
-def test_it_runs_deepspeed_in_one_process_without_a_process_group(tiny_root, tmp_path):
-    mp.spawn(_worker, args=(1, str(tmp_path), str(tiny_root), 1), nprocs=1, join=True)
+def test_it_runs_deepspeed_in_one_process_without_a_process_group_in_bf16(tiny_root, tmp_path):
+    mp.spawn(_worker, args=(1, str(tmp_path), str(tiny_root), 1, {"bf16": True}), nprocs=1, join=True)
     result = json.loads((tmp_path / "rank0.json").read_text())
 
-    assert len(result["losses"]) == 18  # 12 images in batches of 2, 3 epochs
+    losses = torch.tensor(result["losses"])
+    assert len(losses) == 18 and torch.isfinite(losses).all()  # 12 images in batches of 2, 3 epochs
     assert json.loads((tmp_path / "resumed_rank0.json").read_text())["momentum_buffers"] > 0
     assert "world size 1" in "".join(p.read_text() for p in (tmp_path / "work").glob("*.log"))
+    # DeepSpeed holds the weights (and, here, BatchNorm statistics) in bf16; a float32 model loads them
+    weights = torch.load(tmp_path / "work" / "latest.pth", weights_only=True)["state_dict"]
+    assert weights["backbone.conv1.weight"].dtype == torch.bfloat16
+    _fresh_model(_spec(1, 1, str(tmp_path), "x")).load_state_dict(weights, strict=True)
 
 
 def test_it_maps_the_spec_onto_deepspeeds_config():
