@@ -14,8 +14,14 @@ fp16=False, config={...}))``. :func:`deepspeed_config` turns the spec into DeepS
   (paramwise_cfg and all), which DeepSpeed's ZeRO otherwise only accepts for its own optimizers;
 - ``config``: a dict merged over all of the above (any key of DeepSpeed's config).
 
+Two differences from DDP are evened out: DeepSpeed does not broadcast buffers, so rank 0's BatchNorm
+statistics are broadcast before evaluation and checkpoints (:func:`broadcast_buffers`; DDP's
+``broadcast_buffers=True`` gives the same there); and with bf16/fp16 DeepSpeed casts the parameters but
+not the buffers, which ``batch_norm`` refuses, so floating buffers take their layer's dtype (the
+checkpoint's ``state_dict`` is then bf16/fp16; a float32 model loads it).
+
 DeepSpeed is imported only when a spec asks for it. Without CUDA (or for a CPU run) its CPU accelerator
-is chosen through ``DS_ACCELERATOR=cpu`` before the import, as DeepSpeed's accelerator docs describe.
+is chosen through DeepSpeed's ``DS_ACCELERATOR=cpu`` override, set before the import.
 DeepSpeed's engine insists on ``LOCAL_RANK`` (its launcher, torchrun and Ray Train set it); it is taken
 from the process group when missing.
 
