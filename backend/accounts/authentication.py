@@ -1,4 +1,6 @@
 """DRF authentication by personal API token (``Authorization: Bearer ty_...``)."""
+from datetime import timedelta
+
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -21,7 +23,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid or revoked API token.") from None
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("User inactive.")
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        # A write per request would contend with ingestion on SQLite; a minute's precision will do.
+        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
     def authenticate_header(self, request):

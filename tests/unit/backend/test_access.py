@@ -96,3 +96,23 @@ def test_it_shows_a_dataset_only_to_its_team(cast, who, status):
 def test_it_offers_no_writes_on_datasets_yet(cast, method):
     r = getattr(cast.clients["owner"], method)(f"/api/datasets/{cast.dataset.pk}", {}, format="json")
     assert r.status_code == 405
+
+
+def test_it_records_when_a_token_was_last_used_at_most_once_a_minute(cast):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    token = cast.users["owner"].api_tokens.get()
+    assert token.last_used_at is None
+    cast.clients["owner"].get("/api/runs")
+    token.refresh_from_db()
+    first = token.last_used_at
+    assert first is not None
+    cast.clients["owner"].get("/api/runs")
+    token.refresh_from_db()
+    assert token.last_used_at == first
+    type(token).objects.filter(pk=token.pk).update(last_used_at=timezone.now() - timedelta(minutes=5))
+    cast.clients["owner"].get("/api/runs")
+    token.refresh_from_db()
+    assert timezone.now() - token.last_used_at < timedelta(seconds=30)
