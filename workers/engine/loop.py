@@ -73,6 +73,7 @@ from workers.engine.logger import RunLogger, eta_string
 from workers.engine.lr_schedules import LrSchedule, build_lr_schedule
 from workers.engine.momentum_schedules import MomentumSchedule, build_momentum_schedule
 from workers.engine.optimizers import build_optimizer
+from workers.engine.sections import CheckpointSettings, EvalSettings
 from workers.engine.strategy import (
     DeepSpeedOptimizerHook,
     broadcast_buffers,
@@ -122,91 +123,6 @@ class TrainState:
     iter_based: bool = False
     best: dict = field(default_factory=dict)
     last_train: dict = field(default_factory=dict)
-
-
-@dataclass
-class EvalSettings:
-    """The spec's ``evaluation`` section (mmcv's ``EvalHook`` arguments).
-
-    ``by_epoch`` follows the runner, as MMCls's ``train_model`` sets it (``False`` for an IterBasedRunner):
-    ``interval`` and ``start`` then count iterations.
-    """
-
-    interval: int = 1
-    start: int | None = None
-    metric: str | list[str] = "accuracy"
-    metric_options: dict = field(default_factory=lambda: {"topk": (1, 5)})
-    save_best: str | None = None
-    rule: str | None = None
-    by_epoch: bool = True
-
-    _IGNORED = ("gpu_collect", "tmpdir", "broadcast_bn_buffer", "efficient_test")
-
-    @classmethod
-    def from_cfg(cls, cfg: dict | None, by_epoch: bool = True) -> EvalSettings:
-        cfg = dict(cfg or {})
-        for key in cls._IGNORED:
-            cfg.pop(key, None)
-        cfg["by_epoch"] = by_epoch
-        known = {"interval", "start", "metric", "metric_options", "save_best", "rule", "by_epoch"}
-        unknown = set(cfg) - known
-        if unknown:
-            raise KeyError(f"unknown evaluation keys {sorted(unknown)}; known: {sorted(known)}")
-        settings = cls(**cfg)
-        if settings.metric_options is None:
-            settings.metric_options = {"topk": (1, 5)}
-        if settings.rule not in (None, "greater", "less"):
-            raise ValueError(f"evaluation.rule must be 'greater' or 'less', got {settings.rule!r}")
-        if settings.interval <= 0:
-            raise ValueError(f"evaluation.interval must be positive, got {settings.interval}")
-        return settings
-
-    def should_evaluate(self, done: int) -> bool:
-        """mmcv's rule: every ``interval`` epochs (iterations), counted from ``start`` when given."""
-        if self.start is None:
-            return done % self.interval == 0
-        if done < self.start:
-            return False
-        return (done - self.start) % self.interval == 0
-
-    def greater_is_better(self, key: str) -> bool:
-        if self.rule is not None:
-            return self.rule == "greater"
-        return "loss" not in key.lower()
-
-
-@dataclass
-class CheckpointSettings:
-    """The spec's ``checkpoint_config`` section (mmcv's ``CheckpointHook`` arguments).
-
-    ``out_dir``: checkpoints go to ``<out_dir>/<work dir's name>`` (mmcv's rule) instead of the work dir.
-    """
-
-    interval: int = -1
-    by_epoch: bool = True
-    save_optimizer: bool = True
-    max_keep_ckpts: int = -1
-    save_last: bool = True
-    out_dir: str | None = None
-    meta: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_cfg(cls, cfg: dict | None) -> CheckpointSettings:
-        cfg = dict(cfg or {})
-        for key in ("filename_tmpl", "create_symlink", "type", "file_client_args"):  # mmcv's defaults happen
-            cfg.pop(key, None)
-        known = {"interval", "by_epoch", "save_optimizer", "max_keep_ckpts", "save_last", "out_dir", "meta"}
-        unknown = set(cfg) - known
-        if unknown:
-            raise KeyError(f"unknown checkpoint_config keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**cfg)
-
-    def folder(self, work_dir: Path) -> Path:
-        return Path(self.out_dir) / work_dir.name if self.out_dir else work_dir
-
-    def should_save(self, done: int, last: int) -> bool:
-        every = self.interval > 0 and done % self.interval == 0
-        return every or (self.save_last and done == last)
 
 
 class _IntervalMeter:

@@ -45,6 +45,19 @@ def anneal_function(strategy: str):
     raise ValueError(f'anneal_strategy must be one of "cos" or "linear", instead got {strategy}')
 
 
+
+def check_warmup(warmup: str | None, warmup_iters: int, warmup_ratio: float, ratio_name: str) -> None:
+    """mmcv's checks of a warmup, with its messages (shared by the lr and momentum updaters)."""
+    if warmup is None:
+        return
+    if warmup not in ("constant", "linear", "exp"):
+        raise ValueError(f'"{warmup}" is not a supported type for warming up, valid types are '
+                         '"constant", "linear" and "exp"')
+    if warmup_iters <= 0:
+        raise ValueError('"warmup_iters" must be a positive integer')
+    if not 0 < warmup_ratio <= 1.0:
+        raise ValueError(f'"{ratio_name}" must be in range (0,1]')
+
 class LrSchedule:
     """Base of the policies: warmup plus a regular ``get_lr`` that subclasses define.
 
@@ -58,14 +71,7 @@ class LrSchedule:
 
     def __init__(self, by_epoch: bool = True, warmup: str | None = None, warmup_iters: int = 0,
                  warmup_ratio: float = 0.1, warmup_by_epoch: bool = False):
-        if warmup is not None:
-            if warmup not in ("constant", "linear", "exp"):
-                raise ValueError(f'"{warmup}" is not a supported type for warming up, valid types are '
-                                 '"constant", "linear" and "exp"')
-            if warmup_iters <= 0:
-                raise ValueError('"warmup_iters" must be a positive integer')
-            if not 0 < warmup_ratio <= 1.0:
-                raise ValueError('"warmup_ratio" must be in range (0,1]')
+        check_warmup(warmup, warmup_iters, warmup_ratio, "warmup_ratio")
         self.by_epoch = by_epoch
         self.warmup = warmup
         self.warmup_iters = warmup_iters

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import torch
 
-from workers.engine.lr_schedules import _cyclic_ratio, anneal_function, annealing_cos, cyclic_value
+from workers.engine.lr_schedules import (
+    _cyclic_ratio,
+    anneal_function,
+    annealing_cos,
+    check_warmup,
+    cyclic_value,
+)
 from workers.registry import MOMENTUM_SCHEDULES, normalize_policy
 
 __all__ = ["CosineAnnealingMomentum", "CyclicMomentum", "MomentumSchedule", "OneCycleMomentum", "StepMomentum",
@@ -47,14 +53,7 @@ class MomentumSchedule:
 
     def __init__(self, by_epoch: bool = True, warmup: str | None = None, warmup_iters: int = 0,
                  warmup_ratio: float = 0.9):
-        if warmup is not None:
-            if warmup not in ("constant", "linear", "exp"):
-                raise ValueError(f'"{warmup}" is not a supported type for warming up, valid types are '
-                                 '"constant", "linear" and "exp"')
-            if warmup_iters <= 0:
-                raise ValueError('"warmup_iters" must be a positive integer')
-            if not 0 < warmup_ratio <= 1.0:
-                raise ValueError('"warmup_momentum" must be in range (0,1]')
+        check_warmup(warmup, warmup_iters, warmup_ratio, "warmup_momentum")
         self.by_epoch = by_epoch
         self.warmup = warmup
         self.warmup_iters = warmup_iters
