@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from workers.models.losses.utils import convert_to_one_hot, weight_reduce_loss
+from workers.models.losses.utils import convert_to_one_hot, sample_weight, weight_reduce_loss
 from workers.registry import MODELS
 
 __all__ = ["AsymmetricLoss", "asymmetric_loss"]
@@ -48,10 +48,7 @@ def asymmetric_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tens
         pt = (1 - prob) * (1 - target) + prob * target
     asymmetric_weight = (1 - pt).pow(gamma_pos * target + gamma_neg * (1 - target))
     loss = -torch.log(pt.clamp(min=eps)) * asymmetric_weight
-    if weight is not None:
-        weight = weight.float()
-        if pred.dim() > 1:
-            weight = weight.reshape(-1, 1)
+    weight = sample_weight(weight, pred)
     return weight_reduce_loss(loss, weight, reduction, avg_factor)
 
 

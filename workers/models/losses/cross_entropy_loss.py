@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch.nn as nn
 import torch.nn.functional as F
 
-from workers.models.losses.utils import convert_to_one_hot, weight_reduce_loss
+from workers.models.losses.utils import convert_to_one_hot, sample_weight, weight_reduce_loss
 from workers.registry import MODELS
 
 __all__ = ["CrossEntropyLoss", "binary_cross_entropy", "cross_entropy", "soft_cross_entropy"]
@@ -42,10 +42,7 @@ def binary_cross_entropy(pred, label, weight=None, reduction="mean", avg_factor=
         class_weight = class_weight.repeat(pred.size(0), 1)
     loss = F.binary_cross_entropy_with_logits(pred, label.float(), weight=class_weight,
                                               pos_weight=pos_weight, reduction="none")
-    if weight is not None:
-        weight = weight.float()
-        if pred.dim() > 1:
-            weight = weight.reshape(-1, 1)
+    weight = sample_weight(weight, pred)
     return weight_reduce_loss(loss, weight=weight, reduction=reduction, avg_factor=avg_factor)
 
 

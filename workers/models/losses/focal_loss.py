@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from workers.models.losses.utils import convert_to_one_hot, weight_reduce_loss
+from workers.models.losses.utils import convert_to_one_hot, sample_weight, weight_reduce_loss
 from workers.registry import MODELS
 
 __all__ = ["FocalLoss", "sigmoid_focal_loss"]
@@ -37,10 +37,7 @@ def sigmoid_focal_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.T
     one_minus_pt = (1 - prob) * target + prob * (1 - target)
     focal_weight = (alpha * target + (1 - alpha) * (1 - target)) * one_minus_pt.pow(gamma)
     loss = F.binary_cross_entropy_with_logits(pred, target, reduction="none") * focal_weight
-    if weight is not None:
-        weight = weight.float()
-        if pred.dim() > 1:
-            weight = weight.reshape(-1, 1)
+    weight = sample_weight(weight, pred)
     return weight_reduce_loss(loss, weight, reduction, avg_factor)
 
 

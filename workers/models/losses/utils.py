@@ -31,6 +31,14 @@ def weight_reduce_loss(loss: torch.Tensor, weight: torch.Tensor | None = None, r
     return loss
 
 
+def sample_weight(weight: torch.Tensor | None, pred: torch.Tensor) -> torch.Tensor | None:
+    """A per-sample ``(N,)`` weight shaped to broadcast over an element-wise ``(N, C)`` loss."""
+    if weight is None:
+        return None
+    weight = weight.float()
+    return weight.reshape(-1, 1) if pred.dim() > 1 else weight
+
+
 def convert_to_one_hot(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     """``(N,)`` or ``(N, 1)`` class indices to ``(N, num_classes)`` one-hot integers."""
     return F.one_hot(targets.view(-1).long(), num_classes)
