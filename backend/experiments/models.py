@@ -22,6 +22,8 @@ class Dataset(models.Model):
     classes = models.JSONField(default=list, blank=True)
     num_train = models.IntegerField(default=0)
     num_val = models.IntegerField(default=0)
+    fingerprint = models.CharField(max_length=64, blank=True, help_text="Hash of the file list and sizes.")
+    verification = models.JSONField(default=dict, blank=True, help_text="The last check of the layout.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -66,12 +68,28 @@ class InvalidTransition(Exception):
     pass
 
 
-class Run(models.Model):
+class Tag(models.Model):
+    """A label a team puts on runs (``baseline``, ``paper-fig-3``): filter and bulk-tag by it."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="tags")
+    name = models.SlugField(max_length=50)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="tag_name_unique_in_team")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Job(models.Model):
+    """What a run and a sweep share: the submitted spec, the resources, the state machine."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="runs")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="%(class)ss")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     name = models.CharField(max_length=200)
-    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="runs")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="%(class)ss")
 
     spec_name = models.CharField(max_length=300, blank=True, help_text="Library spec, if picked from it.")
     spec_text = models.TextField(help_text="The spec as submitted (library file text or pasted).")
@@ -84,7 +102,6 @@ class Run(models.Model):
     status_reason = models.TextField(blank=True)
     ray_submission_id = models.CharField(max_length=100, blank=True)
     attempt = models.IntegerField(default=0, help_text="Ray jobs submitted before the current one.")
-    best_metrics = models.JSONField(default=dict, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -92,8 +109,7 @@ class Run(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
-        indexes = [models.Index(fields=["team", "-created_at"])]
+        abstract = True
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
@@ -102,24 +118,15 @@ class Run(models.Model):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
-    @property
-    def job_id(self) -> str:
-        """The Ray submission id of the current attempt: the run's UUID, then ``<uuid>-retry<n>``.
-
-        Ray refuses a second job with one id, which makes a redelivered dispatch harmless; a
-        deliberate retry after the driver died therefore needs an id of its own.
-        """
-        return str(self.pk) if self.attempt == 0 else f"{self.pk}-retry{self.attempt}"
-
     def transition(self, new: str, reason: str = "") -> bool:
-        """Move to ``new`` (saving the run and an event). Returns False if already there.
+        """Move to ``new`` (saving the object and an event). Returns False if already there.
 
         Raises ``InvalidTransition`` for a move the state machine does not allow.
         """
         if new == self.status:
             return False
         if new not in TRANSITIONS[self.status]:
-            raise InvalidTransition(f"A {self.status} run cannot become {new}.")
+            raise InvalidTransition(f"A {self.status} {self._meta.verbose_name} cannot become {new}.")
         old, now = self.status, timezone.now()
         self.status = new
         self.status_reason = reason  # the reason belongs to this step; an old one would mislead
@@ -130,8 +137,82 @@ class Run(models.Model):
         if new in TERMINAL:
             self.finished_at = now
         self.save(update_fields=["status", "status_reason", "dispatched_at", "started_at", "finished_at"])
-        RunEvent.objects.create(run=self, from_status=old, to_status=new, reason=reason[:2000], at=now)
+        self._record_event(old, new, reason[:2000], now)
         return True
+
+    def _record_event(self, old: str, new: str, reason: str, at) -> None:
+        raise NotImplementedError
+
+
+class Run(Job):
+    """One training run: a Ray job of its own, or one trial of a sweep (``sweep`` set)."""
+
+    best_metrics = models.JSONField(default=dict, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="runs")
+    environment = models.JSONField(
+        default=dict, blank=True,
+        help_text="Reproducibility: code version, package versions, seed, dataset fingerprint (from the run).")
+
+    sweep = models.ForeignKey("Sweep", on_delete=models.CASCADE, null=True, blank=True, related_name="trials")
+    trial_id = models.CharField(max_length=64, blank=True, help_text="Ray Tune's id of this trial.")
+    trial_params = models.JSONField(default=dict, blank=True, help_text="The sampled values, by dotted key.")
+    early_stopped = models.BooleanField(default=False, help_text="The sweep's scheduler stopped it early.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "-created_at"])]
+        constraints = [models.UniqueConstraint(fields=["sweep", "trial_id"], condition=models.Q(sweep__isnull=False),
+                                               name="trial_once_per_sweep")]
+
+    @property
+    def job_id(self) -> str:
+        """The Ray submission id of the current attempt: the run's UUID, then ``<uuid>-retry<n>``.
+
+        Ray refuses a second job with one id, which makes a redelivered dispatch harmless; a
+        deliberate retry after the driver died therefore needs an id of its own. A trial runs inside
+        its sweep's job.
+        """
+        if self.sweep_id:
+            return self.sweep.job_id
+        return str(self.pk) if self.attempt == 0 else f"{self.pk}-retry{self.attempt}"
+
+    def _record_event(self, old: str, new: str, reason: str, at) -> None:
+        RunEvent.objects.create(run=self, from_status=old, to_status=new, reason=reason, at=at)
+
+
+class Sweep(Job):
+    """A hyperparameter search: one Ray job whose Ray Tune ``Tuner`` runs one trial (a ``Run``) per sample.
+
+    ``resolved_spec`` is the base spec (its ``sweep`` section included); ``config`` is that section
+    normalised (defaults filled in).
+    """
+
+    config = models.JSONField(default=dict)
+    best_trial = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    best_value = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "-created_at"])]
+
+    @property
+    def job_id(self) -> str:
+        base = f"sweep-{self.pk}"
+        return base if self.attempt == 0 else f"{base}-retry{self.attempt}"
+
+    def _record_event(self, old: str, new: str, reason: str, at) -> None:
+        SweepEvent.objects.create(sweep=self, from_status=old, to_status=new, reason=reason, at=at)
+
+
+class SweepEvent(models.Model):
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=12)
+    to_status = models.CharField(max_length=12)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
 
 
 class RunEvent(models.Model):
