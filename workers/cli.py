@@ -1,5 +1,5 @@
-"""The ``trainyard`` command: ``train``, ``test``, ``infer``, ``vis-lr``, ``print-config``, ``demo-data``
-and ``list``.
+"""The ``trainyard`` command: ``train``, ``test``, ``infer``, ``vis-lr``, ``print-config``, ``demo-data``,
+``list`` and ``flops``.
 
 Specs are loaded with ``jobspecs.load`` (never executed). Problems in a spec print one clear message
 per problem and exit with status 2; other failures print ``error: ...`` and exit with 1
@@ -212,6 +212,55 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_spec_or_library(spec: str) -> dict:
+    """A spec file if ``spec`` is a path, else a library spec name (``resnet/resnet50_8xb32_in1k.py``)."""
+    import jobspecs
+
+    if Path(spec).is_file():
+        return _load_spec(spec, None)
+    try:
+        return jobspecs.load_library(spec)
+    except jobspecs.SpecError as error:
+        raise _SpecProblem([str(error)]) from None
+
+
+def cmd_flops(args: argparse.Namespace) -> int:
+    """MMCls's ``tools/analysis_tools/get_flops.py`` (seed 3.4.1): FLOPs and params of a spec's model."""
+    import json
+
+    from workers.models.complexity import (
+        build_meta_model,
+        count_params,
+        format_complexity,
+        get_model_complexity_info,
+    )
+
+    if len(args.shape) == 1:
+        input_shape = (3, args.shape[0], args.shape[0])
+    elif len(args.shape) == 2:
+        input_shape = (3, *args.shape)
+    else:
+        raise ValueError(f"--shape takes H or H W, got {len(args.shape)} values")
+    spec = _load_spec_or_library(args.spec)
+    if "model" not in spec:
+        raise _SpecProblem([f"{args.spec}: the spec has no 'model'"])
+    model = build_meta_model(spec["model"])
+    if args.params_only:
+        params = count_params(model)
+        result = {"params": params}
+        text = format_complexity(0, params, input_shape).splitlines()[-1]
+    else:
+        flops, params = get_model_complexity_info(model, input_shape)
+        result = {"input_shape": list(input_shape), "flops": flops, "params": params}
+        text = format_complexity(flops, params, input_shape)
+    if args.format == "json":
+        print(json.dumps(result))
+    else:
+        line = "=" * 30
+        print(f"{line}\n{text}\n{line}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trainyard", description="Train MMClassification-style jobspecs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -281,6 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one registry (default: all)")
     lister.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'ResNet*'")
     lister.set_defaults(func=cmd_list)
+
+    flops = sub.add_parser("flops", help="FLOPs and params of a spec's model (MMCls get_flops.py)")
+    flops.add_argument("spec", help="a spec file or a library spec name, e.g. resnet/resnet50_8xb32_in1k.py")
+    flops.add_argument("--shape", type=int, nargs="+", default=[224, 224], metavar="H [W]",
+                       help="input size (default: 224 224)")
+    flops.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    flops.add_argument("--params-only", action="store_true", help="count the parameters only, no forward pass")
+    flops.set_defaults(func=cmd_flops)
     return parser
 
 
