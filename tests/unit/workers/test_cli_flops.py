@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from jobspecs.library import library_dir
 from workers.cli import main
 
 RESNET50 = "resnet/resnet50_8xb32_in1k.py"
@@ -16,7 +17,7 @@ def test_it_prints_the_seed_block_for_a_library_spec(capsys):
 
 
 def test_it_takes_a_spec_path_and_a_square_shape_as_json(capsys):
-    assert main(["flops", "jobspecs/library/resnet/resnet18_8xb16_cifar10.py", "--shape", "32",
+    assert main(["flops", str(library_dir() / "resnet/resnet18_8xb16_cifar10.py"), "--shape", "32",
                  "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result == {"input_shape": [3, 32, 32], "flops": 557_211_648, "params": 11_173_962}
