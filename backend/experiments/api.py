@@ -1,13 +1,16 @@
 """REST API for runs, datasets and the reporter's ingestion endpoint.
 
+Run lists filter with the parameters of ``filters.py`` and page with a cursor (stable while new
+runs arrive); a metrics request returns each curve downsampled to ``max_points`` (``downsample.py``).
+
 Access goes through the helpers at the top: another team's run is a 404, a viewer's write a 403.
 """
-from django.db.models import Q
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, parsers, status, viewsets
 from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -15,24 +18,30 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from backend.accounts import access
 from backend.accounts.models import Team
 
-from . import services
+from . import datasets, downsample, run_actions, services
+from .filters import ORDERING_FIELDS, RunFilterBackend, RunOrderingFilter
 from .models import Checkpoint, Dataset, LogLine, MetricPoint, Run
 from .serializers import (
     CheckpointSerializer,
+    DatasetCreateSerializer,
     DatasetSerializer,
     IngestBatchSerializer,
     LogLineSerializer,
     MetricPointSerializer,
+    RunBulkResultSerializer,
+    RunBulkSerializer,
     RunCreateSerializer,
     RunDetailSerializer,
     RunSerializer,
+    RunTagsSerializer,
 )
 
 # --- access helpers ----------------------------------------------------------------------------
 
 
 def runs_for(user):
-    return Run.objects.filter(team_id__in=access.team_ids(user)).select_related("team", "dataset", "created_by")
+    return (Run.objects.filter(team_id__in=access.team_ids(user))
+            .select_related("team", "dataset", "created_by").prefetch_related("tags"))
 
 
 def get_run_for_user(user, pk) -> Run:
@@ -43,6 +52,31 @@ def get_run_for_user(user, pk) -> Run:
         return runs_for(user).get(pk=pk)
     except Run.DoesNotExist:
         raise Http404("No such run.") from None
+
+
+def datasets_for(user):
+    return Dataset.objects.filter(team_id__in=access.team_ids(user)).select_related("team")
+
+
+def get_dataset_for_user(user, pk) -> Dataset:
+    """The dataset if it is in one of the user's teams; 404 otherwise."""
+    if not str(pk).isdigit():
+        raise Http404("No such dataset.")
+    try:
+        return datasets_for(user).get(pk=pk)
+    except Dataset.DoesNotExist:
+        raise Http404("No such dataset.") from None
+
+
+def get_runs_for_user(user, ids) -> list[Run]:
+    """The runs named by ``ids``, all of them visible to the user; 404 if any is not."""
+    wanted = {str(i) for i in ids}
+    if not all(_is_uuid(i) for i in wanted):
+        raise Http404("No such run.")
+    found = list(runs_for(user).filter(pk__in=wanted))
+    if len(found) != len(wanted):
+        raise Http404("No such run.")
+    return found
 
 
 def team_for_write(user, slug: str | None) -> Team:
@@ -80,19 +114,26 @@ def _int_param(request, name: str, default: int = 0) -> int:
         raise ValidationError({name: "must be an integer"}) from None
 
 
+class RunCursorPagination(CursorPagination):
+    """Newest first by default; ``?ordering=`` picks another field (see ``filters.ORDERING_FIELDS``)."""
+
+    ordering = "-created_at"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Training runs of your teams."""
 
     serializer_class = RunSerializer
     lookup_value_regex = "[0-9a-fA-F-]{36}"
+    filter_backends = [RunFilterBackend, RunOrderingFilter]
+    ordering_fields = ORDERING_FIELDS
+    pagination_class = RunCursorPagination
 
     def get_queryset(self):
-        qs = runs_for(self.request.user)
-        if status_ := self.request.query_params.get("status"):
-            qs = qs.filter(status=status_)
-        if q := self.request.query_params.get("q"):
-            qs = qs.filter(Q(name__icontains=q) | Q(spec_name__icontains=q))
-        return qs
+        return runs_for(self.request.user)
 
     def get_object(self):
         return get_run_for_user(self.request.user, self.kwargs["pk"])
@@ -125,19 +166,61 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        parameters=[OpenApiParameter("after", int, description="only points with a larger id"),
-                    OpenApiParameter("name", str), OpenApiParameter("mode", str)],
+        parameters=[
+            OpenApiParameter("name", str, description="only this metric (loss, lr, accuracy_top-1, ...)"),
+            OpenApiParameter("mode", str, description="train or val"),
+            OpenApiParameter("max_points", int, description="most points per curve (default 2000); larger "
+                             "curves are downsampled keeping their shape, first and last point"),
+            OpenApiParameter("after", int, description="raw points with a larger id instead (for polling)"),
+        ],
         responses=MetricPointSerializer(many=True),
     )
     @action(detail=True)
     def metrics(self, request, pk=None):
         run = self.get_object()
-        qs = MetricPoint.objects.filter(run=run, id__gt=_int_param(request, "after"))
-        if name := request.query_params.get("name"):
-            qs = qs.filter(name=name)
-        if mode := request.query_params.get("mode"):
-            qs = qs.filter(mode=mode)
-        return Response(MetricPointSerializer(qs.order_by("id")[:20000], many=True).data)
+        name, mode = request.query_params.get("name"), request.query_params.get("mode")
+        if "after" in request.query_params:
+            qs = MetricPoint.objects.filter(run=run, id__gt=_int_param(request, "after"))
+            if name:
+                qs = qs.filter(name=name)
+            if mode:
+                qs = qs.filter(mode=mode)
+            rows = qs.order_by("id").values("id", "mode", "name", "step", "epoch", "value")[:20000]
+            return Response(MetricPointSerializer(rows, many=True).data)
+        max_points = min(_int_param(request, "max_points", downsample.DEFAULT_MAX_POINTS) or 1, 100_000)
+        if name and mode:
+            points = downsample.curve(run.pk, mode, name, max_points)
+        else:
+            points = downsample.curves(run.pk, max_points, mode=mode, name=name)
+        return Response(points)
+
+    @extend_schema(request=RunTagsSerializer, responses={200: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def tags(self, request, pk=None):
+        """Add and remove tags (created in the run's team on first use)."""
+        run = self.get_object()
+        ser = RunTagsSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        run_actions.tag_runs(request.user, [run], add=ser.validated_data["add"], remove=ser.validated_data["remove"])
+        return Response(RunSerializer(runs_for(request.user).get(pk=run.pk)).data)
+
+    @extend_schema(request=RunBulkSerializer, responses={200: RunBulkResultSerializer(many=True)})
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        """Cancel, tag or untag many runs at once; every run must be yours to change."""
+        ser = RunBulkSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        runs = get_runs_for_user(request.user, data["ids"])
+        if data["action"] == "cancel":
+            results = run_actions.cancel_runs(request.user, runs)
+        else:
+            if not data.get("tag"):
+                raise ValidationError({"tag": "Name the tag to add or remove."})
+            add, remove = ([data["tag"]], []) if data["action"] == "tag" else ([], [data["tag"]])
+            run_actions.tag_runs(request.user, runs, add=add, remove=remove)
+            results = [run_actions.BulkResult(str(r.pk), True, data["action"] + "ged") for r in runs]
+        return Response(RunBulkResultSerializer(results, many=True).data)
 
     @extend_schema(parameters=[OpenApiParameter("after", int), OpenApiParameter("limit", int)],
                    responses=LogLineSerializer(many=True))
@@ -169,9 +252,33 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     """Datasets registered in your teams."""
 
     serializer_class = DatasetSerializer
+    parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
 
     def get_queryset(self):
-        return Dataset.objects.filter(team_id__in=access.team_ids(self.request.user))
+        return datasets_for(self.request.user)
+
+    def get_object(self):
+        return get_dataset_for_user(self.request.user, self.kwargs["pk"])
+
+    @extend_schema(request={"multipart/form-data": DatasetCreateSerializer,
+                            "application/json": DatasetCreateSerializer},
+                   responses={201: DatasetSerializer})
+    def create(self, request):
+        """Register a folder on the storage (``path``) or upload a zip (``file``); it is verified at once."""
+        ser = DatasetCreateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        team = team_for_write(request.user, data.get("team"))
+        ds = datasets.register_dataset(request.user, team=team, name=data["name"], path=data.get("path") or None,
+                                       upload=data.get("file"), description=data.get("description", ""))
+        return Response(DatasetSerializer(ds).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: DatasetSerializer})
+    @action(detail=True, methods=["post"])
+    def verify(self, request, pk=None):
+        """Check the layout again: classes, counts per split, readable images, fingerprint."""
+        ds = datasets.verify_dataset(request.user, self.get_object())
+        return Response(DatasetSerializer(ds).data)
 
 
 # --- ingestion (the Ray job's reporter) --------------------------------------------------------

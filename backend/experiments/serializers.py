@@ -5,9 +5,21 @@ from .models import Checkpoint, Dataset, LogLine, MetricPoint, Run, RunEvent
 
 
 class DatasetSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
     class Meta:
         model = Dataset
-        fields = ["id", "name", "path", "description", "classes", "num_train", "num_val", "created_at"]
+        fields = ["id", "name", "team", "path", "description", "classes", "num_train", "num_val", "fingerprint",
+                  "verification", "created_at"]
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=100)
+    path = serializers.CharField(required=False, allow_blank=True, max_length=500,
+                                 help_text="A folder relative to the storage root (instead of a zip).")
+    file = serializers.FileField(required=False, help_text="A zip in a CustomDataset layout (instead of a path).")
+    description = serializers.CharField(required=False, allow_blank=True)
+    team = serializers.SlugField(required=False, help_text="Team slug; defaults to your first team.")
 
 
 class RunEventSerializer(serializers.ModelSerializer):
@@ -18,21 +30,41 @@ class RunEventSerializer(serializers.ModelSerializer):
 
 class RunSerializer(serializers.ModelSerializer):
     dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
 
     class Meta:
         model = Run
         fields = ["id", "name", "team", "created_by", "dataset", "status", "status_reason", "attempt", "spec_name",
-                  "spec_hash", "cfg_options", "resources", "best_metrics", "created_at", "dispatched_at",
-                  "started_at", "finished_at"]
+                  "spec_hash", "cfg_options", "resources", "best_metrics", "tags", "sweep", "trial_id",
+                  "created_at", "dispatched_at", "started_at", "finished_at"]
 
 
 class RunDetailSerializer(RunSerializer):
     events = RunEventSerializer(many=True, read_only=True)
 
     class Meta(RunSerializer.Meta):
-        fields = RunSerializer.Meta.fields + ["spec_text", "resolved_spec", "events"]
+        fields = RunSerializer.Meta.fields + ["spec_text", "resolved_spec", "environment", "trial_params",
+                                              "early_stopped", "events"]
+
+
+class RunTagsSerializer(serializers.Serializer):
+    add = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
+    remove = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
+
+
+class RunBulkSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=500)
+    action = serializers.ChoiceField(choices=["cancel", "tag", "untag"])
+    tag = serializers.CharField(required=False, allow_blank=True, max_length=50,
+                                help_text="The tag to add (action=tag) or remove (action=untag).")
+
+
+class RunBulkResultSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    ok = serializers.BooleanField()
+    detail = serializers.CharField()
 
 
 class RunCreateSerializer(serializers.Serializer):
@@ -47,6 +79,10 @@ class RunCreateSerializer(serializers.Serializer):
 
 
 class MetricPointSerializer(serializers.ModelSerializer):
+    """A stored point, or one of a downsampled curve (then ``id`` is null)."""
+
+    id = serializers.IntegerField(read_only=True, allow_null=True, required=False, default=None)
+
     class Meta:
         model = MetricPoint
         fields = ["id", "mode", "name", "step", "epoch", "value"]
@@ -65,7 +101,7 @@ class CheckpointSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Checkpoint
-        fields = ["id", "filename", "epoch", "iteration", "size", "metrics", "available", "created_at",
+        fields = ["id", "filename", "path", "epoch", "iteration", "size", "metrics", "available", "created_at",
                   "download_url"]
 
     def get_download_url(self, obj) -> str:
@@ -89,8 +125,10 @@ class IngestCheckpointSerializer(serializers.Serializer):
 
 
 class IngestEventSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["running", "succeeded", "failed"])
+    status = serializers.ChoiceField(choices=["running", "succeeded", "failed"], allow_null=True)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    environment = serializers.DictField(required=False, help_text="Reproducibility facts of the run.")
+    early_stopped = serializers.BooleanField(required=False, help_text="A sweep's scheduler stopped the trial.")
 
 
 class IngestBatchSerializer(serializers.Serializer):
