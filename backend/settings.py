@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from here, not a CDN (works offline)
     "backend.accounts",
     "backend.experiments",
+    "backend.leaderboard",
     "frontend",
 ]
 

@@ -1,0 +1,60 @@
+"""``GET /api/leaderboard`` (JSON) and ``GET /api/leaderboard/csv``: the board of your teams."""
+import csv
+import io
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from . import services
+from .serializers import CSV_FIELDS, LeaderboardEntrySerializer, LeaderboardSerializer
+
+FILTERS = [
+    OpenApiParameter("dataset", str, description="dataset name"),
+    OpenApiParameter("team", str, description="team slug"),
+    OpenApiParameter("family", str, description="model family, e.g. ResNet"),
+    OpenApiParameter("q", str, description="text in the spec or model name"),
+    OpenApiParameter("ordering", str, enum=[p + o for o in services.ORDERINGS for p in ("", "-")],
+                     description="column to sort by, '-' for descending (default -top1)"),
+]
+
+
+def board(request) -> dict:
+    """The board for the request's filters: entries, the zoo's reference rows and the Pareto front."""
+    params = request.query_params if hasattr(request, "query_params") else request.GET
+    try:
+        rows = services.entries(request.user, dataset=params.get("dataset") or None,
+                                team=params.get("team") or None, family=params.get("family") or None,
+                                q=params.get("q") or None, ordering=params.get("ordering") or "-top1")
+    except ValueError as err:
+        raise ValidationError({"ordering": [str(err)]}) from None
+    points = {(e.flops_g, e.top1): e.run_id for e in rows if e.flops_g is not None and e.top1 is not None}
+    front = services.pareto_front(list(points))
+    return {"results": rows, "references": services.references(rows), "pareto": [points[p] for p in front]}
+
+
+class LeaderboardViewSet(viewsets.ViewSet):
+    """The best run of each spec on each dataset of your teams, with the zoo's published numbers."""
+
+    @extend_schema(parameters=FILTERS, responses=LeaderboardSerializer)
+    def list(self, request):
+        data = board(request)
+        return Response(LeaderboardSerializer({**data, "results": [e.as_dict() for e in data["results"]],
+                                               "references": [e.as_dict() for e in data["references"]]}).data)
+
+    @extend_schema(parameters=FILTERS, responses={(200, "text/csv"): str})
+    @action(detail=False, url_path="csv")
+    def export(self, request):
+        data = board(request)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for e in data["results"] + data["references"]:
+            row = LeaderboardEntrySerializer(e.as_dict()).data
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="leaderboard.csv"'
+        return response

@@ -1,0 +1,32 @@
+"""One representation of a leaderboard entry: the API, the CSV export and the page all use it."""
+from rest_framework import serializers
+
+
+class LeaderboardEntrySerializer(serializers.Serializer):
+    spec = serializers.CharField(help_text="Library spec name, or 'pasted:<hash>' for a pasted spec.")
+    model = serializers.CharField()
+    family = serializers.CharField(allow_blank=True)
+    params_m = serializers.FloatField(allow_null=True, help_text="Params (M), from the model zoo entry.")
+    flops_g = serializers.FloatField(allow_null=True, help_text="FLOPs (G), from the model zoo entry.")
+    top1 = serializers.FloatField(allow_null=True)
+    top5 = serializers.FloatField(allow_null=True)
+    ref_top1 = serializers.FloatField(allow_null=True, help_text="The zoo's published top-1 of this spec.")
+    ref_top5 = serializers.FloatField(allow_null=True)
+    epochs = serializers.IntegerField(allow_null=True)
+    train_seconds = serializers.FloatField(allow_null=True)
+    created_by = serializers.CharField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    dataset = serializers.CharField(allow_null=True)
+    team = serializers.CharField(allow_null=True)
+    run_id = serializers.CharField(allow_null=True)
+    runs = serializers.IntegerField(help_text="Runs of this spec on this dataset.")
+    reference = serializers.BooleanField(help_text="A published row of the model zoo, not a team's run.")
+
+
+class LeaderboardSerializer(serializers.Serializer):
+    results = LeaderboardEntrySerializer(many=True)
+    references = LeaderboardEntrySerializer(many=True)
+    pareto = serializers.ListField(child=serializers.CharField(), help_text="run_ids on the FLOPs/top-1 front")
+
+
+CSV_FIELDS = list(LeaderboardEntrySerializer().fields)
