@@ -76,9 +76,13 @@ def train_loop_per_worker(cfg: dict) -> None:
     torch.set_num_threads(max(1, int(cfg.get("threads_per_worker", 1))))
     _record_placement(cfg["run_dir"], rank, ctx)
     reporter = make_reporter(cfg) if rank == 0 else None
+    on_evaluate = None
+    if cfg.get("report_to_tune"):  # a sweep trial: each evaluation goes to Ray Tune's scheduler
+        def on_evaluate(metrics: dict) -> None:
+            ray.train.report({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     try:
         train(cfg["spec"], cfg["work_dir"], reporter=reporter, device=cfg.get("device", "cpu"),
-              resume_from="auto", seed=cfg.get("seed"))
+              resume_from="auto", seed=cfg.get("seed"), on_evaluate=on_evaluate)
     finally:
         if reporter is not None:
             reporter.close(timeout=60)
@@ -101,7 +105,40 @@ def _record_placement(run_dir: str, rank: int, ctx) -> None:
     (folder / f"rank{rank}.json").write_text(json.dumps(info))
 
 
-def build_trainer(job: dict, cfg: dict):
+def pick_seed(job: dict, spec: dict) -> int:
+    """The run's seed: the request's, else the spec's, else a fresh one; chosen here so it is recorded."""
+    import random
+
+    for seed in (job.get("seed"), spec.get("seed")):
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            return seed
+    return random.SystemRandom().randrange(2**31)
+
+
+def environment_facts(seed: int) -> dict:
+    """What the run page's reproducibility block shows: code version, package versions, seed."""
+    import platform
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in ("trainyard", "torch", "torchvision", "timm", "ray", "deepspeed", "numpy"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    code = packages.get("trainyard", "unknown")
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+        if out.returncode == 0 and out.stdout.strip():
+            code = f"{code} ({out.stdout.strip()})"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"code_version": code, "packages": packages, "python": platform.python_version(), "seed": seed}
+
+
+def build_trainer(job: dict, cfg: dict, callbacks: list | None = None):
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -116,6 +153,7 @@ def build_trainer(job: dict, cfg: dict):
         name=f"run-{job['run_id']}",
         storage_path=str(Path(cfg["storage_root"]) / "ray_results"),
         failure_config=FailureConfig(max_failures=int(res.get("max_failures", 0) or 0)),
+        callbacks=list(callbacks) if callbacks else None,
     )
     return TorchTrainer(train_loop_per_worker, train_loop_config=cfg, scaling_config=scaling,
                         run_config=run_config, torch_config=TorchConfig(backend="nccl" if gpus else "gloo"))
@@ -140,10 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         "token": os.environ.get("TRAINYARD_RUN_TOKEN", ""),
         "device": "cuda" if float((job.get("resources") or {}).get("gpus_per_worker", 0) or 0) else "cpu",
         "threads_per_worker": int((job.get("resources") or {}).get("cpus_per_worker", 1) or 1),
-        "seed": job.get("seed"),
+        "seed": pick_seed(job, spec),
     }
     status = make_reporter(cfg)
     if status:
+        status.event(None, environment=environment_facts(cfg["seed"]))
         status.event("running", "the Ray job started")
         status.log(f"[trainyard] run {job['run_id']} started on Ray; "
                    f"{job.get('resources', {}).get('num_workers', 1)} worker(s)")

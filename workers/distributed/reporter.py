@@ -75,8 +75,10 @@ class HttpReporter:
                                   "metrics": metrics})
         self._wake.set()
 
-    def event(self, status: str, reason: str = "") -> None:
-        self._add("events", {"status": status, "reason": reason[:4000]})
+    def event(self, status: str | None, reason: str = "", **extra) -> None:
+        """A status change (``running``, ``succeeded``, ``failed``) or, with ``status=None``, facts about
+        the run in ``extra`` (``environment=...``; ``early_stopped=True`` with a final status)."""
+        self._add("events", {"status": status, "reason": reason[:4000], **extra})
         self._wake.set()
 
     # --- delivery ------------------------------------------------------------------------------

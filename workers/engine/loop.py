@@ -407,6 +407,7 @@ class _Periodic:
     eval_settings: EvalSettings
     ckpt_settings: CheckpointSettings
     meta: dict
+    on_evaluate: Callable[[dict], None] | None = None
 
     def run(self, state: TrainState, by_epoch: bool) -> None:
         done = state.epoch if by_epoch else state.iter
@@ -420,6 +421,8 @@ class _Periodic:
             broadcast_buffers(state.model)  # DeepSpeed: rank 0's BatchNorm statistics, as DDP has them
         if evaluate:
             metrics = self.evaluate(state, unit, done)
+            if self.on_evaluate is not None:  # every rank (a Ray Tune report is collective)
+                self.on_evaluate({**metrics, "epoch": state.epoch, "iter": state.iter})
         if save:
             self.checkpoint(state, unit, done, metrics)
 
@@ -502,6 +505,7 @@ def fit(
     progress: bool = False,
     momentum_schedule: MomentumSchedule | None = None,
     workflow_val_loader: DataLoader | None = None,
+    on_evaluate: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train until ``state.max_epochs`` (or ``state.max_iters`` when ``state.iter_based``), evaluating and
     checkpointing on schedule.
@@ -523,11 +527,13 @@ def fit(
         progress: Show tqdm bars (rank 0).
         momentum_schedule: The momentum policy, or ``None``.
         workflow_val_loader: Batches of the ``('val', 1)`` workflow phase (val loss after each train epoch).
+        on_evaluate: Called on every rank after each evaluation with the metrics, ``epoch`` and ``iter``
+            (a sweep trial reports them to Ray Tune, whose scheduler may stop the trial there).
 
     Returns:
         ``state.best``: ``{'key', 'score', 'epoch', 'iter', 'metrics', 'checkpoint'}`` (empty without evaluation).
     """
-    periodic = _Periodic(work_dir, val_loader, device, log, eval_settings, ckpt_settings, meta)
+    periodic = _Periodic(work_dir, val_loader, device, log, eval_settings, ckpt_settings, meta, on_evaluate)
     epoch_len = len(train_loader)
     if state.iter_based:
         state.max_epochs = -(-state.max_iters // epoch_len)
@@ -643,6 +649,7 @@ def train(
     data_root: str | Path | None = None,
     progress: bool = False,
     console: bool = True,
+    on_evaluate: Callable[[dict], None] | None = None,
 ) -> dict:
     """Train the classifier a resolved spec describes (``runner.type`` EpochBasedRunner or IterBasedRunner).
 
@@ -661,6 +668,7 @@ def train(
         data_root: Folder that relative dataset paths are resolved against (default: the current dir).
         progress: tqdm progress bars (rank 0).
         console: Print log lines to stderr (rank 0).
+        on_evaluate: Called on every rank after each evaluation (see ``fit``).
 
     Returns:
         The best evaluation's metrics (e.g. ``{'accuracy_top-1': 97.5, 'accuracy_top-5': 100.0}``) plus
@@ -682,13 +690,14 @@ def train(
     try:
         return _train(spec, work_dir, log, device=device, resume_from=resume_from, load_from=load_from,
                       validate=validate, seed=seed, deterministic=deterministic, data_root=data_root,
-                      progress=progress, world_size=world_size)
+                      progress=progress, world_size=world_size, on_evaluate=on_evaluate)
     finally:
         log.close()
 
 
 def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, resume_from, load_from,
-           validate: bool, seed: int, deterministic: bool, data_root, progress: bool, world_size: int) -> dict:
+           validate: bool, seed: int, deterministic: bool, data_root, progress: bool, world_size: int,
+           on_evaluate: Callable[[dict], None] | None = None) -> dict:
     rank = get_dist_info()[0]
     log.info("torch %s, device %s, world size %d, seed %d, deterministic %s", torch.__version__, device,
              world_size, seed, deterministic)
@@ -809,7 +818,8 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
     best = fit(state, train_loader, val_loader, work_dir=work_dir, optimizer_hook=optimizer_hook,
                lr_schedule=lr_schedule, device=device, log=log, log_interval=log_interval,
                eval_settings=eval_settings, ckpt_settings=ckpt_settings, meta=meta, hooks=hooks,
-               progress=progress, momentum_schedule=momentum_schedule, workflow_val_loader=workflow_val_loader)
+               progress=progress, momentum_schedule=momentum_schedule, workflow_val_loader=workflow_val_loader,
+               on_evaluate=on_evaluate)
     if is_distributed():
         dist.barrier()  # every rank returns once rank 0's last checkpoint is on disk
     if best:

@@ -1,0 +1,87 @@
+"""The sweep driver's pure parts: the search space, the trial's spec, schedulers and search algorithms."""
+import pytest
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
+from ray.tune.search.hyperopt import HyperOptSearch
+from ray.tune.search.optuna import OptunaSearch
+
+import jobspecs
+from workers.distributed import sweep as sw
+
+SPACE = {"optimizer.lr": {"type": "loguniform", "lower": 1e-4, "upper": 1e-1},
+         "model.head.loss.label_smooth_val": {"type": "choice", "values": [0.0, 0.1]}}
+
+
+def _cfg(**kw):
+    return sw.normalise({"space": SPACE, "metric": "accuracy_top-1", "mode": "max", **kw})
+
+
+def test_it_fills_in_defaults():
+    cfg = _cfg()
+    assert cfg["search_alg"] == "random" and cfg["scheduler"] == "fifo" and cfg["num_samples"] == 4
+
+
+def test_it_counts_trials_of_a_grid_times_samples():
+    space = {"optimizer.lr": {"type": "grid_search", "values": [0.1, 0.01, 0.001]},
+             "optimizer.momentum": {"type": "choice", "values": [0.8, 0.9]}}
+    cfg = sw.normalise({"space": space, "metric": "accuracy_top-1", "mode": "max", "search_alg": "grid",
+                        "num_samples": 2})
+    assert sw.num_trials(cfg) == 2 * 3 * 2
+    domains = sw.param_space(cfg)
+    assert domains["optimizer.momentum"] == tune.grid_search([0.8, 0.9])  # choice enumerated by a grid search
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"search_alg": "grid"}, "a grid search needs values to enumerate; 'optimizer.lr' is 'loguniform'"),
+    ({"search_alg": "bayes"}, "sweep.search_alg 'bayes' is not supported"),
+    ({"scheduler": "median"}, "sweep.scheduler 'median' is not supported"),
+    ({"scheduler": "pbt", "search_alg": "optuna"}, "scheduler 'pbt' mutates the population itself"),
+])
+def test_it_refuses_parts_that_do_not_fit(kw, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        _cfg(**kw)
+
+
+def test_it_refuses_grid_search_domains_with_a_model_based_searcher():
+    space = {"optimizer.lr": {"type": "grid_search", "values": [0.1, 0.01]}}
+    with pytest.raises(ValueError, match="cannot take grid_search"):
+        sw.normalise({"space": space, "metric": "m", "mode": "max", "search_alg": "optuna"})
+
+
+def test_it_sets_dotted_keys_in_a_copy_of_the_spec_without_its_sweep():
+    spec = jobspecs.load_library("demo/resnet18-tiny_asha-sweep_digits.py")
+    trial = sw.apply_params(spec, {"optimizer.lr": 0.02, "model.head.loss.label_smooth_val": 0.0,
+                                   "data.train.pipeline.2.padding": 4})
+    assert trial["optimizer"]["lr"] == 0.02 and trial["model"]["head"]["loss"]["label_smooth_val"] == 0.0
+    assert trial["data"]["train"]["pipeline"][2]["padding"] == 4
+    assert "sweep" not in trial and spec["optimizer"]["lr"] == 0.1  # the base is untouched
+
+
+@pytest.mark.parametrize("domain, check", [
+    ({"type": "uniform", "lower": 0.0, "upper": 1.0}, lambda v: 0.0 <= v <= 1.0),
+    ({"type": "loguniform", "lower": 1e-4, "upper": 1e-1}, lambda v: 1e-4 <= v <= 1e-1),
+    ({"type": "randint", "lower": 2, "upper": 5}, lambda v: v in (2, 3, 4)),
+    ({"type": "qrandint", "lower": 0, "upper": 20, "q": 5}, lambda v: v % 5 == 0),
+    ({"type": "choice", "values": ["a", "b"]}, lambda v: v in ("a", "b")),
+    ({"type": "randn", "mean": 0.0, "sd": 1.0}, lambda v: isinstance(v, float)),
+])
+def test_it_maps_each_domain_to_ray_tune(domain, check):
+    sampled = [sw.tune_domain(domain).sample() for _ in range(20)]
+    assert all(check(v) for v in sampled), sampled
+
+
+def test_it_builds_the_named_searchers_and_schedulers():
+    assert sw.build_search_alg(_cfg()) is None
+    assert isinstance(sw.build_search_alg(_cfg(search_alg="optuna")), OptunaSearch)
+    assert isinstance(sw.build_search_alg(_cfg(search_alg="hyperopt")), HyperOptSearch)
+    assert isinstance(sw.build_scheduler(_cfg(), 6), FIFOScheduler)
+    asha = sw.build_scheduler(_cfg(scheduler={"type": "asha", "grace_period": 2, "reduction_factor": 2}), 6)
+    assert isinstance(asha, ASHAScheduler) and asha._max_t == 6
+    assert isinstance(sw.build_scheduler(_cfg(scheduler="hyperband"), 6), HyperBandScheduler)
+
+
+def test_it_counts_evaluations_and_concurrency():
+    spec = {"runner": {"type": "EpochBasedRunner", "max_epochs": 12}, "evaluation": {"interval": 2}}
+    assert sw.evaluations(spec) == 6
+    assert sw.default_concurrency({"num_workers": 2, "cpus_per_worker": 1}, 4.0) == 2
+    assert sw.default_concurrency({"num_workers": 4, "cpus_per_worker": 1}, 2.0) == 1  # never zero

@@ -1,0 +1,374 @@
+"""Entrypoint of a sweep's Ray Job: ``python -m workers.distributed.sweep JOB.json``.
+
+A sweep is a Ray Tune ``Tuner`` whose function trainable starts one Ray Train ``TorchTrainer`` per
+trial (the Ray Train V2 pattern: the trial function is a light driver; the training runs on the
+trainer's workers, which report each evaluation back to Tune through ``TuneReportCallback`` so
+that a scheduler such as ASHA can stop a trial early).
+
+Each trial is a run of its own in the backend: the trial function registers it (``POST
+/api/ingest/sweeps/<id>/trials`` with the sweep's token; idempotent on Tune's trial id), receives
+the run's id and ingestion token, and reports logs, metric points and checkpoints like any run.
+A trial the scheduler stops never gets to say so itself (Tune ends its actor), so the driver's
+``TrialReporter`` callback closes it, marked early-stopped.
+
+Small clusters (ray-project/ray#54305): a trial function that holds a CPU while its trainer's
+workers wait for CPUs can deadlock the cluster. The trial function asks for no CPU here, and the
+number of concurrent trials defaults to what the cluster can actually run side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from workers.distributed.launch import (
+    build_trainer,
+    environment_facts,
+    make_reporter,
+    pick_seed,
+    rebase_data_paths,
+)
+
+# Domains that enumerate their values: the only ones a grid search can take.
+DISCRETE = ("choice", "grid_search")
+SEARCH_ALGS = ("random", "grid", "optuna", "hyperopt")
+SCHEDULERS = ("fifo", "asha", "hyperband", "pbt")
+
+
+# --- the search space ----------------------------------------------------------------------------
+
+
+def normalise(sweep: dict) -> dict:
+    """The sweep section with defaults filled in (what the backend stores and the driver runs).
+
+    Raises ``ValueError`` with a message for a user when the parts do not fit together.
+    """
+    cfg = copy.deepcopy(sweep)
+    alg = _kind(cfg.get("search_alg") or "random")
+    sched = _kind(cfg.get("scheduler") or "fifo")
+    if alg not in SEARCH_ALGS:
+        raise ValueError(f"sweep.search_alg {alg!r} is not supported; use one of {', '.join(SEARCH_ALGS)}")
+    if sched not in SCHEDULERS:
+        raise ValueError(f"sweep.scheduler {sched!r} is not supported; use one of {', '.join(SCHEDULERS)}")
+    space = cfg["space"]
+    grids = [k for k, d in space.items() if d["type"] == "grid_search"]
+    if alg == "grid":
+        continuous = [k for k, d in space.items() if d["type"] not in DISCRETE]
+        if continuous:
+            raise ValueError(f"a grid search needs values to enumerate; {continuous[0]!r} is "
+                             f"{space[continuous[0]]['type']!r} (use choice or grid_search)")
+    elif alg in ("optuna", "hyperopt") and grids:
+        raise ValueError(f"search_alg {alg!r} cannot take grid_search domains ({grids[0]!r}); use choice")
+    if sched == "pbt" and alg != "random":
+        raise ValueError("scheduler 'pbt' mutates the population itself; use search_alg 'random'")
+    cfg.setdefault("search_alg", "random")
+    cfg.setdefault("scheduler", "fifo")
+    cfg.setdefault("num_samples", 1 if alg == "grid" or grids else 4)
+    cfg.setdefault("max_concurrent_trials", None)
+    return cfg
+
+
+def _kind(option) -> str:
+    return str(option.get("type") if isinstance(option, dict) else option).lower()
+
+
+def _options(option) -> dict:
+    return {k: v for k, v in option.items() if k != "type"} if isinstance(option, dict) else {}
+
+
+def num_trials(cfg: dict) -> int:
+    """How many trials the sweep runs: ``num_samples`` times the grid's size."""
+    size = 1
+    for domain in cfg["space"].values():
+        if domain["type"] == "grid_search" or (_kind(cfg["search_alg"]) == "grid" and domain["type"] == "choice"):
+            size *= len(domain["values"])
+    return int(cfg.get("num_samples") or 1) * size
+
+
+def probe_params(space: dict) -> dict:
+    """One value per key that every domain can produce (for checking the spec a trial would get)."""
+    out = {}
+    for key, d in space.items():
+        kind = d["type"]
+        if kind in DISCRETE:
+            out[key] = d["values"][0]
+        elif kind in ("randn", "qrandn"):
+            out[key] = d["mean"]
+        elif "randint" in kind:
+            out[key] = int(d["lower"])
+        else:
+            out[key] = d["lower"]
+    return out
+
+
+def apply_params(spec: dict, params: dict) -> dict:
+    """The spec a trial trains: ``spec`` with each dotted key set (lists indexed by number); no ``sweep``."""
+    out = copy.deepcopy(spec)
+    out.pop("sweep", None)
+    for key, value in params.items():
+        *parents, leaf = key.split(".")
+        node: Any = out
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node[int(leaf)] = value
+        else:
+            node[leaf] = value
+    return out
+
+
+def tune_domain(domain: dict, grid: bool = False):
+    """A Ray Tune search domain for one ``dict(type=..., ...)`` of ``sweep.space``."""
+    from ray import tune
+
+    kind = domain["type"]
+    if kind == "grid_search" or (grid and kind == "choice"):
+        return tune.grid_search(list(domain["values"]))
+    if kind == "choice":
+        return tune.choice(list(domain["values"]))
+    if kind in ("randn", "qrandn"):
+        args = (domain["mean"], domain["sd"]) + ((domain["q"],) if kind == "qrandn" else ())
+        return getattr(tune, kind)(*args)
+    args = (domain["lower"], domain["upper"]) + ((domain["q"],) if kind.startswith("q") else ())
+    return getattr(tune, kind)(*args)
+
+
+def param_space(cfg: dict) -> dict:
+    grid = _kind(cfg["search_alg"]) == "grid"
+    return {key: tune_domain(domain, grid) for key, domain in cfg["space"].items()}
+
+
+def build_search_alg(cfg: dict):
+    """``None`` (Tune's random/grid variant generator), or an Optuna / HyperOpt searcher."""
+    kind, opts = _kind(cfg["search_alg"]), _options(cfg["search_alg"])
+    if kind in ("random", "grid"):
+        return None
+    if kind == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch(metric=cfg["metric"], mode=cfg["mode"], **opts)
+    if kind == "hyperopt":
+        from ray.tune.search.hyperopt import HyperOptSearch
+
+        return HyperOptSearch(metric=cfg["metric"], mode=cfg["mode"], **opts)
+    raise ValueError(f"search_alg {kind!r} is not supported; use one of {', '.join(SEARCH_ALGS)}")
+
+
+def build_scheduler(cfg: dict, max_t: int):
+    """The trial scheduler. Time is counted in epochs (or iterations for an iteration-based runner)."""
+    from ray.tune.schedulers import (
+        ASHAScheduler,
+        FIFOScheduler,
+        HyperBandScheduler,
+        PopulationBasedTraining,
+    )
+
+    kind, opts = _kind(cfg["scheduler"]), _options(cfg["scheduler"])
+    time_attr = opts.pop("time_attr", "training_iteration")
+    if kind == "fifo":
+        return FIFOScheduler()
+    if kind == "asha":
+        opts.setdefault("grace_period", 1)
+        opts.setdefault("reduction_factor", 3)
+        return ASHAScheduler(time_attr=time_attr, max_t=max_t, **opts)
+    if kind == "hyperband":
+        return HyperBandScheduler(time_attr=time_attr, max_t=max_t, **opts)
+    if kind == "pbt":
+        mutations = {key: tune_domain(d) for key, d in cfg["space"].items() if d["type"] != "grid_search"}
+        opts.setdefault("perturbation_interval", 1)
+        return PopulationBasedTraining(time_attr=time_attr, hyperparam_mutations=mutations, **opts)
+    raise ValueError(f"scheduler {kind!r} is not supported; use one of {', '.join(SCHEDULERS)}")
+
+
+def evaluations(spec: dict) -> int:
+    """How many evaluations a full trial makes (the ``max_t`` of ASHA / HyperBand)."""
+    runner = spec.get("runner") or {}
+    interval = int((spec.get("evaluation") or {}).get("interval", 1) or 1)
+    total = runner.get("max_epochs") or runner.get("max_iters") or 1
+    return max(1, int(total) // interval)
+
+
+def default_concurrency(resources: dict, cluster_cpus: float) -> int:
+    """Trials that fit side by side: each needs ``num_workers * cpus_per_worker`` CPUs."""
+    per_trial = int(resources.get("num_workers", 1) or 1) * float(resources.get("cpus_per_worker", 1) or 1)
+    return max(1, math.floor(cluster_cpus / max(per_trial, 1e-9)))
+
+
+# --- talking to the backend ----------------------------------------------------------------------
+
+
+class SweepClient:
+    """The sweep's side of ingestion: register trials and close them."""
+
+    def __init__(self, api_url: str, sweep_id: str, token: str, timeout: float = 10.0):
+        self.base = f"{api_url.rstrip('/')}/ingest/sweeps/{sweep_id}"
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+
+    def register(self, trial_id: str, params: dict, attempts: int = 30) -> dict:
+        """The trial's run (``run_id``, ``token``, ``ingest_url``); retried while the backend is away."""
+        body = {"trial_id": trial_id, "params": params}
+        for attempt in range(attempts):
+            try:
+                r = self.http.post(f"{self.base}/trials", json=body, timeout=self.timeout)
+                if r.status_code < 500:
+                    r.raise_for_status()
+                    return r.json()
+            except requests.ConnectionError:
+                pass
+            time.sleep(min(10.0, 0.5 * 2 ** attempt))
+        raise RuntimeError(f"the backend did not register trial {trial_id}")
+
+    def event(self, status: str, reason: str = "") -> None:
+        try:
+            self.http.post(self.base, json={"events": [{"status": status, "reason": reason[:4000]}]},
+                           timeout=self.timeout)
+        except requests.RequestException:
+            pass  # reconcile maps the Ray job's state onto the sweep anyway
+
+
+# --- what runs on Ray ----------------------------------------------------------------------------
+
+
+def run_trial(config: dict, job: dict) -> None:
+    """Tune's function trainable: register the trial, then train it with a ``TorchTrainer``."""
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    trial_id = tune.get_context().get_trial_id()
+    params = {key: config[key] for key in job["sweep"]["space"]}
+    client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
+    trial = client.register(trial_id, params)
+    run_dir = Path(job["storage_root"]) / "runs" / trial["run_id"]
+    spec = apply_params(job["spec"], params)
+    cfg = {
+        "spec": spec,
+        "work_dir": str(run_dir / "work"),
+        "run_dir": str(run_dir),
+        "storage_root": job["storage_root"],
+        "ingest_url": trial["ingest_url"],
+        "token": trial["token"],
+        "device": job["device"],
+        "threads_per_worker": job["threads_per_worker"],
+        "seed": pick_seed(job, spec),
+        "report_to_tune": True,
+    }
+    status = make_reporter(cfg)
+    status.event(None, environment=environment_facts(cfg["seed"]))
+    status.event("running", f"trial {trial_id} started")
+    status.log(f"[trainyard] trial {trial_id} of sweep {job['sweep_id']}: "
+               + ", ".join(f"{k}={v!r}" for k, v in params.items()))
+    trainer = build_trainer({"run_id": trial["run_id"], "resources": job["resources"]}, cfg,
+                            callbacks=[TuneReportCallback()])
+    try:
+        trainer.fit()
+    except BaseException as exc:
+        reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        status.log(f"[trainyard] trial failed: {reason}")
+        status.event("failed", reason[-4000:])
+        status.close(timeout=30)
+        raise
+    status.log("[trainyard] trial finished")
+    status.event("succeeded")
+    status.close(timeout=60)
+
+
+def _trial_reporter_class():
+    from ray.tune import Callback
+
+    class TrialReporter(Callback):
+        """Closes trials that Tune ended without their function saying so (early stop, errors)."""
+
+        def __init__(self, client: SweepClient, full: int, storage_root: str):
+            self.client, self.full, self.storage_root = client, full, storage_root
+
+        def _close(self, trial, status: str, reason: str = "", early: bool = False) -> None:
+            try:
+                reg = self.client.register(trial.trial_id, {}, attempts=3)
+                reporter = make_reporter({"ingest_url": reg["ingest_url"], "token": reg["token"],
+                                          "run_dir": str(Path(self.storage_root) / "runs" / reg["run_id"]),
+                                          "storage_root": self.storage_root})
+                reporter.event(status, reason, early_stopped=early)
+                reporter.close(timeout=30)
+            except Exception:  # the backend is away: reconcile closes the trial with the sweep
+                traceback.print_exc()
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            done = int((trial.last_result or {}).get("training_iteration", 0) or 0)
+            if done < self.full:
+                self._close(trial, "succeeded", f"stopped early by the scheduler after {done} of "
+                            f"{self.full} evaluations", early=True)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._close(trial, "failed", f"trial {trial.trial_id} failed: {trial.error_file or 'see the logs'}")
+
+    return TrialReporter
+
+
+def build_tuner(job: dict, cluster_cpus: float):
+    from ray import tune
+    from ray.tune import RunConfig, TuneConfig
+
+    cfg = job["sweep"]
+    full = evaluations(job["spec"])
+    concurrency = cfg.get("max_concurrent_trials") or default_concurrency(job["resources"], cluster_cpus)
+    client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
+    trainable = tune.with_resources(tune.with_parameters(run_trial, job=job), {"CPU": 0})
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(cfg),
+        tune_config=TuneConfig(metric=cfg["metric"], mode=cfg["mode"], num_samples=int(cfg["num_samples"]),
+                               search_alg=build_search_alg(cfg), scheduler=build_scheduler(cfg, full),
+                               max_concurrent_trials=int(concurrency)),
+        run_config=RunConfig(name=f"sweep-{job['sweep_id']}",
+                             storage_path=str(Path(job["storage_root"]) / "ray_results"),
+                             callbacks=[_trial_reporter_class()(client, full, job["storage_root"])], verbose=1),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run one Trainyard sweep on the Ray cluster (a Ray Job entrypoint).")
+    parser.add_argument("job_file", help="JOB.json written by the backend")
+    args = parser.parse_args(argv)
+    import ray
+
+    job = json.loads(Path(args.job_file).read_text())
+    job["storage_root"] = os.environ.get("TRAINYARD_STORAGE") or str(Path(args.job_file).resolve().parents[2])
+    job["api_url"] = os.environ["TRAINYARD_API_URL"]
+    job["token"] = os.environ.get("TRAINYARD_SWEEP_TOKEN", "")
+    job["spec"] = rebase_data_paths(job["spec"], job["data_root"])
+    job["spec"]["resources"] = {**(job["spec"].get("resources") or {}), **(job.get("resources") or {})}
+    gpus = float((job.get("resources") or {}).get("gpus_per_worker", 0) or 0)
+    job["device"] = "cuda" if gpus else "cpu"
+    job["threads_per_worker"] = int((job.get("resources") or {}).get("cpus_per_worker", 1) or 1)
+    client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
+    ray.init(address="auto", ignore_reinit_error=True)
+    client.event("running", "the sweep's Ray job started")
+    try:
+        results = build_tuner(job, float(ray.cluster_resources().get("CPU", 1))).fit()
+        errors = [r.error for r in results if r.error is not None]
+    except BaseException as exc:
+        reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        print(traceback.format_exc(), file=sys.stderr)
+        client.event("failed", reason[-4000:])
+        return 1
+    if errors and len(errors) == len(results):
+        client.event("failed", f"every trial failed; the first: {errors[0]}"[:4000])
+        return 1
+    note = f"{len(results)} trials, {len(errors)} failed" if errors else f"{len(results)} trials"
+    client.event("succeeded", note)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
