@@ -139,6 +139,7 @@ class Bottleneck(nn.Module):
             self.conv1_stride, self.conv2_stride = 1, stride
         else:
             self.conv1_stride, self.conv2_stride = stride, 1
+        self.norm_cfg = norm_cfg  # subclasses rebuild the convs with other widths (ResNeXt)
 
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, self.mid_channels, postfix=1)
         self.norm2_name, norm2 = build_norm_layer(norm_cfg, self.mid_channels, postfix=2)
@@ -339,7 +340,7 @@ class ResNet(nn.Module):
         _in_channels = stem_channels
         _out_channels = base_channels * self.expansion
         for i, num_blocks in enumerate(self.stage_blocks):
-            res_layer = ResLayer(
+            res_layer = self.make_res_layer(
                 block=self.block, num_blocks=num_blocks, in_channels=_in_channels,
                 out_channels=_out_channels, expansion=self.expansion, stride=strides[i],
                 dilation=dilations[i], style=style, avg_down=avg_down, with_cp=with_cp,
@@ -352,6 +353,10 @@ class ResNet(nn.Module):
 
         self.init_weights()
         self._freeze_stages()
+
+    def make_res_layer(self, **kwargs) -> nn.Sequential:
+        """Build one stage; subclasses (ResNeXt, SE-ResNet, Res2Net, ResNeSt) pass their block's arguments."""
+        return ResLayer(**kwargs)
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         if self.deep_stem:
