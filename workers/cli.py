@@ -338,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     flops.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     flops.add_argument("--params-only", action="store_true", help="count the parameters only, no forward pass")
     flops.set_defaults(func=cmd_flops)
+    from workers import remote  # `trainyard remote ...`: a client of a Trainyard server (HTTP only)
+
+    remote.add_parser(sub)
     return parser
 
 
