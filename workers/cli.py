@@ -1,5 +1,5 @@
 """The ``trainyard`` command: ``train``, ``test``, ``infer``, ``vis-lr``, ``print-config``, ``demo-data``,
-``list`` and ``flops``.
+``list``, ``flops`` and ``reparam``.
 
 Specs are loaded with ``jobspecs.load`` (never executed). Problems in a spec print one clear message
 per problem and exit with status 2; other failures print ``error: ...`` and exit with 1
@@ -261,6 +261,38 @@ def cmd_flops(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reparam(args: argparse.Namespace) -> int:
+    """MMCls's ``tools/convert_models/reparameterize_model.py``: a training-time RepVGG/RepMLP checkpoint
+    re-parameterised into its inference-time structure, loadable by the spec with ``deploy=True``."""
+    import copy
+
+    from workers.engine.checkpoint import load_checkpoint, save_checkpoint
+    from workers.models import build_model, load_weights
+
+    spec = _load_spec_or_library(args.spec)
+    if "model" not in spec:
+        raise _SpecProblem([f"{args.spec}: the spec has no 'model'"])
+    if not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+    model = build_model(copy.deepcopy(spec["model"]))
+    if not callable(getattr(model, "switch_to_deploy", None)):
+        raise ValueError(f"{type(model).__name__} cannot be re-parameterised (no switch_to_deploy)")
+    state = load_checkpoint(args.checkpoint)
+    missing, unexpected = load_weights(model, state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"the checkpoint does not fit the spec's model: {len(missing)} missing and "
+                         f"{len(unexpected)} unexpected keys (is it already re-parameterised?)")
+    model.eval()
+    model.switch_to_deploy()
+    meta = dict(state.get("meta") or {})
+    deploy_spec = copy.deepcopy(meta.get("spec") or spec)
+    deploy_spec.setdefault("model", {}).setdefault("backbone", {})["deploy"] = True
+    meta.update(spec=deploy_spec, deploy=True, reparameterized_from=str(args.checkpoint))
+    save_checkpoint(args.out, model, None, meta, link_latest=False)
+    print(f"re-parameterised model saved to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trainyard", description="Train MMClassification-style jobspecs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -338,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
     flops.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     flops.add_argument("--params-only", action="store_true", help="count the parameters only, no forward pass")
     flops.set_defaults(func=cmd_flops)
+
+    reparam = sub.add_parser("reparam", help="re-parameterise a RepVGG/RepMLP checkpoint for deployment")
+    reparam.add_argument("spec", help="the training-time spec (file or library name)")
+    reparam.add_argument("checkpoint", help="the training-time checkpoint")
+    reparam.add_argument("out", help="where to write the deploy checkpoint")
+    reparam.set_defaults(func=cmd_reparam)
     from workers import remote  # `trainyard remote ...`: a client of a Trainyard server (HTTP only)
 
     remote.add_parser(sub)

@@ -75,6 +75,12 @@ class ImageClassifier(nn.Module):
             raise ValueError("stage='pre_logits' needs a head")
         return self.head.pre_logits(x)
 
+    def switch_to_deploy(self) -> None:
+        """Re-parameterise the backbone (and neck/head) for inference where they can (RepVGG, RepMLP)."""
+        for part in (self.backbone, self.neck, self.head):
+            if part is not None and callable(getattr(part, "switch_to_deploy", None)):
+                part.switch_to_deploy()
+
     def forward_train(self, img: torch.Tensor, gt_label: torch.Tensor, **kwargs) -> dict:
         """The head's losses, e.g. ``{'loss': tensor}``, after the batch augments if any."""
         if self.augments is not None:

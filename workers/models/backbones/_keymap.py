@@ -1,0 +1,63 @@
+"""Loading MMClassification checkpoints into backbones that wrap timm or torchvision modules.
+
+A wrapped backbone keeps MMClassification's top-level attribute names (``stem``, ``stage_1``, ``layers``)
+where it can, but the modules inside come from timm/torchvision and carry their names (``conv_kxk.bn``
+for MMCls's ``branch_3x3.norm``). Such a backbone lists ``mmcls_key_rules``: ``(pattern, replacement)``
+regular expressions applied in order to each key below the backbone's prefix. :class:`MMClsKeysMixin`
+applies them in ``adapt_checkpoint`` (called by :func:`workers.models.load_weights` before its shape
+check) and in a ``load_state_dict`` pre-hook, so both ways of loading accept MMCls's names; keys already
+in this project's names match no rule and pass unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+
+import torch.nn as nn
+
+__all__ = ["MMClsKeysMixin", "rename_keys"]
+
+
+def rename_keys(state_dict: dict, rules: list[tuple[str, str]], prefix: str = "") -> dict:
+    """Rename, in place, the keys of ``state_dict`` under ``prefix`` by the regex ``rules``.
+
+    Args:
+        state_dict: Checkpoint weights; changed in place (and returned).
+        rules: ``(pattern, replacement)`` pairs for ``re.sub``, applied in order to the key without ``prefix``.
+        prefix: Only keys starting with it are renamed (``'backbone.'`` inside a classifier).
+    """
+    compiled = [(re.compile(pattern), repl) for pattern, repl in rules]
+    renamed = OrderedDict()
+    for key, value in state_dict.items():
+        if key.startswith(prefix):
+            local = key[len(prefix):]
+            for pattern, repl in compiled:
+                local = pattern.sub(repl, local)
+            key = prefix + local
+        renamed[key] = value
+    state_dict.clear()
+    state_dict.update(renamed)
+    return state_dict
+
+
+def _rename_hook(module, state_dict, prefix, *args) -> None:
+    module.adapt_checkpoint(state_dict, prefix)
+
+
+class MMClsKeysMixin:
+    """Accept MMClassification key names on load; subclasses set ``mmcls_key_rules`` (regex pairs)."""
+
+    mmcls_key_rules: list[tuple[str, str]] = []
+
+    def _install_mmcls_key_hook(self: nn.Module) -> None:
+        self.register_load_state_dict_pre_hook(_rename_hook)
+
+    def adapt_checkpoint(self, state_dict: dict, prefix: str = "") -> None:
+        """Rename MMCls keys below ``prefix`` to this backbone's names, in place."""
+        rename_keys(state_dict, self.mmcls_key_rules, prefix)
+
+    @classmethod
+    def convert_mmcls_state_dict(cls, state_dict: dict, prefix: str = "") -> OrderedDict:
+        """A copy of an MMCls state dict with this backbone's key names (``prefix``: e.g. ``'backbone.'``)."""
+        return rename_keys(OrderedDict(state_dict), cls.mmcls_key_rules, prefix)
