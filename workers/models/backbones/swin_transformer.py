@@ -38,7 +38,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from workers.models.backbones.vision_transformer import resize_pos_embed
 from workers.registry import MODELS
 
-__all__ = ["SwinTransformer", "convert_mmcls_state_dict", "swin_tiny_test", "unfold_to_timm_order"]
+__all__ = ["SwinMMClsMixin", "SwinTransformer", "convert_mmcls_state_dict", "swin_tiny_test", "unfold_to_timm_order"]
 
 
 def unfold_to_timm_order(tensor: torch.Tensor) -> torch.Tensor:
@@ -137,78 +137,10 @@ def _check_norm_cfg(norm_cfg: dict | None) -> float:
     return norm_cfg.get("eps", 1e-5)
 
 
-@MODELS.register()
-class SwinTransformer(timm_swin.SwinTransformer):
-    """Swin Transformer returning, for each of ``out_indices``, the normalised ``(N, C, H, W)`` stage output.
+class SwinMMClsMixin:
+    """MMCls's behaviour on top of timm's Swin (V1 and V2): checkpoint names, freezing, per-stage outputs."""
 
-    Args:
-        arch: ``'tiny'``, ``'small'``, ``'base'``, ``'large'`` (or their first letters), or a dict with
-            ``embed_dims``, ``depths`` and ``num_heads``.
-        img_size: Input size the attention masks are built for (other sizes work, with masks built per call).
-        patch_size: Patch size of the patch embedding.
-        in_channels: Image channels.
-        window_size: Attention window size.
-        drop_rate: Dropout after the patch embedding.
-        drop_path_rate: Stochastic depth, rising linearly over all blocks.
-        out_indices: Stages whose outputs are returned (each with its own ``norm{i}``).
-        out_after_downsample: Return the stage outputs after their patch merging.
-        use_abs_pos_embed: Add a learnt absolute position embedding after the patch embedding.
-        interpolate_mode: How ``absolute_pos_embed`` is resized for other input sizes.
-        with_cp: Gradient checkpointing of the blocks.
-        frozen_stages: Stages to freeze (the patch embedding at 0); -1 freezes nothing.
-        norm_eval: Keep BatchNorms in eval mode (MMCls's argument; Swin has only LayerNorms).
-        pad_small_map: Pad feature maps smaller than the window instead of shrinking the window.
-        norm_cfg: ``dict(type='LN')`` (optionally with ``eps``).
-        stage_cfgs: MMCls's per-stage overrides; ``dict(block_cfgs=dict(window_size=12))`` is supported.
-        patch_cfg: MMCls's patch-embedding overrides; must be empty.
-        init_cfg: Extra ``init_cfg``; the weights otherwise start as timm's (truncated N(0, 0.02) linears).
-    """
-
-    arch_zoo = {
-        **dict.fromkeys(["t", "tiny"], {"embed_dims": 96, "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24]}),
-        **dict.fromkeys(["s", "small"], {"embed_dims": 96, "depths": [2, 2, 18, 2], "num_heads": [3, 6, 12, 24]}),
-        **dict.fromkeys(["b", "base"], {"embed_dims": 128, "depths": [2, 2, 18, 2], "num_heads": [4, 8, 16, 32]}),
-        **dict.fromkeys(["l", "large"], {"embed_dims": 192, "depths": [2, 2, 18, 2],
-                                         "num_heads": [6, 12, 24, 48]}),
-    }
-    num_extra_tokens = 0
-    downsample_at_end = True  # MMCls V1 merges at the end of a stage
-
-    def __init__(
-        self,
-        arch: str | dict = "tiny",
-        img_size: int | tuple[int, int] = 224,
-        patch_size: int = 4,
-        in_channels: int = 3,
-        window_size: int = 7,
-        drop_rate: float = 0.0,
-        drop_path_rate: float = 0.1,
-        out_indices: int | Sequence[int] = (3,),
-        out_after_downsample: bool = False,
-        use_abs_pos_embed: bool = False,
-        interpolate_mode: str = "bicubic",
-        with_cp: bool = False,
-        frozen_stages: int = -1,
-        norm_eval: bool = False,
-        pad_small_map: bool = False,
-        norm_cfg: dict | None = None,
-        stage_cfgs: dict | None = None,
-        patch_cfg: dict | None = None,
-        init_cfg: dict | list | None = None,
-    ):
-        self.arch_settings = _resolve_arch(self.arch_zoo, arch, {"embed_dims", "depths", "num_heads"})
-        if patch_cfg:
-            raise NotImplementedError(f"patch_cfg is not supported, got {patch_cfg}")
-        eps = _check_norm_cfg(norm_cfg)
-        super().__init__(
-            img_size=img_size, patch_size=patch_size, in_chans=in_channels, num_classes=0,
-            embed_dim=self.arch_settings["embed_dims"], depths=tuple(self.arch_settings["depths"]),
-            num_heads=tuple(self.arch_settings["num_heads"]),
-            window_size=_stage_window_size(window_size, stage_cfgs), always_partition=pad_small_map,
-            strict_img_size=False, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
-            norm_layer=lambda dim, **kw: nn.LayerNorm(dim, eps=eps, **kw))
-        _finish_swin(self, out_indices, out_after_downsample, use_abs_pos_embed, interpolate_mode, with_cp,
-                     frozen_stages, norm_eval, eps, drop_rate, init_cfg)
+    downsample_at_end = True  # MMCls V1 merges patches at the end of a stage, V2 at the start
 
     def adapt_checkpoint(self, state_dict: dict, prefix: str = "") -> None:
         """Rename an MMCls checkpoint's keys (and resize ``absolute_pos_embed``) in place."""
@@ -280,6 +212,78 @@ class SwinTransformer(timm_swin.SwinTransformer):
                 outs.append(out.permute(0, 3, 1, 2).contiguous())
         return tuple(outs)
 
+
+@MODELS.register()
+class SwinTransformer(SwinMMClsMixin, timm_swin.SwinTransformer):
+    """Swin Transformer returning, for each of ``out_indices``, the normalised ``(N, C, H, W)`` stage output.
+
+    Args:
+        arch: ``'tiny'``, ``'small'``, ``'base'``, ``'large'`` (or their first letters), or a dict with
+            ``embed_dims``, ``depths`` and ``num_heads``.
+        img_size: Input size the attention masks are built for (other sizes work, with masks built per call).
+        patch_size: Patch size of the patch embedding.
+        in_channels: Image channels.
+        window_size: Attention window size.
+        drop_rate: Dropout after the patch embedding.
+        drop_path_rate: Stochastic depth, rising linearly over all blocks.
+        out_indices: Stages whose outputs are returned (each with its own ``norm{i}``).
+        out_after_downsample: Return the stage outputs after their patch merging.
+        use_abs_pos_embed: Add a learnt absolute position embedding after the patch embedding.
+        interpolate_mode: How ``absolute_pos_embed`` is resized for other input sizes.
+        with_cp: Gradient checkpointing of the blocks.
+        frozen_stages: Stages to freeze (the patch embedding at 0); -1 freezes nothing.
+        norm_eval: Keep BatchNorms in eval mode (MMCls's argument; Swin has only LayerNorms).
+        pad_small_map: Pad feature maps smaller than the window instead of shrinking the window.
+        norm_cfg: ``dict(type='LN')`` (optionally with ``eps``).
+        stage_cfgs: MMCls's per-stage overrides; ``dict(block_cfgs=dict(window_size=12))`` is supported.
+        patch_cfg: MMCls's patch-embedding overrides; must be empty.
+        init_cfg: Extra ``init_cfg``; the weights otherwise start as timm's (truncated N(0, 0.02) linears).
+    """
+
+    arch_zoo = {
+        **dict.fromkeys(["t", "tiny"], {"embed_dims": 96, "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24]}),
+        **dict.fromkeys(["s", "small"], {"embed_dims": 96, "depths": [2, 2, 18, 2], "num_heads": [3, 6, 12, 24]}),
+        **dict.fromkeys(["b", "base"], {"embed_dims": 128, "depths": [2, 2, 18, 2], "num_heads": [4, 8, 16, 32]}),
+        **dict.fromkeys(["l", "large"], {"embed_dims": 192, "depths": [2, 2, 18, 2],
+                                         "num_heads": [6, 12, 24, 48]}),
+    }
+    num_extra_tokens = 0
+
+    def __init__(
+        self,
+        arch: str | dict = "tiny",
+        img_size: int | tuple[int, int] = 224,
+        patch_size: int = 4,
+        in_channels: int = 3,
+        window_size: int = 7,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.1,
+        out_indices: int | Sequence[int] = (3,),
+        out_after_downsample: bool = False,
+        use_abs_pos_embed: bool = False,
+        interpolate_mode: str = "bicubic",
+        with_cp: bool = False,
+        frozen_stages: int = -1,
+        norm_eval: bool = False,
+        pad_small_map: bool = False,
+        norm_cfg: dict | None = None,
+        stage_cfgs: dict | None = None,
+        patch_cfg: dict | None = None,
+        init_cfg: dict | list | None = None,
+    ):
+        self.arch_settings = _resolve_arch(self.arch_zoo, arch, {"embed_dims", "depths", "num_heads"})
+        if patch_cfg:
+            raise NotImplementedError(f"patch_cfg is not supported, got {patch_cfg}")
+        eps = _check_norm_cfg(norm_cfg)
+        super().__init__(
+            img_size=img_size, patch_size=patch_size, in_chans=in_channels, num_classes=0,
+            embed_dim=self.arch_settings["embed_dims"], depths=tuple(self.arch_settings["depths"]),
+            num_heads=tuple(self.arch_settings["num_heads"]),
+            window_size=_stage_window_size(window_size, stage_cfgs), always_partition=pad_small_map,
+            strict_img_size=False, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
+            norm_layer=lambda dim, **kw: nn.LayerNorm(dim, eps=eps, **kw))
+        _finish_swin(self, out_indices, out_after_downsample, use_abs_pos_embed, interpolate_mode, with_cp,
+                     frozen_stages, norm_eval, eps, drop_rate, init_cfg)
 
 def _resolve_arch(arch_zoo: dict, arch: str | dict, essential: set[str]) -> dict:
     if isinstance(arch, str):
