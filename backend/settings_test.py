@@ -34,3 +34,8 @@ os.environ["CELERY_BROKER_URL"] = "memory://"
 from .settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+# One test database per pytest process, so that suites running side by side (developers, CI, a
+# benchmark) never drop each other's database.
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": f"test_trainyard_{os.getpid()}"}  # noqa: F405

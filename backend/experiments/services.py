@@ -171,6 +171,10 @@ def submit_run(user, *, team=None, dataset, spec_text: str | None = None, spec_n
         raise ServiceError("You are not in any team yet; ask a team owner to add you.")
     access.require_write(user, team)
     spec, text = resolve_spec(spec_text=spec_text, spec_name=spec_name, cfg_options=cfg_options)
+    if spec.get("sweep"):
+        raise ServiceError("This spec has a sweep section: submit it as a sweep (POST /api/sweeps, or "
+                           "\"New sweep\" on the dashboard), or drop the section to train it once.",
+                           errors=[{"field": "sweep", "message": "a spec with a sweep section is a sweep"}])
     ds = _find_dataset(team, dataset)
     res = _resources(spec, resources)
     with transaction.atomic():
@@ -214,6 +218,8 @@ def _find_dataset(team, dataset) -> Dataset:
 
 def cancel_run(user, run: Run) -> Run:
     access.require_write(user, run.team)
+    if run.sweep_id:
+        raise Conflict(f"This run is a trial of sweep '{run.sweep.name}'; cancel the sweep to stop its trials.")
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.is_terminal:
@@ -314,10 +320,12 @@ def reconcile() -> dict:
     """Map Ray job states onto active runs; re-dispatch stuck ones, fail lost ones."""
     counts = {"checked": 0, "changed": 0, "redispatched": 0}
     grace = timezone.now() - timedelta(seconds=settings.TRAINYARD_DISPATCH_GRACE_SECONDS)
-    for run_id in Run.objects.filter(status=RunStatus.QUEUED, created_at__lte=grace).values_list("pk", flat=True):
+    # Trials run inside their sweep's Ray job: the sweep's reconcile (sweeps.py) looks after them.
+    standalone = Run.objects.filter(sweep__isnull=True)
+    for run_id in standalone.filter(status=RunStatus.QUEUED, created_at__lte=grace).values_list("pk", flat=True):
         queue_dispatch(run_id)  # its dispatch task was lost (broker down at submit time)
         counts["redispatched"] += 1
-    active = Run.objects.filter(status__in=[RunStatus.DISPATCHING, RunStatus.RUNNING, RunStatus.CANCELLING])
+    active = standalone.filter(status__in=[RunStatus.DISPATCHING, RunStatus.RUNNING, RunStatus.CANCELLING])
     for run in active.only("pk", "status", "dispatched_at", "attempt", "resources"):
         counts["checked"] += 1
         state = ray_jobs.lookup(run.job_id)  # RayUnavailable propagates: nothing is changed
@@ -428,6 +436,10 @@ def record_batch(run: Run, batch: dict) -> IngestResult:
                           "size": int(c.get("size", 0)), "metrics": c.get("metrics") or {}},
             )
         _update_best(run, points)
+        if run.sweep_id:
+            from .sweeps import note_trial_points
+
+            note_trial_points(run, points)
         for event in batch.get("events", []):
             _apply_event(run, event)
     return IngestResult(False, {"metrics": len(points), "logs": len(lines)}, False)
@@ -454,6 +466,12 @@ def _update_best(run: Run, points: list[MetricPoint]) -> None:
 def _apply_event(run: Run, event: dict) -> None:
     status = event.get("status")
     reason = str(event.get("reason", ""))[:4000]
+    if isinstance(event.get("environment"), dict):
+        run.environment = {**(run.environment or {}), **event["environment"]}
+        run.save(update_fields=["environment"])
+    if event.get("early_stopped") and not run.is_terminal:
+        run.early_stopped = True
+        run.save(update_fields=["early_stopped"])
     if status in (RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED) and not run.is_terminal:
         if status in _allowed(run.status):
             run.transition(status, reason)

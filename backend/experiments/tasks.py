@@ -3,7 +3,7 @@ import logging
 
 from celery import shared_task
 
-from . import ray_jobs, services
+from . import ray_jobs, services, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -17,11 +17,20 @@ def dispatch_run(self, run_id: str) -> str:
     return outcome
 
 
+@shared_task(bind=True, autoretry_for=(ray_jobs.RayUnavailable,), retry_backoff=2, retry_backoff_max=60,
+             max_retries=8, acks_late=True)
+def dispatch_sweep(self, sweep_id: str) -> str:
+    """Submit a sweep's Ray job (idempotent like ``dispatch_run``)."""
+    outcome = sweeps.dispatch(sweep_id)
+    log.info("dispatch sweep %s: %s", sweep_id, outcome)
+    return outcome
+
+
 @shared_task(ignore_result=True)
 def reconcile_runs() -> dict:
-    """Periodic (Celery beat): bring active runs in line with what Ray says about their jobs."""
+    """Periodic (Celery beat): bring active runs and sweeps in line with what Ray says about their jobs."""
     try:
-        return services.reconcile()
+        return {**services.reconcile(), "sweeps": sweeps.reconcile()}
     except ray_jobs.RayUnavailable as exc:
         log.warning("reconcile skipped: %s", exc)
         return {"skipped": str(exc)}

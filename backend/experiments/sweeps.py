@@ -1,0 +1,340 @@
+"""Sweeps: submit, dispatch, cancel and reconcile a Ray Tune search, and register its trials.
+
+A sweep is one Ray job (``workers.distributed.sweep``) whose trials are ``Run`` rows with
+``sweep`` set: they are created when Ray Tune starts them (their parameters are chosen then, by
+the search algorithm) and report through the ordinary run ingestion. The sweep keeps its best
+trial up to date as val metric points arrive, so the page shows a leader while the search runs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+import jobspecs
+from backend.accounts import access
+
+from . import ray_jobs
+from .models import TERMINAL, Run, RunEvent, RunStatus, Sweep
+from .services import (
+    Conflict,
+    ServiceError,
+    _dataset_path,
+    _default_name,
+    _find_dataset,
+    _normalise_cfg_options,
+    _resources,
+    ingest_token,
+    resolve_spec,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_TRIALS = 500
+
+
+def sweep_token(sweep_id) -> str:
+    """The sweep driver's token (registers trials, reports the sweep's own status)."""
+    return ingest_token(f"sweep-{sweep_id}")
+
+
+# --- submit --------------------------------------------------------------------------------------
+
+
+def evaluation_metrics(spec: dict) -> list[str]:
+    """The val metric names the engine will report for this spec (MMCls's names)."""
+    evaluation = spec.get("evaluation") or {}
+    wanted = evaluation.get("metric", "accuracy")
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    names = []
+    for metric in wanted:
+        if metric == "accuracy":
+            topk = (evaluation.get("metric_options") or {}).get("topk", (1, 5))
+            topk = [topk] if isinstance(topk, int) else list(topk)
+            names += [f"accuracy_top-{k}" for k in topk]
+        else:
+            names.append(metric)
+    return names
+
+
+def check_sweep(spec: dict) -> dict:
+    """The spec's sweep section, normalised; ServiceError with a message per problem otherwise."""
+    from workers.distributed import sweep as tune_sweep
+    from workers.registry import check_spec_types
+
+    cfg = spec.get("sweep")
+    if not cfg:
+        raise ServiceError("The spec has no sweep section (sweep = dict(space={...}, metric=..., mode=...)).",
+                           errors=[{"field": "sweep", "message": "missing"}])
+    try:
+        cfg = tune_sweep.normalise(cfg)
+    except ValueError as err:
+        raise ServiceError(f"Bad sweep: {err}", errors=[{"field": "sweep", "message": str(err)}]) from None
+    if _kind(cfg["scheduler"]) == "pbt":
+        message = ("scheduler 'pbt' is not supported yet: exploiting a trial needs its donor's checkpoint "
+                   "handed to the trainer, which Trainyard does not do; use 'asha' or 'hyperband'")
+        raise ServiceError(f"Bad sweep: {message}", errors=[{"field": "sweep.scheduler", "message": message}])
+    metrics = evaluation_metrics(spec)
+    if cfg["metric"] not in metrics:
+        message = (f"sweep.metric {cfg['metric']!r} is not a metric this spec's evaluation reports "
+                   f"({', '.join(metrics)})")
+        raise ServiceError(f"Bad sweep: {message}", errors=[{"field": "sweep.metric", "message": message}])
+    trials = tune_sweep.num_trials(cfg)
+    if trials > MAX_TRIALS:
+        message = f"the sweep would run {trials} trials; at most {MAX_TRIALS}"
+        raise ServiceError(f"Bad sweep: {message}", errors=[{"field": "sweep.num_samples", "message": message}])
+    # A trial's spec must be valid too: try one value of every domain.
+    probe = tune_sweep.apply_params(spec, tune_sweep.probe_params(cfg["space"]))
+    problems = [e.message for e in jobspecs.validate(probe)]
+    problems += [f"unknown {i.kind} type '{i.name}'" for i in check_spec_types(probe)]
+    if problems:
+        message = f"a trial's spec would not be valid: {problems[0]}"
+        raise ServiceError(f"Bad sweep: {message}", errors=[{"field": "sweep.space", "message": p} for p in problems])
+    return cfg
+
+
+def _kind(option) -> str:
+    return str(option.get("type") if isinstance(option, dict) else option).lower()
+
+
+def submit_sweep(user, *, team=None, dataset, spec_text: str | None = None, spec_name: str | None = None,
+                 cfg_options=None, name: str | None = None, resources: dict | None = None,
+                 sweep: dict | None = None) -> Sweep:
+    """Validate and store a sweep, and queue its dispatch once the transaction commits.
+
+    ``sweep`` (optional) replaces the spec's own sweep section.
+    """
+    team = team or access.default_team(user)
+    if team is None:
+        raise ServiceError("You are not in any team yet; ask a team owner to add you.")
+    access.require_write(user, team)
+    spec, text = resolve_spec(spec_text=spec_text, spec_name=spec_name, cfg_options=cfg_options)
+    if sweep is not None:
+        spec["sweep"] = sweep
+        problems = [e for e in jobspecs.validate(spec) if "sweep" in e.message]
+        if problems:
+            hint = f" — {problems[0].hint}" if problems[0].hint else ""
+            raise ServiceError(f"Bad sweep: {problems[0].message}{hint}", errors=[
+                {"field": "sweep", "message": p.message, "hint": p.hint} for p in problems])
+    cfg = check_sweep(spec)
+    ds = _find_dataset(team, dataset)
+    res = _resources(spec, resources)
+    with transaction.atomic():
+        obj = Sweep.objects.create(
+            team=team, created_by=user, dataset=ds,
+            name=(name or "").strip()[:200] or "sweep " + _default_name(spec_name),
+            spec_name=spec_name or "", spec_text=text, cfg_options=_normalise_cfg_options(cfg_options),
+            resolved_spec=json.loads(json.dumps(spec)), spec_hash=jobspecs.spec_hash(spec), resources=res,
+            config=json.loads(json.dumps(cfg)),
+        )
+        transaction.on_commit(lambda: queue_dispatch(obj.pk))
+    return obj
+
+
+def queue_dispatch(sweep_id) -> None:
+    from .tasks import dispatch_sweep
+
+    try:
+        dispatch_sweep.delay(str(sweep_id))
+    except Exception:
+        log.exception("could not queue the dispatch of sweep %s; reconcile will retry", sweep_id)
+
+
+# --- dispatch ------------------------------------------------------------------------------------
+
+
+def sweep_dir(sweep: Sweep) -> Path:
+    return settings.TRAINYARD_STORAGE / "sweeps" / str(sweep.pk)
+
+
+def dispatch(sweep_id: str) -> str:
+    """Submit the sweep's Ray job (idempotent: the submission id is ``sweep-<uuid>``)."""
+    with transaction.atomic():
+        sweep = Sweep.objects.select_for_update().filter(pk=sweep_id).first()
+        if sweep is None:
+            return "skipped (no such sweep)"
+        if sweep.status not in (RunStatus.QUEUED, RunStatus.DISPATCHING):
+            return f"skipped ({sweep.status})"
+        if sweep.status == RunStatus.QUEUED:
+            sweep.transition(RunStatus.DISPATCHING)
+        sweep.ray_submission_id = sweep.job_id
+        sweep.save(update_fields=["ray_submission_id"])
+    folder = sweep_dir(sweep)
+    folder.mkdir(parents=True, exist_ok=True)
+    job = {"sweep_id": str(sweep.pk), "name": sweep.name, "spec": sweep.resolved_spec, "sweep": sweep.config,
+           "data_root": str(_dataset_path(sweep.dataset)), "resources": sweep.resources}
+    path = folder / "job.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(job, indent=2))
+    tmp.replace(path)
+    env = {
+        "TRAINYARD_SWEEP_ID": str(sweep.pk),
+        "TRAINYARD_SWEEP_TOKEN": sweep_token(sweep.pk),
+        "TRAINYARD_API_URL": settings.TRAINYARD_PUBLIC_URL.rstrip("/") + "/api",
+        "TRAINYARD_STORAGE": str(settings.TRAINYARD_STORAGE),
+    }
+    entrypoint = f"{settings.TRAINYARD_JOB_PYTHON} -m workers.distributed.sweep {path}"
+    return "submitted" if ray_jobs.submit(sweep.job_id, entrypoint, env) else "already-submitted"
+
+
+# --- trials --------------------------------------------------------------------------------------
+
+
+def register_trial(sweep: Sweep, trial_id: str, params: dict) -> Run:
+    """The run of one Tune trial, created when the trial starts (idempotent on ``trial_id``)."""
+    from workers.distributed.sweep import apply_params
+
+    trial_id = str(trial_id)[:64]
+    existing = Run.objects.filter(sweep=sweep, trial_id=trial_id).first()
+    if existing is not None:
+        return existing
+    if sweep.status in TERMINAL or sweep.status == RunStatus.CANCELLING:
+        raise Conflict(f"The sweep has ended ({sweep.status}); no new trials.")
+    unknown = sorted(set(params) - set(sweep.config.get("space", {})))
+    if unknown:
+        raise ServiceError(f"Trial parameters {unknown} are not keys of the sweep's space.")
+    spec = apply_params(sweep.resolved_spec, params)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            number = sweep.trials.count() + 1
+            run = Run.objects.create(
+                team_id=sweep.team_id, created_by_id=sweep.created_by_id, dataset_id=sweep.dataset_id,
+                name=f"{sweep.name} · trial {number}", spec_name=sweep.spec_name, spec_text=sweep.spec_text,
+                cfg_options={**sweep.cfg_options, **params}, resolved_spec=json.loads(json.dumps(spec)),
+                spec_hash=jobspecs.spec_hash(spec), resources=sweep.resources, status=RunStatus.RUNNING,
+                ray_submission_id=sweep.job_id, sweep=sweep, trial_id=trial_id, trial_params=params,
+                dispatched_at=now, started_at=now,
+            )
+            RunEvent.objects.create(run=run, from_status=RunStatus.QUEUED, to_status=RunStatus.RUNNING,
+                                    reason=f"trial {trial_id} started by the sweep", at=now)
+    except IntegrityError:  # the same trial registered twice at once
+        return Run.objects.get(sweep=sweep, trial_id=trial_id)
+    return run
+
+
+def note_trial_points(run: Run, points) -> None:
+    """Keep the sweep's best trial current as the trial's val metric points arrive."""
+    sweep = Sweep.objects.only("pk", "config").get(pk=run.sweep_id)
+    metric, mode = sweep.config.get("metric"), sweep.config.get("mode", "max")
+    values = [p.value for p in points if p.mode == "val" and p.name == metric]
+    if not values:
+        return
+    value = max(values) if mode == "max" else min(values)
+    better = Q(best_value__lt=value) if mode == "max" else Q(best_value__gt=value)
+    Sweep.objects.filter(pk=sweep.pk).filter(Q(best_value__isnull=True) | better).update(
+        best_value=value, best_trial=run)
+
+
+def record_sweep_events(sweep: Sweep, events: list[dict]) -> None:
+    """Status events from the sweep's driver (``running``, ``succeeded``, ``failed``)."""
+    for event in events:
+        status, reason = event.get("status"), str(event.get("reason", ""))[:4000]
+        if status in (RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED):
+            _apply(sweep.pk, status, reason)
+
+
+# --- cancel and reconcile ------------------------------------------------------------------------
+
+
+def cancel_sweep(user, sweep: Sweep) -> Sweep:
+    """Stop the sweep's Ray job (and with it every trial); the trials end ``cancelled``."""
+    access.require_write(user, sweep.team)
+    with transaction.atomic():
+        sweep = Sweep.objects.select_for_update().get(pk=sweep.pk)
+        if sweep.is_terminal:
+            raise Conflict(f"The sweep has already ended ({sweep.status}).")
+        if sweep.status == RunStatus.QUEUED:
+            sweep.transition(RunStatus.CANCELLED, "cancelled before dispatch")
+            return sweep
+        if sweep.status != RunStatus.CANCELLING:
+            sweep.transition(RunStatus.CANCELLING, f"cancel requested by {user.get_username()}")
+    _stop(sweep)
+    sweep.refresh_from_db()
+    return sweep
+
+
+def _stop(sweep: Sweep) -> None:
+    try:
+        state = ray_jobs.lookup(sweep.job_id)
+        if state is None or state.status in _RAY_END:
+            _apply(sweep.pk, RunStatus.CANCELLED, "cancelled")
+        else:
+            ray_jobs.stop(sweep.job_id)
+    except ray_jobs.RayUnavailable as exc:
+        log.warning("could not stop sweep %s yet (%s); reconcile will retry", sweep.pk, exc)
+
+
+_RAY_END = {"SUCCEEDED": RunStatus.SUCCEEDED, "FAILED": RunStatus.FAILED, "STOPPED": RunStatus.CANCELLED}
+
+
+def reconcile() -> dict:
+    """Map Ray job states onto active sweeps (and so onto their trials)."""
+    counts = {"checked": 0, "changed": 0, "redispatched": 0}
+    grace = timezone.now() - timedelta(seconds=settings.TRAINYARD_DISPATCH_GRACE_SECONDS)
+    for pk in Sweep.objects.filter(status=RunStatus.QUEUED, created_at__lte=grace).values_list("pk", flat=True):
+        queue_dispatch(pk)
+        counts["redispatched"] += 1
+    active = Sweep.objects.filter(status__in=[RunStatus.DISPATCHING, RunStatus.RUNNING, RunStatus.CANCELLING])
+    for sweep in active.only("pk", "status", "dispatched_at", "attempt"):
+        counts["checked"] += 1
+        state = ray_jobs.lookup(sweep.job_id)
+        if state is None:
+            if sweep.status == RunStatus.DISPATCHING and (sweep.dispatched_at or grace) <= grace:
+                queue_dispatch(sweep.pk)
+                counts["redispatched"] += 1
+            elif sweep.status == RunStatus.CANCELLING:
+                counts["changed"] += _apply(sweep.pk, RunStatus.CANCELLED, "cancelled")
+            elif sweep.status == RunStatus.RUNNING:
+                counts["changed"] += _apply(sweep.pk, RunStatus.FAILED, "lost: the Ray cluster has no record of its job")
+            continue
+        if sweep.status == RunStatus.CANCELLING:
+            if state.status in _RAY_END:
+                counts["changed"] += _apply(sweep.pk, RunStatus.CANCELLED, "cancelled")
+            else:
+                ray_jobs.stop(sweep.job_id)
+            continue
+        if state.status == "RUNNING":
+            counts["changed"] += _apply(sweep.pk, RunStatus.RUNNING, "")
+        elif state.status in _RAY_END:
+            target = _RAY_END[state.status]
+            reason = state.message or state.status.lower()
+            if state.status == "STOPPED":
+                target, reason = RunStatus.FAILED, "the Ray job was stopped outside Trainyard"
+            counts["changed"] += _apply(sweep.pk, target, reason)
+    # A trial whose sweep has ended cannot report any more.
+    for sweep in Sweep.objects.filter(status__in=TERMINAL, trials__status=RunStatus.RUNNING).distinct():
+        _close_trials(sweep)
+    return counts
+
+
+def _apply(sweep_id, target: str, reason: str) -> int:
+    from .models import TRANSITIONS
+
+    with transaction.atomic():
+        sweep = Sweep.objects.select_for_update().get(pk=sweep_id)
+        if sweep.is_terminal or target not in TRANSITIONS[sweep.status]:
+            return 0
+        changed = int(sweep.transition(target, reason))
+    if sweep.is_terminal:
+        _close_trials(sweep)
+    return changed
+
+
+def _close_trials(sweep: Sweep) -> None:
+    """End the trials still open when their sweep ended: cancelled with it, or failed without word."""
+    if sweep.status == RunStatus.CANCELLED:
+        target, reason = RunStatus.CANCELLED, "the sweep was cancelled"
+    else:
+        target, reason = RunStatus.FAILED, f"the sweep ended ({sweep.status}) without word from this trial"
+    for run in sweep.trials.exclude(status__in=TERMINAL):
+        with transaction.atomic():
+            run = Run.objects.select_for_update().get(pk=run.pk)
+            if not run.is_terminal:
+                run.transition(target, reason)
