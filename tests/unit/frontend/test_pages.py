@@ -31,8 +31,8 @@ def test_it_lists_only_the_teams_runs(cast):
 
 def test_it_offers_the_demo_spec_first_on_the_new_run_form(cast):
     page = login(cast, "member").get("/runs/new").content.decode()
-    first_option = page.split('<select name="spec_name">')[1].split("</option>")[1]
-    assert "demo/resnet18-tiny_2xb32-6e_digits.py" in first_option
+    first_row = page.split('data-testid="spec-row"')[1]
+    assert 'value="demo/resnet18-tiny_2xb32-6e_digits.py"' in first_row and "checked" in first_row
     assert "digits (10 classes)" in page
 
 
