@@ -3,6 +3,7 @@
 from workers.models.heads.cls_head import ClsHead
 from workers.models.heads.conformer_head import ConformerHead
 from workers.models.heads.deit_head import DeiTClsHead
+from workers.models.heads.efficientformer_head import EfficientFormerClsHead  # noqa: F401
 from workers.models.heads.linear_head import LinearClsHead
 from workers.models.heads.multi_label_csra_head import CSRAClsHead
 from workers.models.heads.multi_label_head import MultiLabelClsHead, MultiLabelLinearClsHead
