@@ -46,7 +46,8 @@ def _rename_hook(module, state_dict, prefix, *args) -> None:
 
 
 class MMClsKeysMixin:
-    """Accept MMClassification key names on load; subclasses set ``mmcls_key_rules`` (regex pairs)."""
+    """Accept MMClassification key names on load; subclasses set ``mmcls_key_rules`` (regex pairs), as a
+    class attribute or, where the names depend on the built structure, on the instance."""
 
     mmcls_key_rules: list[tuple[str, str]] = []
 
@@ -57,7 +58,10 @@ class MMClsKeysMixin:
         """Rename MMCls keys below ``prefix`` to this backbone's names, in place."""
         rename_keys(state_dict, self.mmcls_key_rules, prefix)
 
-    @classmethod
-    def convert_mmcls_state_dict(cls, state_dict: dict, prefix: str = "") -> OrderedDict:
-        """A copy of an MMCls state dict with this backbone's key names (``prefix``: e.g. ``'backbone.'``)."""
-        return rename_keys(OrderedDict(state_dict), cls.mmcls_key_rules, prefix)
+    def convert_mmcls_state_dict(self, state_dict: dict, prefix: str = "") -> OrderedDict:
+        """A copy of an MMCls state dict with this backbone's key names (``prefix``: e.g. ``'backbone.'``).
+
+        The rules may depend on the instance (which blocks have an expansion conv or SE), so this is a
+        method of the built backbone.
+        """
+        return rename_keys(OrderedDict(state_dict), self.mmcls_key_rules, prefix)
