@@ -12,7 +12,7 @@ from workers.models.backbones.van import van_tiny_test
 def test_it_returns_the_requested_stages():
     outs = van_tiny_test(out_indices=(0, 1, 2, 3))(torch.randn(2, 3, 64, 64))
     assert [tuple(o.shape) for o in outs] == [(2, 8, 16, 16), (2, 16, 8, 8), (2, 24, 4, 4), (2, 32, 2, 2)]
-    assert len(van_tiny_test()(torch.randn(1, 3, 32, 32))) == 1
+    assert len(van_tiny_test().eval()(torch.randn(1, 3, 32, 32))) == 1
 
 
 def test_it_freezes_stages_up_to_frozen_stages_even_after_train():
