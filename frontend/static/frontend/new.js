@@ -60,9 +60,7 @@
       item.addEventListener("click", () => selectLine(Number(line)));
     });
   }
-  document.body.addEventListener("htmx:afterSwap", markErrors);
   document.body.addEventListener("htmx:afterSettle", markErrors);
-  // Picking a library spec clears a pasted one only when the textarea is empty: the paste wins on submit.
   renumber();
   markErrors();
 })();
