@@ -20,7 +20,7 @@ class ImageClassifier(nn.Module):
 
     Args:
         backbone: Backbone config.
-        neck: Neck config or ``None``.
+        neck: Neck config, a list of them (applied in order), or ``None``.
         head: Head config or ``None`` (features only).
         pretrained: Deprecated MMCls shortcut for ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
         train_cfg: ``dict(augments=...)``: batch augments (``BatchMixup``, ``BatchCutMix``,
@@ -32,7 +32,7 @@ class ImageClassifier(nn.Module):
     def __init__(
         self,
         backbone: dict,
-        neck: dict | None = None,
+        neck: dict | list | None = None,
         head: dict | None = None,
         pretrained: str | None = None,
         train_cfg: dict | None = None,
@@ -49,7 +49,10 @@ class ImageClassifier(nn.Module):
 
             self.augments = Augments(train_cfg["augments"])
         self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck) if neck is not None else None
+        if isinstance(neck, (list, tuple)):  # mmcv builds a list of configs as a Sequential (HRNet's specs)
+            self.neck = nn.Sequential(*(MODELS.build(cfg) for cfg in neck))
+        else:
+            self.neck = MODELS.build(neck) if neck is not None else None
         self.head = MODELS.build(head) if head is not None else None
 
     @property
