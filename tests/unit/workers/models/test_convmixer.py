@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from jobspecs import load_library
 from workers.models import build_model
 from workers.models.backbones.convmixer import convmixer_tiny_test
+from workers.models.complexity import build_meta_model, get_model_complexity_info
+from workers.models.zoo import zoo_entry
 
 
 def test_it_returns_the_requested_blocks():
@@ -30,3 +33,17 @@ def test_it_names_parameters_as_mmcls_checkpoints_do():
 def test_it_uses_the_configured_activation():
     backbone = convmixer_tiny_test(act_cfg={"type": "ReLU"})
     assert isinstance(backbone.stages[0][2], torch.nn.ReLU)
+
+
+def test_it_matches_the_seed_once_the_depthwise_convs_mmcv_skipped_are_left_out():
+    # The metafile marks the FLOPs unmatched: MMCls's depthwise convs were mmcv Conv2dAdaptivePadding (torch < 1.9),
+    # which mmcv's counter does not count. Parameters match as they are; FLOPs match without those convs.
+    for name in ("convmixer-768-32_10xb64_in1k", "convmixer-1024-20_10xb64_in1k", "convmixer-1536-20_10xb64_in1k"):
+        entry = zoo_entry(f"convmixer/{name}.py")
+        model = build_meta_model(load_library(entry.spec)["model"])
+        flops, params = get_model_complexity_info(model, entry.input_shape)
+        assert abs(params / entry.params - 1) < 0.01
+        side = entry.resolution[0] // model.backbone.stem[0].stride[0]
+        depthwise = sum(stage[0].fn[0].weight.numel() * side * side + stage[0].fn[0].out_channels * side * side
+                        for stage in model.backbone.stages)
+        assert abs((flops - depthwise) / entry.flops - 1) < 0.01
