@@ -16,7 +16,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["add_parser", "RemoteError", "Client", "config_path"]
@@ -228,8 +227,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         time.sleep(args.interval)
 
 
-def _wait(client: Client, run_id: str, timeout: float | None, out=None,
-          sleep: Callable[[float], None] = time.sleep, interval: float = 2.0) -> int:
+def _wait(client: Client, run_id: str, timeout: float | None, out=None, interval: float = 2.0) -> int:
     out = out or sys.stdout
     start, last = time.monotonic(), None
     while True:
@@ -242,7 +240,7 @@ def _wait(client: Client, run_id: str, timeout: float | None, out=None,
             return 0 if last == "succeeded" else EXIT_FAILED
         if timeout is not None and time.monotonic() - start > timeout:
             raise RemoteError(f"run {run_id} is still {last} after {timeout:g} s")
-        sleep(interval)
+        time.sleep(interval)
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
