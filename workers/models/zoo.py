@@ -128,7 +128,10 @@ def _all_entries() -> tuple[ZooEntry, ...]:
 
 
 def zoo_entries() -> list[ZooEntry]:
-    """Every variant of every family's metafile, in folder order then metafile order."""
+    """Every variant of every family's metafile, in folder order then metafile order.
+
+    The metafiles are read once per process (``_all_entries.cache_clear()`` rereads them).
+    """
     return list(_all_entries())
 
 

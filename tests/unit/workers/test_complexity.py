@@ -69,3 +69,16 @@ def test_it_copies_a_real_model_to_meta():
 def test_it_formats_small_counts_as_mmcv():
     assert format_complexity(1_234_567, 61_706, (1, 32, 32)) == (
         "Input shape: (1, 32, 32)\nFlops: 0.0 GFLOPs\nParams: 61.71 k")
+
+
+def test_it_builds_on_the_cpu_what_cannot_be_built_on_meta(monkeypatch):
+    from workers.registry import MODELS
+
+    def build(cfg):
+        rate = torch.linspace(0, 0.1, 3)[1].item()  # reads a value: fails under torch.device("meta")
+        return nn.Sequential(nn.Dropout(rate), nn.Linear(4, 2))
+
+    monkeypatch.setattr(MODELS, "build", build)
+    model = build_meta_model({"type": "Anything"})
+    assert all(p.is_meta for p in model.parameters())
+    assert get_model_complexity_info(model, (4,)) == (8, 10)
