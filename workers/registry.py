@@ -21,6 +21,7 @@ from typing import Any
 __all__ = [
     "ACTIVATIONS",
     "BATCH_AUGMENTS",
+    "CONV_LAYERS",
     "DATASETS",
     "HOOKS",
     "INITIALIZERS",
@@ -154,6 +155,7 @@ OPTIMIZERS = Registry("optimizer")
 LR_SCHEDULES = Registry("lr schedule")
 MOMENTUM_SCHEDULES = Registry("momentum schedule")
 NORM_LAYERS = Registry("norm layer")
+CONV_LAYERS = Registry("conv layer")
 ACTIVATIONS = Registry("activation")
 INITIALIZERS = Registry("initializer")
 BATCH_AUGMENTS = Registry("batch augment")
@@ -201,6 +203,7 @@ class TypeIssue:
 # Inside the model tree these keys hold configs of other registries than MODELS.
 _MODEL_SUBKEY_REGISTRIES = {
     "norm_cfg": NORM_LAYERS,
+    "conv_cfg": CONV_LAYERS,
     "act_cfg": ACTIVATIONS,
     "init_cfg": INITIALIZERS,
     "augments": BATCH_AUGMENTS,

@@ -7,10 +7,11 @@ MMClassification checkpoints load into Trainyard models with their keys unchange
 from __future__ import annotations
 
 import torch.nn as nn
+from timm.layers import Conv2dSame
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
-from workers.registry import ACTIVATIONS, NORM_LAYERS
+from workers.registry import ACTIVATIONS, CONV_LAYERS, NORM_LAYERS
 
 NORM_LAYERS.add("BN", nn.BatchNorm2d)
 NORM_LAYERS.add("BN1d", nn.BatchNorm1d)
@@ -23,6 +24,11 @@ NORM_LAYERS.add("IN", nn.InstanceNorm2d)
 NORM_LAYERS.add("IN1d", nn.InstanceNorm1d)
 NORM_LAYERS.add("IN2d", nn.InstanceNorm2d)
 NORM_LAYERS.add("IN3d", nn.InstanceNorm3d)
+
+# mmcv's conv_cfg types; 'Conv2dAdaptivePadding' is TensorFlow's "same" padding (timm's Conv2dSame).
+CONV_LAYERS.add("Conv", nn.Conv2d)
+CONV_LAYERS.add("Conv2d", nn.Conv2d)
+CONV_LAYERS.add("Conv2dAdaptivePadding", Conv2dSame)
 
 for _name in ("ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh",
               "Hardswish", "Hardsigmoid", "Mish"):
