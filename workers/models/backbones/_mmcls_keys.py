@@ -8,6 +8,7 @@ our names match no rule and pass through unchanged).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 
@@ -47,13 +48,15 @@ def register_mmcls_key_hook(module: nn.Module, convert: Callable[[Mapping, str],
 
     Args:
         module: The backbone.
-        convert: ``convert(state_dict, prefix) -> dict`` renaming the keys under ``prefix``.
+        convert: ``convert(state_dict, prefix) -> dict`` renaming the keys under ``prefix``; a module-level
+            function or a bound method, so that the model stays picklable.
     """
+    module.register_load_state_dict_pre_hook(functools.partial(_rename_hook, convert))
 
-    def hook(mod, state_dict, prefix, *args) -> None:
-        renamed = convert({k: state_dict[k] for k in list(state_dict) if k.startswith(prefix)}, prefix)
-        for key in [k for k in state_dict if k.startswith(prefix)]:
-            del state_dict[key]
-        state_dict.update(renamed)
 
-    module.register_load_state_dict_pre_hook(hook)
+def _rename_hook(convert, module, state_dict, prefix, *args) -> None:
+    keys = [key for key in state_dict if key.startswith(prefix)]
+    renamed = convert({key: state_dict[key] for key in keys}, prefix)
+    for key in keys:
+        del state_dict[key]
+    state_dict.update(renamed)

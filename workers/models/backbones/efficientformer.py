@@ -161,8 +161,10 @@ class EfficientFormer(nn.Module):
         self.frozen_stages = frozen_stages
         self.init_cfg = init_cfg
         self._freeze_stages()
-        register_mmcls_key_hook(
-            self, lambda state_dict, prefix: convert_mmcls_state_dict(state_dict, prefix, self.downsamples))
+        register_mmcls_key_hook(self, self._convert_mmcls)
+
+    def _convert_mmcls(self, state_dict: Mapping, prefix: str = "") -> dict:
+        return convert_mmcls_state_dict(state_dict, prefix, self.downsamples)
 
     def _freeze_stages(self) -> None:
         frozen: list[nn.Module] = [self.stem] if self.frozen_stages >= 0 else []

@@ -60,18 +60,6 @@ def convert_mmcls_state_dict(state_dict: Mapping, prefix: str = "") -> dict:
     return out
 
 
-def _pooling(pool_size: int) -> type[nn.Module]:
-    """timm's ``Pooling`` token mixer with another kernel (timm takes the mixer as a class)."""
-    if pool_size == 3:
-        return Pooling
-
-    class _Pooling(Pooling):
-        def __init__(self, **kwargs):
-            super().__init__(pool_size=pool_size)
-
-    return _Pooling
-
-
 @MODELS.register()
 class PoolFormer(nn.Module):
     """PoolFormer returning the normalised output of each of ``out_indices`` (``network`` entries 0-6).
@@ -145,12 +133,17 @@ class PoolFormer(nn.Module):
 
         timm_model = MetaFormer(
             in_chans=3, num_classes=0, depths=tuple(arch["layers"]),
-            dims=tuple(self.embed_dims), token_mixers=_pooling(pool_size),
+            dims=tuple(self.embed_dims), token_mixers=Pooling,
             mlp_act=nn.GELU, mlp_bias=True, norm_layers=GroupNorm1, downsample_norm=None,
             layer_scale_init_values=arch["layer_scale_init_value"], res_scale_init_values=None,
             use_mlp_head=False, drop_path_rate=drop_path_rate, proj_drop_rate=drop_rate)
         self.stem = timm_model.stem
         self.stages = timm_model.stages
+        if pool_size != 3:  # timm's Pooling mixer has a 3x3 window; swap in the wanted one
+            for stage in self.stages:
+                for block in stage.blocks:
+                    block.token_mixer.pool = nn.AvgPool2d(pool_size, stride=1, padding=pool_size // 2,
+                                                          count_include_pad=False)
         if (in_patch_size, in_stride, in_pad) != (7, 4, 2):  # timm's stem conv
             self.stem.conv = nn.Conv2d(3, self.embed_dims[0], in_patch_size, in_stride, in_pad)
         if (down_patch_size, down_stride, down_pad) != (3, 2, 1):  # timm's downsampling convs

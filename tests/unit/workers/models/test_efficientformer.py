@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 
@@ -65,3 +67,9 @@ def test_its_head_averages_the_two_classifiers_and_refuses_distilled_training():
     plain = build_model({"type": "EfficientFormerClsHead", "num_classes": 3, "in_channels": 4,
                          "distillation": False})
     assert "loss" in plain.forward_train((x,), torch.tensor([0, 1]))
+
+
+def test_it_stays_picklable_with_its_key_hook():
+    source = efficientformer_tiny_test()
+    copy = pickle.loads(pickle.dumps(source))
+    copy.load_state_dict({_to_mmcls(k): v for k, v in source.state_dict().items()})
