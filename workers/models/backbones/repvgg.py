@@ -114,7 +114,6 @@ class RepVGG(MMClsKeysMixin, nn.Module):
         (r"\.branch_1x1\.norm\.", ".conv_1x1.bn."), (r"\.branch_1x1\.conv\.", ".conv_1x1.conv."),
         (r"\.branch_norm\.", ".identity."), (r"\.branch_reparam\.", ".reparam_conv."),
         (r"\.se_layer\.conv1\.conv\.", ".attn.fc1."), (r"\.se_layer\.conv2\.conv\.", ".attn.fc2."),
-        (r"^(stem|stage_\d+\.\d+)\.", r"\1."),
     ]
 
     def __init__(

@@ -75,3 +75,13 @@ def test_it_loads_an_mmcls_state_dict():
 def test_it_has_the_zoo_parameter_count(entry):
     params = count_params(build_meta_model(jobspecs.load_library(entry.spec)["model"]))
     assert abs(params / entry.params - 1) <= 0.01
+
+
+def test_it_maps_the_edge_residual_blocks_of_the_edgetpu_archs():
+    with torch.device("meta"):
+        backbone = EfficientNet("es")
+    assert [type(layer[0]).__name__ for layer in backbone.layers[1:6]] == [
+        "EdgeResidual", "EdgeResidual", "EdgeResidual", "InvertedResidual", "InvertedResidual"]
+    converted = backbone.convert_mmcls_state_dict({"layers.2.1.conv1.conv.weight": 0, "layers.2.1.conv2.bn.bias": 1,
+                                                   "layers.4.0.expand_conv.bn.weight": 2})
+    assert list(converted) == ["layers.2.1.conv_exp.weight", "layers.2.1.bn2.bias", "layers.4.0.bn1.weight"]
