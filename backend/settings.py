@@ -118,6 +118,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # Requests carry specs (a few KiB) and ingestion batches (bounded by the reporter); refuse more.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+# An uploaded file (a dataset zip) larger than this is streamed to a temporary file, not held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
