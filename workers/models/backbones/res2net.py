@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 
-from workers.models.backbones.resnet import Bottleneck, ResNet, get_expansion
+from workers.models.backbones.resnet import Bottleneck, ResNet, block_drop_path_rates, get_expansion
 from workers.models.layers import build_norm_layer
 from workers.registry import MODELS
 
@@ -116,6 +116,7 @@ class Res2Layer(nn.Sequential):
         scales: Groups per block.
         base_width: Group width in the first stage.
         base_channels: Middle channels of the first stage of a plain ResNet.
+        drop_path_rate: Passed on per block; like MMCls's Bottle2neck, the block does not apply it.
         **kwargs: Passed to every block (dilation, style, with_cp).
     """
 
@@ -132,9 +133,11 @@ class Res2Layer(nn.Sequential):
         scales: int = 4,
         base_width: int = 26,
         base_channels: int = 64,
+        drop_path_rate: float | list[float] = 0.0,
         **kwargs,
     ):
         norm_cfg = norm_cfg or {"type": "BN"}
+        rates = block_drop_path_rates(drop_path_rate, num_blocks)
         self.block = block
         expansion = get_expansion(block, expansion)
         downsample = None
@@ -148,9 +151,9 @@ class Res2Layer(nn.Sequential):
         common = dict(expansion=expansion, norm_cfg=norm_cfg, scales=scales, base_width=base_width,
                       base_channels=base_channels, **kwargs)
         blocks = [block(in_channels=in_channels, out_channels=out_channels, stride=stride, downsample=downsample,
-                        stage_type="stage", **common)]
-        blocks += [block(in_channels=out_channels, out_channels=out_channels, stride=1, **common)
-                   for _ in range(1, num_blocks)]
+                        stage_type="stage", drop_path_rate=rates[0], **common)]
+        blocks += [block(in_channels=out_channels, out_channels=out_channels, stride=1, drop_path_rate=rates[i],
+                         **common) for i in range(1, num_blocks)]
         super().__init__(*blocks)
 
 

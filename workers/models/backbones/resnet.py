@@ -12,8 +12,10 @@ torchvision's and timm's ResNets are not wrapped: neither has MMCls's ``stem_cha
 
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
+from timm.layers import DropPath
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from workers.models.layers import ConvModule, build_norm_layer, constant_init, kaiming_init
@@ -35,6 +37,7 @@ class BasicBlock(nn.Module):
         style: ``'pytorch'`` or ``'caffe'`` (no effect for this block).
         with_cp: Trade compute for memory with activation checkpointing.
         norm_cfg: Norm layer config.
+        drop_path_rate: Stochastic depth: probability of dropping the residual branch of a sample.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class BasicBlock(nn.Module):
         style: str = "pytorch",
         with_cp: bool = False,
         norm_cfg: dict | None = None,
+        drop_path_rate: float = 0.0,
     ):
         super().__init__()
         norm_cfg = norm_cfg or {"type": "BN"}
@@ -70,6 +74,7 @@ class BasicBlock(nn.Module):
         self.add_module(self.norm2_name, norm2)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 1e-5 else nn.Identity()
 
     @property
     def norm1(self) -> nn.Module:
@@ -85,7 +90,7 @@ class BasicBlock(nn.Module):
         out = self.norm2(self.conv2(out))
         if self.downsample is not None:
             identity = self.downsample(x)
-        return out + identity
+        return self.drop_path(out) + identity
 
     def forward(self, x):
         if self.with_cp and x.requires_grad:
@@ -108,6 +113,7 @@ class Bottleneck(nn.Module):
         style: ``'pytorch'``: the stride is on the 3x3 conv; ``'caffe'``: on the first 1x1 conv.
         with_cp: Trade compute for memory with activation checkpointing.
         norm_cfg: Norm layer config.
+        drop_path_rate: Stochastic depth: probability of dropping the residual branch of a sample.
     """
 
     def __init__(
@@ -121,6 +127,7 @@ class Bottleneck(nn.Module):
         style: str = "pytorch",
         with_cp: bool = False,
         norm_cfg: dict | None = None,
+        drop_path_rate: float = 0.0,
     ):
         super().__init__()
         if style not in ("pytorch", "caffe"):
@@ -153,6 +160,7 @@ class Bottleneck(nn.Module):
         self.add_module(self.norm3_name, norm3)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 1e-5 else nn.Identity()
 
     @property
     def norm1(self) -> nn.Module:
@@ -173,7 +181,7 @@ class Bottleneck(nn.Module):
         out = self.norm3(self.conv3(out))
         if self.downsample is not None:
             identity = self.downsample(x)
-        return out + identity
+        return self.drop_path(out) + identity
 
     def forward(self, x):
         if self.with_cp and x.requires_grad:
@@ -194,6 +202,14 @@ def get_expansion(block: type[nn.Module], expansion: int | None = None) -> int:
     raise TypeError(f"expansion is not specified for {block.__name__}")
 
 
+def block_drop_path_rates(drop_path_rate: float | list[float], num_blocks: int) -> list[float]:
+    """One stochastic-depth rate per block of a stage (a float is repeated)."""
+    rates = [float(drop_path_rate)] * num_blocks if isinstance(drop_path_rate, (int, float)) else list(drop_path_rate)
+    if len(rates) != num_blocks:
+        raise ValueError(f"{len(rates)} drop path rates for {num_blocks} blocks")
+    return rates
+
+
 class ResLayer(nn.Sequential):
     """One stage: ``num_blocks`` blocks, the first one strided and with a projection shortcut if needed.
 
@@ -206,6 +222,7 @@ class ResLayer(nn.Sequential):
         stride: Stride of the first block.
         avg_down: Downsample the shortcut with an average pool and a stride-1 conv (ResNet-D).
         norm_cfg: Norm layer config.
+        drop_path_rate: Stochastic depth of every block, or one rate per block.
         **kwargs: Passed to every block (dilation, style, with_cp).
     """
 
@@ -219,6 +236,7 @@ class ResLayer(nn.Sequential):
         stride: int = 1,
         avg_down: bool = False,
         norm_cfg: dict | None = None,
+        drop_path_rate: float | list[float] = 0.0,
         **kwargs,
     ):
         norm_cfg = norm_cfg or {"type": "BN"}
@@ -235,11 +253,13 @@ class ResLayer(nn.Sequential):
             layers += [nn.Conv2d(in_channels, out_channels, 1, stride=conv_stride, bias=False),
                        build_norm_layer(norm_cfg, out_channels)[1]]
             downsample = nn.Sequential(*layers)
+        rates = block_drop_path_rates(drop_path_rate, num_blocks)
         blocks = [block(in_channels=in_channels, out_channels=out_channels, expansion=self.expansion,
-                        stride=stride, downsample=downsample, norm_cfg=norm_cfg, **kwargs)]
-        for _ in range(1, num_blocks):
-            blocks.append(block(in_channels=out_channels, out_channels=out_channels,
-                                expansion=self.expansion, stride=1, norm_cfg=norm_cfg, **kwargs))
+                        stride=stride, downsample=downsample, norm_cfg=norm_cfg, drop_path_rate=rates[0],
+                        **kwargs)]
+        for i in range(1, num_blocks):
+            blocks.append(block(in_channels=out_channels, out_channels=out_channels, expansion=self.expansion,
+                                stride=1, norm_cfg=norm_cfg, drop_path_rate=rates[i], **kwargs))
         super().__init__(*blocks)
 
 
@@ -266,6 +286,7 @@ class ResNet(nn.Module):
         with_cp: Activation checkpointing in the blocks.
         zero_init_residual: Zero-initialise the last norm of each block (MMCls's default: True).
         init_cfg: ``dict(type='Pretrained', checkpoint=..., prefix=...)`` or ``None``.
+        drop_path_rate: Stochastic depth of the last block, rising linearly from 0 over the blocks.
     """
 
     arch_settings = {
@@ -304,8 +325,6 @@ class ResNet(nn.Module):
             raise KeyError(f"invalid depth {depth} for resnet; choose from {sorted(self.arch_settings)}")
         if conv_cfg not in (None, {"type": "Conv"}, {"type": "Conv2d"}):
             raise NotImplementedError(f"conv_cfg {conv_cfg!r} is not supported yet")
-        if drop_path_rate:
-            raise NotImplementedError("drop_path_rate is not supported yet")
         if not 1 <= num_stages <= 4:
             raise ValueError(f"num_stages must be 1..4, got {num_stages}")
         strides, dilations = tuple(strides), tuple(dilations)
@@ -339,12 +358,16 @@ class ResNet(nn.Module):
         self.res_layers: list[str] = []
         _in_channels = stem_channels
         _out_channels = base_channels * self.expansion
+        # stochastic depth rises linearly over all blocks (MMCls 0.25's rule, used by the rsb specs)
+        dpr = torch.linspace(0, drop_path_rate, sum(self.stage_blocks), device="cpu").tolist()
         for i, num_blocks in enumerate(self.stage_blocks):
+            extra = {"drop_path_rate": dpr[:num_blocks]} if drop_path_rate > 0 else {}
+            dpr = dpr[num_blocks:]
             res_layer = self.make_res_layer(
                 block=self.block, num_blocks=num_blocks, in_channels=_in_channels,
                 out_channels=_out_channels, expansion=self.expansion, stride=strides[i],
                 dilation=dilations[i], style=style, avg_down=avg_down, with_cp=with_cp,
-                norm_cfg=self.norm_cfg)
+                norm_cfg=self.norm_cfg, **extra)
             _in_channels = _out_channels
             _out_channels *= 2
             self.add_module(f"layer{i + 1}", res_layer)
