@@ -1,4 +1,6 @@
 """One run's page: timeline, live curves and log, checkpoints, spec diffs, reproducibility, tags."""
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -25,13 +27,18 @@ def _run_and_role(request, pk) -> tuple[Run, bool]:
 
 
 def base_spec(run: Run) -> dict | None:
-    """The spec the run started from, without its cfg_options (None if it no longer loads)."""
+    """The spec the run started from, without its cfg_options (None if it no longer loads).
+
+    It goes through JSON as the stored resolved spec did, so tuples compare equal to lists.
+    """
     try:
         if run.spec_name:
-            return jobspecs.load(jobspecs.library_dir() / run.spec_name)
-        return jobspecs.load_text(run.spec_text, filename="<spec>")
+            spec = jobspecs.load(jobspecs.library_dir() / run.spec_name)
+        else:
+            spec = jobspecs.load_text(run.spec_text, filename="<spec>")
     except (jobspecs.SpecError, OSError):
         return None
+    return json.loads(json.dumps(spec))
 
 
 def timeline(run: Run) -> list[dict]:

@@ -25,7 +25,10 @@ def demo_run(cast):
 
 def test_it_shows_the_changes_against_the_base_spec(cast, demo_run):
     page = login("viewer").get(f"/runs/{demo_run.pk}").content.decode()
-    assert '<span class="d-add">+' in page and "max_epochs=2" in page
+    diff = page.split('data-testid="spec-diff"')[1].split("</pre>")[0]
+    assert [line for line in diff.splitlines() if 'class="d-add"' in line or 'class="d-del"' in line] == [
+        '<span class="d-del">-runner = dict(type=&#x27;EpochBasedRunner&#x27;, max_epochs=6)</span>',
+        '<span class="d-add">+runner = dict(type=&#x27;EpochBasedRunner&#x27;, max_epochs=2)</span>']
     assert 'id="curves"' in page and 'data-testid="curves"' in page
 
 
