@@ -137,3 +137,12 @@ def test_it_reparameterises_a_checkpoint_from_the_command_line(tmp_path, capsys)
     # a deploy checkpoint cannot be re-parameterised again
     assert main(["reparam", str(spec_path), str(out), str(tmp_path / "again.pth")]) == 1
     assert "does not fit" in capsys.readouterr().err
+
+
+def test_it_still_renames_mmcls_keys_after_a_pickle_round_trip():
+    import pickle
+
+    source = repvgg_tiny()
+    clone = pickle.loads(pickle.dumps(repvgg_tiny()))  # Ray and DDP pickle models
+    clone.load_state_dict(_to_mmcls(source.state_dict()))
+    torch.testing.assert_close(clone.state_dict(), source.state_dict())
