@@ -56,8 +56,11 @@ def dataset_list(request):
 def dataset_detail(request, pk):
     ds, can_write = _dataset_and_role(request, pk)
     report = ds.verification or {}
+    # jsonb keeps keys in its own order: show train, val, test as the layout names them
+    order = {name: i for i, name in enumerate(datasets.SPLITS)}
+    splits = sorted((report.get("splits") or {}).items(), key=lambda kv: order.get(kv[0], len(order)))
     return render(request, "frontend/dataset_detail.html", {
-        "ds": ds, "can_write": can_write, "report": report, "splits": (report.get("splits") or {}).items(),
+        "ds": ds, "can_write": can_write, "report": report, "splits": splits,
         "runs": ds.runs.all()[:20]})
 
 
