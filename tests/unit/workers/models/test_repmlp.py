@@ -60,3 +60,27 @@ def test_it_gives_the_same_outputs_after_switch_to_deploy():
     torch.testing.assert_close(after[0], before[0], atol=1e-4, rtol=1e-4)
     deploy_keys = set(repmlp_tiny(deploy=True).state_dict())
     assert {k.removeprefix("backbone.") for k in classifier.state_dict() if k.startswith("backbone.")} == deploy_keys
+
+
+def test_it_reparameterises_a_checkpoint_from_the_command_line(tmp_path):
+    from workers.cli import main
+    from workers.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    model_cfg = {"type": "ImageClassifier",
+                 "backbone": {"type": "RepMLPNet", "img_size": 32, "reparam_conv_kernels": (1, 3),
+                              "arch": {"channels": [8, 16, 32, 64], "depths": [1, 1, 2, 1],
+                                       "sharesets_nums": [1, 2, 4, 8]}},
+                 "neck": {"type": "GlobalAveragePooling"},
+                 "head": {"type": "LinearClsHead", "num_classes": 5, "in_channels": 64}}
+    (tmp_path / "repmlp-tiny.py").write_text(f"model = {model_cfg!r}\n")
+    model = build_model(model_cfg)
+    _randomise_bn(model)
+    save_checkpoint(tmp_path / "train.pth", model, None, {"CLASSES": list("abcde")}, link_latest=False)
+    assert main(["reparam", str(tmp_path / "repmlp-tiny.py"), str(tmp_path / "train.pth"),
+                 str(tmp_path / "deploy.pth")]) == 0
+    checkpoint = load_checkpoint(tmp_path / "deploy.pth")
+    deployed = build_model(checkpoint["meta"]["spec"]["model"])  # the spec file's model with deploy=True
+    deployed.load_state_dict(checkpoint["state_dict"])
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(deployed.eval().simple_test(x), model.eval().simple_test(x), atol=1e-4, rtol=1e-4)
