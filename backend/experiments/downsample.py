@@ -103,17 +103,30 @@ def _minmax_buckets(qs, mode: str, name: str, max_points: int, first: tuple, las
     return out
 
 
+def curve_keys(run_id) -> list[tuple[str, str]]:
+    """The (mode, name) of every curve of a run, found by seeking the index once per curve.
+
+    ``SELECT DISTINCT`` would read every point of the run; skipping from one key to the next in
+    the ``(run, mode, name, step)`` index costs a couple of lookups per curve instead.
+    """
+    points = MetricPoint.objects.filter(run_id=run_id)
+    keys: list[tuple[str, str]] = []
+    row = points.order_by("mode", "name").values_list("mode", "name").first()
+    while row is not None:
+        keys.append(row)
+        mode, name = row
+        row = (points.filter(mode=mode, name__gt=name).order_by("name").values_list("mode", "name").first()
+               or points.filter(mode__gt=mode).order_by("mode", "name").values_list("mode", "name").first())
+    return keys
+
+
 def curves(run_id, max_points: int = DEFAULT_MAX_POINTS, *, mode: str | None = None,
            name: str | None = None) -> list[dict]:
     """Every curve of a run (or those matching ``mode``/``name``), each downsampled on its own."""
-    keys = MetricPoint.objects.filter(run_id=run_id).order_by()
-    if mode:
-        keys = keys.filter(mode=mode)
-    if name:
-        keys = keys.filter(name=name)
     out: list[dict] = []
-    for m, n in sorted(set(keys.values_list("mode", "name").distinct())):
-        out.extend(curve(run_id, m, n, max_points))
+    for m, n in curve_keys(run_id):
+        if (mode is None or m == mode) and (name is None or n == name):
+            out.extend(curve(run_id, m, n, max_points))
     return out
 
 

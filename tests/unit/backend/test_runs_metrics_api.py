@@ -74,3 +74,13 @@ def test_it_keeps_each_buckets_extremes_at_their_exact_steps():
 @pytest.mark.parametrize("who, status", [("owner", 200), ("viewer", 200), ("outsider", 404)])
 def test_it_shows_curves_only_to_the_team(cast, run, who, status):
     assert cast.clients[who].get(f"/api/runs/{run.pk}/metrics?max_points=10").status_code == status
+
+
+def test_it_finds_every_curve_of_a_run(cast, run):
+    for mode, name in [("val", "accuracy_top-5"), ("train", "loss"), ("val", "accuracy_top-1"), ("train", "lr")]:
+        add_curve(run, name, [1.0, 2.0], mode=mode)
+    add_curve(cast.make_run(), "other", [1.0])
+    assert downsample.curve_keys(run.pk) == [("train", "loss"), ("train", "lr"), ("val", "accuracy_top-1"),
+                                             ("val", "accuracy_top-5")]
+    points = cast.clients["viewer"].get(f"/api/runs/{run.pk}/metrics?mode=val").json()
+    assert {p["name"] for p in points} == {"accuracy_top-1", "accuracy_top-5"} and len(points) == 4
