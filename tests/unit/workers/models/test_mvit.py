@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 
 import pytest
@@ -61,3 +62,8 @@ def test_it_has_the_published_parameter_count(arch, dim_mul_in_attention, publis
                              "head": {"type": "LinearClsHead", "num_classes": 1000, "in_channels": channels}})
     count = sum(p.numel() for p in model.parameters())
     assert abs(count / published - 1) < 0.001
+
+
+def test_it_pickles_for_whole_model_checkpoints_and_ray():
+    model = pickle.loads(pickle.dumps(mvit_tiny_test()))
+    assert model.training

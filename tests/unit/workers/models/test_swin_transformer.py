@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 
 import torch
@@ -78,3 +79,8 @@ def test_it_builds_from_an_mmcls_config_with_a_larger_window():
                              "stage_cfgs": {"block_cfgs": {"window_size": 12}}})
     assert model.layers[0].blocks[0].window_size == (12, 12)
     assert sum(p.numel() for p in model.parameters()) == 86_878_584
+
+
+def test_it_pickles_for_whole_model_checkpoints_and_ray():
+    model = pickle.loads(pickle.dumps(swin_tiny_test()))
+    assert model.training

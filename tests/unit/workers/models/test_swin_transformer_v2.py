@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 
 import pytest
@@ -66,3 +67,8 @@ def test_it_takes_one_window_size_per_stage_and_the_pretrained_ones():
     assert model.layers[3].blocks[0].window_size == (12, 12)
     with pytest.raises(ValueError, match="Length of window_sizes"):
         swin_v2_tiny_test(window_size=[4, 4, 4])
+
+
+def test_it_pickles_for_whole_model_checkpoints_and_ray():
+    model = pickle.loads(pickle.dumps(swin_v2_tiny_test()))
+    assert model.training

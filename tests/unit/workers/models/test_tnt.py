@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 
 import torch
@@ -59,3 +60,8 @@ def test_it_loads_a_checkpoint_with_mmcls_names():
     torch.testing.assert_close(source(x)[0], target(x)[0])
     again = tnt_tiny_test().eval()
     assert load_weights(again, {"state_dict": mmcls}) == ([], [])
+
+
+def test_it_pickles_for_whole_model_checkpoints_and_ray():
+    model = pickle.loads(pickle.dumps(tnt_tiny_test()))
+    assert model.training

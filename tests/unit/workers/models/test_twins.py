@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 
 import pytest
@@ -56,3 +57,8 @@ def test_it_loads_a_checkpoint_with_mmcls_names(factory):
     torch.testing.assert_close(source(x)[1], target(x)[1])
     again = factory(qkv_bias=True, norm_after_stage=True).eval()
     assert load_weights(again, {f"backbone.{k}": v for k, v in mmcls.items()}, prefix="backbone.") == ([], [])
+
+
+@pytest.mark.parametrize("factory", [pcpvt_tiny_test, svt_tiny_test])
+def test_it_pickles_for_whole_model_checkpoints_and_ray(factory):
+    assert isinstance(pickle.loads(pickle.dumps(factory())), type(factory()))
