@@ -19,6 +19,9 @@ up: $(STAMP)
 	$(BIN)/python manage.py up
 
 test: $(STAMP)
+	@# the browser tests (tests/e2e) drive Debian's Chromium through Playwright; no browser download
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "warning: could not install chromium; the browser tests will be skipped"
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
