@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import leaderboard, live, teams, views
+from . import leaderboard, live, sweeps, teams, views
 
 urlpatterns = [
     path("", views.run_list, name="runs"),
@@ -19,6 +19,11 @@ urlpatterns = [
     path("runs/<str:pk>/events", live.run_events, name="run-events"),
     path("runs/<str:pk>/diff", views.run_diff, name="run-diff"),
     path("runs/<str:pk>/tags", views.run_tags, name="run-tags"),
+    path("sweeps", sweeps.sweep_list, name="sweeps"),
+    path("sweeps/new", sweeps.sweep_new, name="sweep-new"),
+    path("sweeps/<str:pk>", sweeps.sweep_detail, name="sweep-detail"),
+    path("sweeps/<str:pk>/trials", sweeps.sweep_trials, name="sweep-trials"),
+    path("sweeps/<str:pk>/cancel", sweeps.sweep_cancel, name="sweep-cancel"),
     path("datasets", views.dataset_list, name="datasets"),
     path("datasets/<int:pk>", views.dataset_detail, name="dataset-detail"),
     path("datasets/<int:pk>/verify", views.dataset_verify, name="dataset-verify"),

@@ -206,8 +206,9 @@ def register_trial(sweep: Sweep, trial_id: str, params: dict) -> Run:
             number = sweep.trials.count() + 1
             run = Run.objects.create(
                 team_id=sweep.team_id, created_by_id=sweep.created_by_id, dataset_id=sweep.dataset_id,
-                name=f"{sweep.name} · trial {number}", spec_name=sweep.spec_name, spec_text=sweep.spec_text,
-                cfg_options={**sweep.cfg_options, **params}, resolved_spec=json.loads(json.dumps(spec)),
+                # the trial's own spec, written out in full: forking a trial trains exactly it again
+                name=f"{sweep.name} · trial {number}", spec_name="", spec_text=jobspecs.dumps(spec),
+                cfg_options={}, resolved_spec=json.loads(json.dumps(spec)),
                 spec_hash=jobspecs.spec_hash(spec), resources=sweep.resources, status=RunStatus.RUNNING,
                 ray_submission_id=sweep.job_id, sweep=sweep, trial_id=trial_id, trial_params=params,
                 dispatched_at=now, started_at=now,

@@ -177,3 +177,15 @@ def test_it_hides_sweeps_from_outsiders_and_refuses_viewers_writes(cast, method,
     assert cast.clients["outsider"].get("/api/sweeps").json()["results"] == []
     sweep.refresh_from_db()
     assert sweep.status == RunStatus.QUEUED
+
+
+def test_it_lets_a_trial_be_trained_again_as_a_plain_run(cast):
+    from backend.experiments import run_actions, services
+
+    sweep = _running_sweep(cast)
+    trial = sweeps.register_trial(sweep, "t0", {"optimizer.lr": 0.02})
+    form = run_actions.fork_run(trial)
+    run = services.submit_run(cast.users["member"], dataset=form["dataset"], spec_text=form["spec_text"],
+                              cfg_options=form["cfg_options"] or None)
+    assert run.resolved_spec["optimizer"]["lr"] == 0.02 and "sweep" not in run.resolved_spec
+    assert run.spec_hash == trial.spec_hash
