@@ -15,11 +15,12 @@ from workers.registry import DATASETS
 
 __all__ = ["build_dataloader", "build_dataset", "collate", "resolve_paths"]
 
-_PATH_KEYS = ("data_prefix", "ann_file", "classes")
+_PATH_KEYS = ("data_prefix", "ann_file", "classes", "image_class_labels_file", "train_test_split_file")
 
 
 def resolve_paths(cfg: dict, data_root: str | os.PathLike | None) -> dict:
-    """A copy of a dataset config whose relative ``data_prefix``/``ann_file``/``classes`` file lie under
+    """A copy of a dataset config whose relative ``data_prefix``/``ann_file``/``classes`` file (and CUB's
+    ``image_class_labels_file``/``train_test_split_file``) lie under
     ``data_root`` (nested ``dataset``/``datasets`` of wrappers too). Without ``data_root`` nothing changes,
     so relative paths stay relative to the current directory, as in MMCls."""
     cfg = copy.deepcopy(cfg)

@@ -2,6 +2,7 @@
 
 from workers.data.datasets.base_dataset import BaseDataset
 from workers.data.datasets.cifar import CIFAR10, CIFAR100
+from workers.data.datasets.cub import CUB
 from workers.data.datasets.custom import IMG_EXTENSIONS, CustomDataset
 from workers.data.datasets.imagenet import ImageNet, ImageNet21k
 from workers.data.datasets.mnist import MNIST, FashionMNIST
@@ -13,6 +14,7 @@ from workers.data.datasets.wrappers import ClassBalancedDataset, ConcatDataset, 
 __all__ = [
     "CIFAR10",
     "CIFAR100",
+    "CUB",
     "IMG_EXTENSIONS",
     "MNIST",
     "VOC",
