@@ -12,9 +12,10 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from django.db.models import Case, CharField, Count, F, FloatField, Q, Value, When, Window
+from django.db import connection
+from django.db.models import Case, CharField, Count, F, FloatField, Value, When, Window
 from django.db.models.fields.json import KT, KeyTextTransform
-from django.db.models.functions import Cast, Concat, Left, RowNumber
+from django.db.models.functions import Cast, Collate, Concat, Left, RowNumber
 
 from backend.accounts import access
 from backend.experiments.models import Run
@@ -71,26 +72,37 @@ def _zoo(spec_name: str):
         return None
 
 
-def _ranked(user, *, dataset: str | None, team: str | None):
-    """The user's ranked runs, best first in each (dataset, spec) partition."""
+def _spec_key():
+    """A run's spec on the board: the library name, or ``pasted:<hash>`` for a pasted spec.
+
+    Compared bytewise on PostgreSQL (collation "C"): the partition sort then skips locale-aware
+    string comparison, which was half the query's time at 10k runs.
+    """
+    key = Case(When(spec_name="", then=Concat(Value("pasted:"), Left("spec_hash", 12))),
+               default=F("spec_name"), output_field=CharField())
+    return Collate(key, "C") if connection.vendor == "postgresql" else key
+
+
+def _best_runs(user, *, dataset: str | None, team: str | None) -> dict:
+    """``{run id: runs of its spec}`` for the best run of each (dataset, spec) of the user's teams.
+
+    One window query over narrow rows (id, dataset, spec, top-1): the details of the few winners are
+    read afterwards by primary key, so the sort never carries names, users or specs.
+    """
     top1 = Cast(KeyTextTransform(PRIMARY_METRIC, "best_metrics"), FloatField())
-    spec_key = Case(When(spec_name="", then=Concat(Value("pasted:"), Left("spec_hash", 12))),
-                    default=F("spec_name"), output_field=CharField())
-    qs = Run.objects.filter(team_id__in=access.team_ids(user)).filter(
-        Q(best_metrics__has_key=PRIMARY_METRIC))
+    key = _spec_key()
+    partition = [F("dataset_id"), key]
+    qs = Run.objects.filter(team_id__in=access.team_ids(user), best_metrics__has_key=PRIMARY_METRIC).order_by()
     if dataset:
         qs = qs.filter(dataset__name=dataset)
     if team:
         qs = qs.filter(team__slug=team)
-    return qs.annotate(
-        top1=top1,
-        top5=Cast(KeyTextTransform(TOP5, "best_metrics"), FloatField()),
-        max_epochs=Cast(KT("resolved_spec__runner__max_epochs"), FloatField()),
-        spec_key=spec_key,
-        rank=Window(RowNumber(), partition_by=[F("dataset_id"), spec_key],
+    ranked = qs.annotate(
+        rank=Window(RowNumber(), partition_by=partition,
                     order_by=[top1.desc(nulls_last=True), F("finished_at").asc(nulls_last=True)]),
-        runs=Window(Count("id"), partition_by=[F("dataset_id"), spec_key]),
-    )
+        runs=Window(Count("id"), partition_by=partition),
+    ).filter(rank=1)
+    return dict(ranked.values_list("id", "runs"))
 
 
 def entries(user, *, dataset: str | None = None, team: str | None = None, family: str | None = None,
@@ -105,10 +117,17 @@ def entries(user, *, dataset: str | None = None, team: str | None = None, family
         q: Only specs or models containing this text.
         ordering: One of ``ORDERINGS``, ``-`` in front for descending.
     """
-    rows = (_ranked(user, dataset=dataset, team=team).filter(rank=1)
-            .values("id", "spec_key", "spec_name", "top1", "top5", "max_epochs", "started_at", "finished_at",
-                    "created_by__username", "dataset__name", "team__slug", "runs"))
-    out = [_entry(row) for row in rows]
+    if ordering.lstrip("-") not in ORDERINGS:
+        raise ValueError(f"ordering must be one of {', '.join(ORDERINGS)} (with '-' for descending)")
+    best = _best_runs(user, dataset=dataset, team=team)
+    rows = Run.objects.filter(pk__in=list(best)).order_by().annotate(
+        top1=Cast(KeyTextTransform(PRIMARY_METRIC, "best_metrics"), FloatField()),
+        top5=Cast(KeyTextTransform(TOP5, "best_metrics"), FloatField()),
+        max_epochs=Cast(KT("resolved_spec__runner__max_epochs"), FloatField()),
+        spec_key=_spec_key(),
+    ).values("id", "spec_key", "spec_name", "top1", "top5", "max_epochs", "started_at", "finished_at",
+             "created_by__username", "dataset__name", "team__slug")
+    out = [_entry({**row, "runs": best[row["id"]]}) for row in rows]
     if family:
         out = [e for e in out if e.family.lower() == family.lower()]
     if q:
