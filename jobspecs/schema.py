@@ -27,7 +27,7 @@ Path = tuple
 # mmcv 1.x LrUpdaterHook / MomentumUpdaterHook policies, in the spelling mmcv builds
 # the hook name from ('step' -> 'Step').
 LR_POLICIES = ('Fixed', 'Step', 'Exp', 'Poly', 'Inv', 'CosineAnnealing', 'FlatCosineAnnealing',
-               'CosineRestart', 'Cyclic', 'OneCycle', 'LinearAnnealing')
+               'CosineRestart', 'Cyclic', 'OneCycle', 'LinearAnnealing', 'CosineAnnealingCooldown')
 MOMENTUM_POLICIES = ('Step', 'CosineAnnealing', 'Cyclic', 'OneCycle', 'LinearAnnealing')
 WARMUPS = ('constant', 'linear', 'exp')
 # Manual section 10.2, "Priority list".
@@ -372,10 +372,10 @@ class _Checker:
         for key in ('min_lr', 'min_lr_ratio'):
             if key in value:
                 self.number(path + (key,), value[key], 0, none_ok=True)
-        if policy == 'CosineAnnealing':
+        if policy in ('CosineAnnealing', 'CosineAnnealingCooldown'):
             given = [k for k in ('min_lr', 'min_lr_ratio') if value.get(k) is not None]
             if len(given) != 1:
-                self.error(path, f'{_dotted(path)} with policy CosineAnnealing needs exactly one of '
+                self.error(path, f'{_dotted(path)} with policy {policy} needs exactly one of '
                            f'min_lr and min_lr_ratio', hint='e.g. min_lr=0')
 
     def momentum_config(self, path: Path, value: Any) -> None:

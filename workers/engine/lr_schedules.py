@@ -1,5 +1,6 @@
 """Learning-rate schedules of ``lr_config``, with the formulas of mmcv 1.x's ``LrUpdaterHook``s (seed 9.2):
-Fixed, Step, Exp, Poly, Inv, CosineAnnealing, FlatCosineAnnealing, CosineRestart, Cyclic and OneCycle.
+Fixed, Step, Exp, Poly, Inv, CosineAnnealing, FlatCosineAnnealing, CosineRestart, Cyclic and OneCycle,
+and MMClassification 0.25's own CosineAnnealingCooldown.
 
 A schedule is a pure function of the position in training: :meth:`LrSchedule.lr_at` gives the lr of
 one parameter group for (epoch, iteration), so a resumed run continues on the same curve. The engine
@@ -22,7 +23,7 @@ import torch
 
 from workers.registry import LR_SCHEDULES, normalize_policy
 
-__all__ = ["CosineAnnealing", "CosineRestart", "Cyclic", "Exp", "Fixed", "FlatCosineAnnealing", "Inv",
+__all__ = ["CosineAnnealing", "CosineAnnealingCooldown", "CosineRestart", "Cyclic", "Exp", "Fixed", "FlatCosineAnnealing", "Inv",
            "LrSchedule", "OneCycle", "Poly", "Step", "annealing_cos", "annealing_linear", "build_lr_schedule"]
 
 
@@ -244,6 +245,38 @@ def _target(base: float, minimum: float | None, ratio: float | None) -> float:
 def _check_min(name: str, minimum, ratio) -> None:
     if (minimum is None) == (ratio is None):
         raise ValueError(f"{name} needs exactly one of min_lr and min_lr_ratio")
+
+
+@LR_SCHEDULES.register()
+class CosineAnnealingCooldown(LrSchedule):
+    """MMCls 0.25's ``CosineAnnealingCooldownLrUpdaterHook`` (used by T2T-ViT, after timm's cosine scheduler
+    with ``cooldown_epochs``): a cosine from ``base_lr`` to the target over the first
+    ``max_progress - cool_down_time`` epochs (iterations), then ``target * cool_down_ratio`` once
+    ``progress > max_progress - cool_down_time``. As MMCls, the step where ``progress`` equals that boundary
+    still takes the cosine's end value, the target itself.
+
+    Args:
+        min_lr: Target lr of the cosine; give exactly one of it and ``min_lr_ratio``.
+        min_lr_ratio: Target lr as a fraction of the base lr.
+        cool_down_ratio: Cooldown lr as a fraction of the target.
+        cool_down_time: Length of the cooldown (epochs, or iterations without ``by_epoch``).
+    """
+
+    def __init__(self, min_lr: float | None = None, min_lr_ratio: float | None = None,
+                 cool_down_ratio: float = 0.1, cool_down_time: int = 10, **kwargs):
+        _check_min("CosineAnnealingCooldown", min_lr, min_lr_ratio)
+        self.min_lr = min_lr
+        self.min_lr_ratio = min_lr_ratio
+        self.cool_down_ratio = cool_down_ratio
+        self.cool_down_time = cool_down_time
+        super().__init__(**kwargs)
+
+    def get_lr(self, base_lr, progress, max_progress):
+        target = _target(base_lr, self.min_lr, self.min_lr_ratio)
+        anneal_length = max_progress - self.cool_down_time
+        if progress > anneal_length:
+            return target * self.cool_down_ratio
+        return annealing_cos(base_lr, target, progress / anneal_length)
 
 
 @LR_SCHEDULES.register()

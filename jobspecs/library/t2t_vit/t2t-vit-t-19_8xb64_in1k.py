@@ -19,12 +19,11 @@ optimizer = dict(
 optimizer_config = dict(grad_clip=None)
 
 # learning policy
-# MMCls 0.25 uses its own policy='CosineAnnealingCooldown' (cosine to min_lr=1e-5 over the first 300 epochs,
-# then cool_down_time=10 epochs at cool_down_ratio=0.1 of min_lr), which the engine does not have yet;
-# plain cosine annealing to min_lr over the 310 epochs stands in for it.
 lr_config = dict(
-    policy='CosineAnnealing',
+    policy='CosineAnnealingCooldown',
     min_lr=1e-5,
+    cool_down_time=10,
+    cool_down_ratio=0.1,
     by_epoch=True,
     warmup_by_epoch=True,
     warmup='linear',
