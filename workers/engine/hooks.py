@@ -9,17 +9,25 @@ run in order of ``priority`` (mmcv's names or 0..100, lower first; default ``'NO
 from __future__ import annotations
 
 import contextlib
+import itertools
+import logging
 import warnings
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.instancenorm import _InstanceNorm
 
+from workers.engine.checkpoint import unwrap_model
+from workers.engine.dist import get_dist_info
 from workers.registry import HOOKS
 
 __all__ = ["PRIORITIES", "EMAHook", "EmptyCacheHook", "Fp16OptimizerHook", "GradientCumulativeFp16OptimizerHook",
-           "GradientCumulativeOptimizerHook", "Hook", "OptimizerHook", "TensorboardLoggerHook", "TextLoggerHook",
+           "GradientCumulativeOptimizerHook", "Hook", "OptimizerHook", "PreciseBNHook", "TensorboardLoggerHook", "TextLoggerHook",
            "build_custom_hooks"]
+
+logger = logging.getLogger(__name__)
 
 PRIORITIES = {"HIGHEST": 0, "VERY_HIGH": 10, "HIGH": 30, "ABOVE_NORMAL": 40, "NORMAL": 50,
               "BELOW_NORMAL": 60, "LOW": 70, "VERY_LOW": 90, "LOWEST": 100}
@@ -252,6 +260,92 @@ class EMAHook(Hook):
 
     def after_train_epoch(self, state) -> None:
         self._swap()
+
+
+@torch.no_grad()
+def update_bn_stats(model: nn.Module, data_loader, num_samples: int = 8192) -> int:
+    """Set the running statistics of ``model``'s training-mode BatchNorm layers to the plain average of
+    per-batch means and variances over about ``num_samples`` training samples (all ranks together),
+    as MMCls 0.25's ``update_bn_stats`` (from pycls). The weights are unchanged.
+
+    Args:
+        model: The model (DDP-wrapped or not), in training mode.
+        data_loader: Training batches (``img``, ``gt_label``); its batch size is per rank.
+        num_samples: Samples to use; fewer when the loader has fewer batches.
+
+    Returns:
+        The number of batches each rank ran (0 when the model has no BatchNorm in training mode).
+    """
+    module = unwrap_model(model)
+    _, world_size = get_dist_info()
+    num_iter = min(num_samples // (data_loader.batch_size * world_size), len(data_loader))
+    bn_layers = [m for m in module.modules() if m.training and isinstance(m, _BatchNorm)]
+    if not bn_layers:
+        logger.warning("No BN found in model")
+        return 0
+    logger.info("%d BN found, run %d iters...", len(bn_layers), num_iter)
+    if any(m.training and isinstance(m, (nn.GroupNorm, _InstanceNorm))
+           for m in module.modules()):
+        logger.info("IN/GN stats will not be updated in PreciseHook.")
+    means = [torch.zeros_like(bn.running_mean) for bn in bn_layers]
+    variances = [torch.zeros_like(bn.running_var) for bn in bn_layers]
+    momenta = [bn.momentum for bn in bn_layers]
+    for bn in bn_layers:
+        bn.momentum = 1.0  # the running statistics become those of the last batch
+    device = next(module.parameters()).device
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
+    for batch in itertools.islice(data_loader, num_iter):
+        # the training forward (MMCls calls train_step), loss included, without the optimizer step
+        module(batch["img"].to(device, dtype=dtype), return_loss=True, gt_label=batch["gt_label"].to(device))
+        for i, bn in enumerate(bn_layers):
+            means[i] += bn.running_mean / num_iter
+            variances[i] += bn.running_var / num_iter
+    if world_size > 1:
+        for tensor in means + variances:
+            dist.all_reduce(tensor)
+            tensor.div_(world_size)
+    for bn, mean, variance, momentum in zip(bn_layers, means, variances, momenta, strict=True):
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(variance)
+        bn.momentum = momentum
+    return num_iter
+
+
+@HOOKS.register()
+class PreciseBNHook(Hook):
+    """Recompute BatchNorm statistics with the weights fixed, every ``interval`` epochs before evaluation
+    (MMCls 0.25, used by the RegNet specs; Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021, Sec. 3).
+
+    During training the running averages mix statistics of ever-changing weights; this replaces them
+    with the true average of per-batch statistics of the current weights. It reads the training loader
+    that :func:`~workers.engine.loop.fit` hands over in ``state.data_loader``. Give it priority
+    ``'ABOVE_NORMAL'`` (as the specs do) so that it runs before ``EMAHook`` swaps weights; the engine
+    evaluates and checkpoints after every ``after_train_epoch`` hook.
+
+    Args:
+        num_samples: Training samples (over all ranks) to average over.
+        interval: Epochs between recomputations.
+    """
+
+    def __init__(self, num_samples: int = 8192, interval: int = 1):
+        if not (isinstance(interval, int) and interval > 0 and isinstance(num_samples, int) and num_samples > 0):
+            raise ValueError(f"PreciseBNHook needs positive int interval and num_samples, got {interval!r}, "
+                             f"{num_samples!r}")
+        self.num_samples = num_samples
+        self.interval = interval
+
+    def before_run(self, state) -> None:
+        if state.iter_based:
+            raise ValueError("PreciseBN only supports `EpochBasedRunner` by now")
+
+    def after_train_epoch(self, state) -> None:
+        if (state.epoch + 1) % self.interval != 0:  # state.epoch: the epoch just trained, 0-based
+            return
+        if state.data_loader is None:
+            raise RuntimeError("PreciseBNHook needs the training data loader in state.data_loader")
+        logger.info("Running Precise BN for %d items...", self.num_samples)
+        update_bn_stats(state.model, state.data_loader, self.num_samples)
+        logger.info("Finish Precise BN, BN stats updated.")
 
 
 @HOOKS.register()

@@ -110,6 +110,8 @@ class TrainState:
         iter_based: The run is an IterBasedRunner's (``max_iters``; logs, checkpoints by iteration).
         best: ``{'key', 'score', 'epoch', 'metrics', 'checkpoint'}`` of the best evaluation so far.
         last_train: Averages of the last logged training interval.
+        data_loader: The training loader, set by :func:`fit` for hooks that read training data
+            (``PreciseBNHook``; mmcv's ``runner.data_loader``).
     """
 
     model: nn.Module
@@ -123,6 +125,7 @@ class TrainState:
     iter_based: bool = False
     best: dict = field(default_factory=dict)
     last_train: dict = field(default_factory=dict)
+    data_loader: DataLoader | None = None
 
 
 class _IntervalMeter:
@@ -543,6 +546,7 @@ def fit(
     def after_iter(current: TrainState) -> None:
         periodic.run(current, by_epoch=False)
 
+    state.data_loader = train_loader
     for hook in hooks:
         hook.before_run(state)
     # mmcv's IterBasedRunner never calls the train-epoch stages of hooks (only before/after_epoch around
