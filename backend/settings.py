@@ -141,6 +141,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # runs and sweeps share one state machine: one enum in the schema
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "backend.experiments.models.RunStatus"},
 }
 
 # --- Celery -----------------------------------------------------------------------------------
@@ -179,6 +181,8 @@ TRAINYARD_PUBLIC_URL = os.environ.get("TRAINYARD_PUBLIC_URL", "http://127.0.0.1:
 TRAINYARD_JOB_PYTHON = os.environ.get("TRAINYARD_JOB_PYTHON", "python")
 # A run dispatching for longer than this without a Ray job is dispatched again by reconcile.
 TRAINYARD_DISPATCH_GRACE_SECONDS = int(os.environ.get("TRAINYARD_DISPATCH_GRACE_SECONDS", "60"))
+# A dataset uploaded as a zip (the Datasets page, POST /api/datasets): the most it may hold, unpacked.
+TRAINYARD_DATASET_UPLOAD_MAX_BYTES = int(os.environ.get("TRAINYARD_DATASET_UPLOAD_MAX_BYTES", str(2 * 1024**3)))
 
 LOGGING = {
     "version": 1,

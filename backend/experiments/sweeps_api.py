@@ -198,7 +198,7 @@ class TrialRegistrationSerializer(serializers.Serializer):
 
 
 @extend_schema(request=TrialRegistrationSerializer,
-               responses={200: inline_serializer("TrialRegistration", {
+               responses={200: inline_serializer("TrialRegistered", {
                    "run_id": serializers.UUIDField(), "token": serializers.CharField(),
                    "ingest_url": serializers.CharField()})})
 @api_view(["POST"])
