@@ -19,11 +19,6 @@ import pytest
 CHROMIUM = os.environ.get("TRAINYARD_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
-# Playwright's sync API keeps an event loop on the test's thread; Django would then refuse the ORM
-# calls the tests make to arrange data. They are plain synchronous calls, so allow them here.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
 def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: a browser test (headless Chromium, Playwright)")
 
@@ -50,14 +45,22 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path):
+    """Chromium for one test module.
+
+    Playwright's sync API keeps an event loop running on the test thread while it is started, and
+    Django refuses ORM calls under a running loop. So it lives only as long as a browser module, and
+    meanwhile Django is told the (plain, synchronous) calls the tests make are fine.
+    """
     sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path, headless=True,
-                               args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
-        yield b
-        b.close()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_api.sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=chromium_path, headless=True,
+                                   args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+            yield b
+            b.close()
 
 
 @pytest.fixture
