@@ -30,6 +30,8 @@ LR_POLICIES = ('Fixed', 'Step', 'Exp', 'Poly', 'Inv', 'CosineAnnealing', 'FlatCo
                'CosineRestart', 'Cyclic', 'OneCycle', 'LinearAnnealing', 'CosineAnnealingCooldown')
 MOMENTUM_POLICIES = ('Step', 'CosineAnnealing', 'Cyclic', 'OneCycle', 'LinearAnnealing')
 WARMUPS = ('constant', 'linear', 'exp')
+# MMCls 0.25's SAMPLERS: the training loader's sampler (top-level `sampler = dict(type=...)`).
+SAMPLERS = ('RepeatAugSampler',)
 # Manual section 10.2, "Priority list".
 PRIORITIES = ('HIGHEST', 'VERY_HIGH', 'HIGH', 'ABOVE_NORMAL', 'NORMAL', 'BELOW_NORMAL', 'LOW',
               'VERY_LOW', 'LOWEST')
@@ -378,6 +380,10 @@ class _Checker:
                 self.error(path, f'{_dotted(path)} with policy {policy} needs exactly one of '
                            f'min_lr and min_lr_ratio', hint='e.g. min_lr=0')
 
+    def sampler(self, path: Path, value: Any) -> None:
+        if self.typed(path, value, none_ok=True) and value is not None and isinstance(value.get('type'), str):
+            self.one_of(path + ('type',), value['type'], SAMPLERS)
+
     def momentum_config(self, path: Path, value: Any) -> None:
         if self.is_dict(path, value, none_ok=True):
             self._policy(path, value, MOMENTUM_POLICIES)
@@ -640,6 +646,7 @@ _TOP_LEVEL = {
     'optimizer_config': _Checker.optimizer_config,
     'lr_config': _Checker.lr_config,
     'momentum_config': _Checker.momentum_config,
+    'sampler': _Checker.sampler,
     'runner': _Checker.runner,
     'checkpoint_config': _Checker.checkpoint_config,
     'log_config': _Checker.log_config,

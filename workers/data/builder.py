@@ -11,6 +11,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 from workers.data.datasets import ConcatDataset
+from workers.data.samplers import build_sampler
 from workers.registry import DATASETS
 
 __all__ = ["build_dataloader", "build_dataset", "collate", "resolve_paths"]
@@ -92,7 +93,8 @@ def collate(batch: list[dict]) -> dict:
 
 def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, shuffle: bool = True,
                      seed: int | None = None, drop_last: bool = False, *, round_up: bool = True,
-                     pin_memory: bool = False, persistent_workers: bool = False) -> DataLoader:
+                     pin_memory: bool = False, persistent_workers: bool = False,
+                     sampler_cfg: dict | None = None) -> DataLoader:
     """A DataLoader with per-process batch size ``samples_per_gpu``.
 
     When ``torch.distributed`` is initialised, a ``DistributedSampler`` gives each rank its share (the
@@ -109,10 +111,18 @@ def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, shuffl
         round_up: Pad the distributed split to equal lengths (``False`` drops the tail instead).
         pin_memory: Pin batches (for CUDA).
         persistent_workers: Keep worker processes between epochs.
+        sampler_cfg: The spec's ``sampler`` (e.g. ``dict(type='RepeatAugSampler')``, training loaders
+            only, as MMCls): it replaces the default sampler, with or without a process group.
     """
     sampler = None
     generator = None
-    if dist.is_available() and dist.is_initialized():
+    distributed = dist.is_available() and dist.is_initialized()
+    if sampler_cfg:
+        num_replicas, rank = (dist.get_world_size(), dist.get_rank()) if distributed else (1, 0)
+        sampler = build_sampler(sampler_cfg, dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle,
+                                seed=seed or 0)
+        shuffle = False
+    elif distributed:
         sampler = DistributedSampler(dataset, num_replicas=dist.get_world_size(), rank=dist.get_rank(),
                                      shuffle=shuffle, seed=seed or 0, drop_last=not round_up)
         shuffle = False

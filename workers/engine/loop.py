@@ -41,7 +41,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from workers.data import build_dataloader, build_dataset
 from workers.engine.checkpoint import (
@@ -240,7 +240,7 @@ def train_one_epoch(
     """
     model, optimizer = state.model, state.optimizer
     model.train()
-    if isinstance(data_loader.sampler, DistributedSampler):
+    if hasattr(data_loader.sampler, "set_epoch"):  # DistributedSampler, RepeatAugSampler
         data_loader.sampler.set_epoch(state.epoch)
     state.epoch_len = len(data_loader)
     if not state.max_iters:
@@ -793,7 +793,8 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
     train_args = _loader_args(data, "train")
     train_loader = build_dataloader(train_set, train_args["samples_per_gpu"], train_args["workers_per_gpu"],
                                     shuffle=True, seed=seed, drop_last=bool(train_args.get("drop_last", False)),
-                                    pin_memory=pin, persistent_workers=bool(train_args.get("persistent_workers")))
+                                    pin_memory=pin, persistent_workers=bool(train_args.get("persistent_workers")),
+                                    sampler_cfg=spec.get("sampler"))
     val_loader = None
     if val_set is not None:
         val_args = _loader_args(data, "val")

@@ -19,6 +19,19 @@ for _name, _cls in vars(torch.optim).items():
     if inspect.isclass(_cls) and issubclass(_cls, torch.optim.Optimizer) and _cls is not torch.optim.Optimizer:
         OPTIMIZERS.add(_name, _cls)
 
+
+
+@OPTIMIZERS.register("Lamb")
+def lamb(params, **kwargs) -> torch.optim.Optimizer:
+    """LAMB (You et al., "Large Batch Optimization for Deep Learning", 2020), MMCls 0.25's ``Lamb``, whose
+    arguments and defaults it shares (``lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01,
+    grad_averaging=True, max_grad_norm=1.0, trust_clip=False, always_adapt=False``): timm's
+    ``timm.optim.Lamb``, from which MMCls copied its own. Imported on use, so timm loads only for it."""
+    from timm.optim import Lamb
+
+    return Lamb(params, **kwargs)
+
+
 _NORMS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 _PARAMWISE_KEYS = {"custom_keys", "bias_lr_mult", "bias_decay_mult", "norm_decay_mult", "dwconv_decay_mult",
                    "bypass_duplicate", "dcn_offset_lr_mult"}
