@@ -123,3 +123,16 @@ def test_it_asks_strangers_to_authenticate():
     from rest_framework.test import APIClient
 
     assert APIClient().get("/api/leaderboard").status_code in (401, 403)
+
+
+def test_it_names_the_runs_on_the_pareto_front(cast):
+    zoo = pytest.importorskip("workers.models.zoo")
+    costed = sorted((e for e in zoo.zoo_entries() if e.flops), key=lambda e: e.flops)
+    if len(costed) < 3:
+        pytest.skip("the zoo lists fewer than three models with FLOPs")
+    cheap, mid, dear = costed[0], costed[len(costed) // 2], costed[-1]
+    assert cheap.flops < mid.flops < dear.flops
+    on_front = [_run(cast, cheap.spec, 60.0), _run(cast, dear.spec, 80.0)]
+    _run(cast, mid.spec, 55.0)  # dearer than `cheap` and worse: dominated
+    body = cast.clients["owner"].get("/api/leaderboard", {"dataset": "digits"}).json()
+    assert body["pareto"] == [str(r.pk) for r in on_front]
