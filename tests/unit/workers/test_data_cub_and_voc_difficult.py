@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jobspecs import load_library
 from tests.unit.workers.test_data_datasets import LOAD, _voc_xml
 from workers.data import build_dataset
 
@@ -64,3 +65,14 @@ def test_it_labels_difficult_only_voc_classes_by_difficult_as_postive(tmp_path, 
     labels = dataset.get_gt_labels()[0]
     assert labels[dataset.class_to_idx["chair"]] == 1 and labels[dataset.class_to_idx["dog"]] == dog_label
     assert np.count_nonzero(labels) == (1 if dog_label == 0 else 2)
+
+
+@pytest.mark.parametrize("name", ["resnet/resnet50_8xb8_cub.py", "swin_transformer/swin-large_8xb8_cub_384px.py"])
+def test_it_builds_the_cub_specs_datasets_under_a_data_root(tmp_path, name):
+    write_cub(tmp_path / "data")
+    data = load_library(name)["data"]
+
+    train = build_dataset({**data["train"], "pipeline": LOAD}, data_root=tmp_path)
+    val = build_dataset({**data["val"], "pipeline": LOAD}, {"test_mode": True}, data_root=tmp_path)
+
+    assert len(train) == 2 and len(val) == 2 and len(train.CLASSES) == 200
