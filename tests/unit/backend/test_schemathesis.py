@@ -43,26 +43,52 @@ def _operations(schema):
             yield op
 
 
-def test_it_never_answers_5xx(cast, schema):
-    from backend.experiments.models import Checkpoint, RunStatus
+def _known_ids(cast) -> dict:
+    """Real objects for the path parameters, so generated queries and bodies reach real rows too."""
+    from backend.accounts.models import ApiToken, Membership
+    from backend.experiments.models import Checkpoint, RunStatus, Sweep
+    from workers.distributed.sweep import normalise
 
     run = cast.make_run(status=RunStatus.RUNNING)
-    Checkpoint.objects.create(run=run, path="runs/none.pth", epoch=1, iteration=1)
-    token = cast.clients["owner"]._credentials["HTTP_AUTHORIZATION"]
-    failures, tried = [], 0
-    for op in _operations(schema):
-        strategy = op.as_strategy()
+    ckpt = Checkpoint.objects.create(run=run, path="runs/none.pth", epoch=1, iteration=1)
+    sweep = Sweep.objects.create(
+        team=cast.team, created_by=cast.users["owner"], name="s", dataset=cast.dataset, spec_text="x = 1",
+        resolved_spec={"x": 1}, spec_hash="0" * 64,
+        config=normalise({"space": {"optimizer.lr": {"type": "choice", "values": [0.1, 0.01]}}}))
+    spare, _ = ApiToken.issue(cast.users["owner"], "spare")  # revoking it must not log the test out
+    return {
+        "runs": {"id": str(run.pk), "ckpt_id": str(ckpt.pk)}, "sweeps": {"id": str(sweep.pk)},
+        "datasets": {"id": str(cast.dataset.pk)}, "tokens": {"id": str(spare.pk)},
+        "teams": {"slug": "team-a", "member_id": str(Membership.objects.get(user=cast.users["viewer"]).pk)},
+        "ingest": {"run_id": str(run.pk), "sweep_id": str(sweep.pk)},
+    }
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck), derandomize=True)
-        @given(case=strategy)
-        def check(case):
+
+def _checker(op, real: dict, token: str, failures: list, calls: list):
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(case=op.as_strategy())
+    def check(case):
+        for params in ({}, real):  # as generated, then on real objects
+            if params and not case.path_parameters:
+                continue
+            if params:
+                case.path_parameters = {k: params.get(k, v) for k, v in case.path_parameters.items()}
             response = case.call(headers={"Authorization": token})
+            calls.append(response.status_code)
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: "
                                 f"{response.text[:200]}")
+    return check
 
-        check()
-        tried += 1
-    assert tried >= 20
+
+def test_it_never_answers_5xx(cast, schema):
+    known = _known_ids(cast)
+    token = cast.clients["owner"]._credentials["HTTP_AUTHORIZATION"]
+    failures, calls, operations = [], [], 0
+    for op in _operations(schema):
+        _checker(op, known.get(op.path.split("/")[2], {}), token, failures, calls)()
+        operations += 1
+    assert operations >= 20 and len(calls) >= 10 * operations
+    assert sum(200 <= c < 300 for c in calls) >= 100  # real objects were reached, not only 404s
     assert not failures, "\n".join(failures[:20])
