@@ -1,6 +1,7 @@
 # MMCls 0.25's Graphcore IPU fine-tuning of ViT-B/16 at 224px. Trainyard has no IPU runner: the IPU-only
 # settings (ipu_model_cfg / options_cfg of the runner, the fp16 velocity/accum types, the async train
-# dataloader) and the `ToHalf` transforms are left out; the model, data, optimizer and schedule are MMCls's.
+# dataloader) are left out, and so are MMCls's `ToHalf` transforms (registered, but on a GPU `fp16` runs the
+# model under autocast, which casts float32 images itself); the model, data, optimizer and schedule are MMCls's.
 _base_ = [
     '../_base_/models/vit-base-p16.py',
     '../_base_/datasets/imagenet_bs64_pil_resize_autoaug.py',

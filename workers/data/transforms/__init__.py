@@ -22,6 +22,7 @@ from workers.data.transforms.compose import Compose
 from workers.data.transforms.formatting import (
     Collect,
     ImageToTensor,
+    ToHalf,
     ToNumpy,
     ToPIL,
     ToTensor,
@@ -76,6 +77,7 @@ __all__ = [
     "Shear",
     "Solarize",
     "SolarizeAdd",
+    "ToHalf",
     "ToNumpy",
     "ToPIL",
     "ToTensor",

@@ -1,4 +1,4 @@
-"""Formatting transforms: ToTensor, ImageToTensor, Transpose, ToPIL, ToNumpy, Collect (seed 7.1.3, 60.3)."""
+"""Formatting transforms: ToTensor, ImageToTensor, Transpose, ToPIL, ToNumpy, ToHalf, Collect (seed 7.1.3, 60.3)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from PIL import Image
 
 from workers.registry import TRANSFORMS
 
-__all__ = ["Collect", "ImageToTensor", "ToNumpy", "ToPIL", "ToTensor", "Transpose", "to_tensor"]
+__all__ = ["Collect", "ImageToTensor", "ToHalf", "ToNumpy", "ToPIL", "ToTensor", "Transpose", "to_tensor"]
 
 
 def to_tensor(data) -> torch.Tensor:
@@ -43,6 +43,28 @@ class ToTensor:
     def __call__(self, results: dict) -> dict:
         for key in self.keys:
             results[key] = to_tensor(results[key])
+        return results
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(keys={self.keys})"
+
+
+@TRANSFORMS.register()
+class ToHalf:
+    """Cast ``results[key]`` to float16 (a tensor with ``.half()``, an array with ``astype``) for each of
+    ``keys``: MMCls 0.25's transform for its IPU specs, which feed half-precision images.
+
+    Args:
+        keys: Result keys, e.g. ``['img']``.
+    """
+
+    def __init__(self, keys: Sequence[str]):
+        self.keys = list(keys)
+
+    def __call__(self, results: dict) -> dict:
+        for key in self.keys:
+            value = results[key]
+            results[key] = value.half() if isinstance(value, torch.Tensor) else np.asarray(value).astype(np.float16)
         return results
 
     def __repr__(self) -> str:
