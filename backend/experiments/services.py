@@ -415,6 +415,11 @@ def record_batch(run: Run, batch: dict) -> IngestResult:
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.status in (RunStatus.CANCELLING, RunStatus.CANCELLED):
             return IngestResult(False, {}, True)
+        if run.sweep_id and run.sweep.status in (RunStatus.CANCELLING, RunStatus.CANCELLED):
+            # a trial of a cancelled sweep: whatever it reports now is the cancel taking effect
+            if not run.is_terminal:
+                run.transition(RunStatus.CANCELLED, "the sweep was cancelled")
+            return IngestResult(False, {}, True)
         try:
             with transaction.atomic():
                 IngestBatch.objects.create(run=run, session=session, seq=seq)

@@ -237,7 +237,10 @@ def record_sweep_events(sweep: Sweep, events: list[dict]) -> None:
     """Status events from the sweep's driver (``running``, ``succeeded``, ``failed``)."""
     for event in events:
         status, reason = event.get("status"), str(event.get("reason", ""))[:4000]
-        if status in (RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED):
+        sweep.refresh_from_db(fields=["status"])
+        if sweep.status == RunStatus.CANCELLING and status == RunStatus.FAILED:
+            status, reason = RunStatus.CANCELLED, "cancelled"  # the driver died of the cancel
+        if status in (RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
             _apply(sweep.pk, status, reason)
 
 

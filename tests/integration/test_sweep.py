@@ -40,10 +40,11 @@ def test_it_searches_with_asha_and_stores_every_trial(pg_stack):
     done = _wait(pg_stack, sweep_id, lambda s: s["status"] in TERMINAL, 600, "the sweep to finish")
     assert done["status"] == "succeeded", done["status_reason"]
     trials = pg_stack.api("GET", f"/api/sweeps/{sweep_id}/trials").json()
-    assert len(trials) == 4, trials
+    driver_log = pg_stack.api("GET", f"/api/sweeps/{sweep_id}/logs").json()["text"][-6000:]
+    assert len(trials) == 4, (trials, driver_log)
     assert len({t["trial_id"] for t in trials}) == 4
     for trial in trials:
-        assert trial["status"] == "succeeded", trial
+        assert trial["status"] == "succeeded", (trial["status_reason"], trial, driver_log)
         assert 1e-3 <= trial["trial_params"]["optimizer.lr"] <= 0.3
         points = pg_stack.api("GET", f"/api/runs/{trial['id']}/metrics",
                               params={"name": "accuracy_top-1", "mode": "val"}).json()

@@ -8,11 +8,13 @@ that a scheduler such as ASHA can stop a trial early).
 Each trial is a run of its own in the backend: the trial function registers it (``POST
 /api/ingest/sweeps/<id>/trials`` with the sweep's token; idempotent on Tune's trial id), receives
 the run's id and ingestion token, and reports logs, metric points and checkpoints like any run.
-A trial the scheduler stops never gets to say so itself (Tune ends its actor), so the driver's
-``TrialReporter`` callback closes it, marked early-stopped.
+A trial the scheduler stops never gets to say so itself (Tune ends its actor), and a finished
+trial's last report may not get out before Tune tears it down, so the driver's ``TrialReporter``
+callback closes every trial (marked early-stopped where it ran fewer evaluations than its schedule)
+before the driver reports the sweep's end.
 
 Small clusters (ray-project/ray#54305): a trial function that holds a CPU while its trainer's
-workers wait for CPUs can deadlock the cluster. The trial function asks for no CPU here, and the
+workers wait for CPUs can deadlock the cluster. The trial function asks for a sliver of a CPU, and the
 number of concurrent trials defaults to what the cluster can actually run side by side.
 """
 from __future__ import annotations
@@ -273,9 +275,10 @@ def run_trial(config: dict, job: dict) -> None:
     try:
         trainer.fit()
     except BaseException as exc:
+        # Not "failed" yet: a trial the scheduler stops also ends here (its trainer torn down). The
+        # driver's TrialReporter knows which it was and closes the trial's run accordingly.
         reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        status.log(f"[trainyard] trial failed: {reason}")
-        status.event("failed", reason[-4000:])
+        status.log(f"[trainyard] trial ended: {reason}")
         status.close(timeout=30)
         raise
     status.log("[trainyard] trial finished")
@@ -301,16 +304,27 @@ def _trial_reporter_class():
                 reporter.event(status, reason, early_stopped=early)
                 reporter.close(timeout=30)
             except Exception:  # the backend is away: reconcile closes the trial with the sweep
+                print(f"[trainyard] could not close trial {trial.trial_id}:", file=sys.stderr)
                 traceback.print_exc()
 
         def on_trial_complete(self, iteration, trials, trial, **info):
+            # Always closed from here: the trial function's own last report may not get out before
+            # Tune tears its actor down (the last trial ends when the whole sweep does).
             done = int((trial.last_result or {}).get("training_iteration", 0) or 0)
             if done < self.full:
                 self._close(trial, "succeeded", f"stopped early by the scheduler after {done} of "
                             f"{self.full} evaluations", early=True)
+            else:
+                self._close(trial, "succeeded", f"finished its {done} evaluations")
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            self._close(trial, "failed", f"trial {trial.trial_id} failed: {trial.error_file or 'see the logs'}")
+            detail = ""
+            try:
+                lines = [ln for ln in Path(trial.error_file).read_text().splitlines() if ln.strip()]
+                detail = lines[-1] if lines else ""
+            except (OSError, TypeError):
+                pass
+            self._close(trial, "failed", f"trial {trial.trial_id} failed: {detail or 'see the sweep logs'}")
 
     return TrialReporter
 
@@ -323,7 +337,9 @@ def build_tuner(job: dict, cluster_cpus: float):
     full = evaluations(job["spec"])
     concurrency = cfg.get("max_concurrent_trials") or default_concurrency(job["resources"], cluster_cpus)
     client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
-    trainable = tune.with_resources(tune.with_parameters(run_trial, job=job), {"CPU": 0})
+    # A sliver of a CPU: Tune refuses an empty request, and a whole CPU per trial driver would starve
+    # the trainers' workers on a small cluster (ray-project/ray#54305).
+    trainable = tune.with_resources(tune.with_parameters(run_trial, job=job), {"CPU": 0.01})
     return tune.Tuner(
         trainable,
         param_space=param_space(cfg),

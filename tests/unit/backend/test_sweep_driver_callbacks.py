@@ -35,12 +35,14 @@ def test_it_marks_a_trial_the_scheduler_stopped_as_early_stopped(live_server, ru
     assert "after 2 of 6 evaluations" in run.status_reason
 
 
-def test_it_leaves_a_trial_that_ran_its_course_to_its_own_report(live_server, running_sweep, tmp_path):
+def test_it_closes_a_trial_that_ran_its_course_without_marking_it(live_server, running_sweep, tmp_path):
     run = sweeps.register_trial(running_sweep, "abc_00002", {"optimizer.lr": 0.1})
     cb = _callback(live_server, running_sweep, tmp_path)
-    cb.on_trial_complete(0, [], SimpleNamespace(trial_id="abc_00002", last_result={"training_iteration": 6}))
+    with override_settings(TRAINYARD_PUBLIC_URL=live_server.url):
+        cb.on_trial_complete(0, [], SimpleNamespace(trial_id="abc_00002", last_result={"training_iteration": 6}))
     run.refresh_from_db()
-    assert run.status == RunStatus.RUNNING and not run.early_stopped
+    assert run.status == RunStatus.SUCCEEDED and not run.early_stopped
+    assert run.status_reason == "finished its 6 evaluations"
 
 
 def test_it_fails_a_trial_with_the_last_line_of_its_error(live_server, running_sweep, tmp_path):

@@ -189,3 +189,18 @@ def test_it_lets_a_trial_be_trained_again_as_a_plain_run(cast):
                               cfg_options=form["cfg_options"] or None)
     assert run.resolved_spec["optimizer"]["lr"] == 0.02 and "sweep" not in run.resolved_spec
     assert run.spec_hash == trial.spec_hash
+
+
+def test_it_treats_what_a_cancelled_sweep_reports_as_the_cancel_taking_effect(cast):
+    sweep = _running_sweep(cast)
+    trial = sweeps.register_trial(sweep, "t0", {"optimizer.lr": 0.1})
+    sweep.transition(RunStatus.CANCELLING, "cancel requested")
+    r = cast.ingest_client(trial).post(f"/api/ingest/{trial.pk}", {"session": "d", "seq": 0, "events": [
+        {"status": "failed", "reason": "trial failed: the actor died"}]}, format="json")
+    assert r.status_code == 409
+    trial.refresh_from_db()
+    assert trial.status == RunStatus.CANCELLED
+    _driver(sweep).post(f"/api/ingest/sweeps/{sweep.pk}", {"events": [{"status": "failed", "reason": "SIGTERM"}]},
+                        format="json")
+    sweep.refresh_from_db()
+    assert sweep.status == RunStatus.CANCELLED
