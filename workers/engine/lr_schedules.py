@@ -238,6 +238,26 @@ class CosineAnnealing(LrSchedule):
         return annealing_cos(base_lr, target, progress / max_progress)
 
 
+@LR_SCHEDULES.register()
+class LinearAnnealing(LrSchedule):
+    """mmcv 1.x's ``LinearAnnealingLrUpdaterHook``: a straight line from ``base_lr`` to ``min_lr`` (or
+    ``base_lr * min_lr_ratio``) over the run.
+
+    Args:
+        min_lr: Final lr; give exactly one of it and ``min_lr_ratio``.
+        min_lr_ratio: Final lr as a fraction of the base lr.
+    """
+
+    def __init__(self, min_lr: float | None = None, min_lr_ratio: float | None = None, **kwargs):
+        _check_min("LinearAnnealing", min_lr, min_lr_ratio)
+        self.min_lr = min_lr
+        self.min_lr_ratio = min_lr_ratio
+        super().__init__(**kwargs)
+
+    def get_lr(self, base_lr, progress, max_progress):
+        return annealing_linear(base_lr, _target(base_lr, self.min_lr, self.min_lr_ratio), progress / max_progress)
+
+
 def _target(base: float, minimum: float | None, ratio: float | None) -> float:
     return base * ratio if ratio is not None else minimum
 

@@ -16,6 +16,7 @@ from workers.engine.lr_schedules import (
     _cyclic_ratio,
     anneal_function,
     annealing_cos,
+    annealing_linear,
     check_warmup,
     cyclic_value,
 )
@@ -135,6 +136,23 @@ class CosineAnnealingMomentum(MomentumSchedule):
     def get_momentum(self, base, progress, max_progress, group):
         target = base * self.min_momentum_ratio if self.min_momentum_ratio is not None else self.min_momentum
         return annealing_cos(base, target, progress / max_progress)
+
+
+@MOMENTUM_SCHEDULES.register("LinearAnnealing")
+class LinearAnnealingMomentum(MomentumSchedule):
+    """mmcv 1.x's ``LinearAnnealingMomentumUpdaterHook``: a straight line from the base momentum to
+    ``min_momentum`` (or ``base * min_momentum_ratio``)."""
+
+    def __init__(self, min_momentum: float | None = None, min_momentum_ratio: float | None = None, **kwargs):
+        if (min_momentum is None) == (min_momentum_ratio is None):
+            raise ValueError("LinearAnnealing momentum needs exactly one of min_momentum and min_momentum_ratio")
+        self.min_momentum = min_momentum
+        self.min_momentum_ratio = min_momentum_ratio
+        super().__init__(**kwargs)
+
+    def get_momentum(self, base, progress, max_progress, group):
+        target = base * self.min_momentum_ratio if self.min_momentum_ratio is not None else self.min_momentum
+        return annealing_linear(base, target, progress / max_progress)
 
 
 @MOMENTUM_SCHEDULES.register("Cyclic")

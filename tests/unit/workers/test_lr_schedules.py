@@ -64,3 +64,15 @@ def test_it_rejects_bad_settings():
         build_lr_schedule({"policy": "CosineAnnealing"})
     with pytest.raises(ValueError, match="not a supported type for warming up"):
         build_lr_schedule({"policy": "step", "step": [1], "warmup": "cubic", "warmup_iters": 1})
+
+
+def test_it_anneals_lr_and_momentum_linearly_as_mmcv():
+    from workers.engine.lr_schedules import LinearAnnealing
+    from workers.engine.momentum_schedules import LinearAnnealingMomentum
+
+    lr = LinearAnnealing(min_lr_ratio=0.1, by_epoch=True)
+    assert [round(lr.get_lr(1.0, p, 10), 6) for p in (0, 5, 10)] == [1.0, 0.55, 0.1]
+    mom = LinearAnnealingMomentum(min_momentum=0.5, by_epoch=True)
+    assert [round(mom.get_momentum(0.9, p, 4, None), 6) for p in (0, 2, 4)] == [0.9, 0.7, 0.5]
+    with pytest.raises(ValueError, match="exactly one"):
+        LinearAnnealing()
