@@ -478,6 +478,17 @@ class _Checker:
                     or (_is_number(scale) and scale > 0)):
                 self.expect(path + ('loss_scale',), scale, "a positive number, 'dynamic' or a dict")
 
+    def auto_scale_lr(self, path: Path, value: Any) -> None:
+        if not self.is_dict(path, value, none_ok=True, hint='e.g. auto_scale_lr = dict(enable=True, base_batch_size=256)'):
+            return
+        for key in value or {}:
+            if key not in ('enable', 'base_batch_size'):
+                self.error(path + (key,), f'auto_scale_lr has no key {key!r}', hint='keys: enable, base_batch_size')
+        if 'enable' in (value or {}):
+            self.boolean(path + ('enable',), value['enable'])
+        if 'base_batch_size' in (value or {}):
+            self.integer(path + ('base_batch_size',), value['base_batch_size'], 1)
+
     def seed(self, path: Path, value: Any) -> None:
         self.integer(path, value, 0, none_ok=True)
 
@@ -661,6 +672,7 @@ _TOP_LEVEL = {
     'paramwise_cfg': _Checker.paramwise_cfg,
     'custom_imports': _Checker.custom_imports,
     'seed': _Checker.seed,
+    'auto_scale_lr': _Checker.auto_scale_lr,
     'gpu_ids': _Checker.gpu_ids,
     'resources': _Checker.resources,
     'sweep': _Checker.sweep,

@@ -11,6 +11,7 @@ from backend.accounts import access
 from backend.experiments import run_actions, services
 from backend.experiments.api import get_run_for_user, runs_for
 from backend.experiments.models import LogLine, MetricPoint, Run
+from workers.engine.scaling import batch_facts
 
 LOG_TAIL = 2000  # log lines the page starts with; older ones are in the API
 
@@ -103,6 +104,7 @@ def run_detail(request, pk):
         "base_diff": _diff_lines(base_diff) if base_diff else [], "base_missing": base is None,
         "repro": reproducibility(run), "packages": _packages(run), "checkpoints": run.checkpoints.all(),
         "tags": run.tags.all(), "last_event": stream_start(run),
+        "batch": batch_facts(run.resolved_spec, (run.resources or {}).get("num_workers")),
     })
 
 

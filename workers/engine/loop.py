@@ -73,6 +73,7 @@ from workers.engine.logger import RunLogger, eta_string
 from workers.engine.lr_schedules import LrSchedule, build_lr_schedule
 from workers.engine.momentum_schedules import MomentumSchedule, build_momentum_schedule
 from workers.engine.optimizers import build_optimizer
+from workers.engine.scaling import apply_auto_scale_lr
 from workers.engine.sections import CheckpointSettings, EvalSettings
 from workers.engine.strategy import (
     DeepSpeedOptimizerHook,
@@ -750,6 +751,9 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
     for hook in hooks:
         if isinstance(hook, EMAHook):
             hook.register(model)  # before resuming: the checkpoint holds the averages
+    scaling = apply_auto_scale_lr(spec, world_size)
+    if scaling:
+        log.info(scaling)
     optimizer = build_optimizer(model, spec["optimizer"])
     state = TrainState(model=model, optimizer=optimizer, max_epochs=length if unit == "epoch" else 0,
                        max_iters=length if unit == "iter" else 0, iter_based=unit == "iter")

@@ -111,3 +111,18 @@ def test_it_offers_fork_links_only_to_writers(cast, demo_run, settings, tmp_path
     assert 'id="fork-run"' in login("member").get(f"/runs/{demo_run.pk}").content.decode()
     viewer_page = login("viewer").get(f"/runs/{demo_run.pk}").content.decode()
     assert 'id="fork-run"' not in viewer_page and "fork from here" not in viewer_page
+
+
+def test_it_shows_the_effective_batch_and_the_scaled_lr(cast):
+    from django.test import Client
+
+    spec = {"data": {"samples_per_gpu": 32}, "optimizer": {"type": "SGD", "lr": 0.1},
+            "auto_scale_lr": {"enable": True, "base_batch_size": 256}}
+    run = cast.make_run(resolved_spec=spec, resources={"num_workers": 4})
+    client = Client()
+    client.force_login(cast.users["viewer"])
+    html = client.get(f"/runs/{run.pk}").content.decode()
+    start = html.index('id="batch"')
+    text = " ".join(html[start:html.index("</p>", start)].split())
+    assert "Effective batch <b>128</b> = 32 per worker × 4 workers" in text
+    assert "trains at <b>0.05</b>" in text
