@@ -7,11 +7,14 @@ the weak ones at its rungs. Each trial runs the engine in its Tune actor on one 
 group per trial: the per-trial start-up of a TorchTrainer would swamp a 2-core machine and is the same
 for both arms).
 
-    .venv/bin/python bench/asha_vs_grid.py [--epochs 6] [--concurrent 2]
+    .venv/bin/python bench/asha_vs_grid.py [--epochs 6] [--concurrent 2] [--reduction-factor 2] [--wide]
+                                           [--asha-concurrent 1]
+
 
 Goal (issue #5): ASHA's best top-1 within 1 point of the grid's while spending <= 40% of its epochs.
 """
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -23,6 +26,9 @@ SPACE = {
     "optimizer.lr": {"type": "grid_search", "values": [0.4, 0.1, 0.03, 0.01, 0.003, 0.001]},
     "model.head.loss.label_smooth_val": {"type": "grid_search", "values": [0.0, 0.1]},
 }
+# --wide: a third axis (24 configurations). Async ASHA lets its first trials run to the end (there is
+# nothing yet to compare them with), a fixed cost that weighs less in a bigger search.
+WIDE = {"optimizer.weight_decay": {"type": "grid_search", "values": [5e-4, 5e-5]}}
 
 
 def trial(config: dict, base_spec: dict, data_root: str, out: str) -> None:
@@ -40,12 +46,13 @@ def trial(config: dict, base_spec: dict, data_root: str, out: str) -> None:
           on_evaluate=lambda m: tune.report({"accuracy_top-1": m["accuracy_top-1"], "epoch": m["epoch"]}))
 
 
-def search(scheduler: str, base_spec: dict, data_root: str, concurrent: int, epochs: int) -> tuple[float, int, float]:
+def search(scheduler: str, base_spec: dict, data_root: str, concurrent: int, epochs: int,
+           space: dict) -> tuple[float, int, float]:
     from ray import tune
 
     from workers.distributed import sweep as sw
 
-    cfg = sw.normalise({"space": SPACE, "metric": "accuracy_top-1", "mode": "max", "search_alg": "grid",
+    cfg = sw.normalise({"space": space, "metric": "accuracy_top-1", "mode": "max", "search_alg": "grid",
                         "scheduler": scheduler})
     out = tempfile.mkdtemp(prefix=f"trainyard-{sw._kind(scheduler)}-")
     t0 = time.monotonic()
@@ -67,6 +74,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--concurrent", type=int, default=2)
+    ap.add_argument("--asha-concurrent", type=int, default=None,
+                    help="trials at a time under ASHA (default: --concurrent); async ASHA lets the first "
+                         "'concurrent' trials run to the end, having nothing to compare them with")
+    ap.add_argument("--grace-period", type=int, default=1)
+    ap.add_argument("--reduction-factor", type=int, default=2)
+    ap.add_argument("--wide", action="store_true", help="add a weight-decay axis: 24 configurations")
     args = ap.parse_args()
     import ray
 
@@ -80,14 +93,19 @@ def main() -> int:
                                               "data.samples_per_gpu": 64})
     ray.init(num_cpus=args.concurrent, include_dashboard=False, log_to_driver=False)
     try:
-        grid = search("fifo", spec, str(root / "digits"), args.concurrent, args.epochs)
-        asha = search({"type": "asha", "grace_period": 1, "reduction_factor": 3}, spec, str(root / "digits"),
-                      args.concurrent, args.epochs)
+        space = {**SPACE, **(WIDE if args.wide else {})}
+        grid = search("fifo", spec, str(root / "digits"), args.concurrent, args.epochs, space)
+        asha = search({"type": "asha", "grace_period": args.grace_period,
+                       "reduction_factor": args.reduction_factor}, spec, str(root / "digits"),
+                      args.asha_concurrent or args.concurrent, args.epochs, space)
     finally:
         ray.shutdown()
-    print(f"\n{'':14}{'best top-1':>11}{'epochs':>8}{'wall s':>8}")
+    print(f"\n{math.prod(len(d['values']) for d in space.values())} configurations, "
+          f"{args.epochs} epochs each, {args.concurrent} at a time")
+    print(f"{'':14}{'best top-1':>11}{'epochs':>8}{'wall s':>8}")
     print(f"{'grid (FIFO)':14}{grid[0]:11.2f}{grid[1]:8d}{grid[2]:8.0f}   baseline")
-    print(f"{'ASHA':14}{asha[0]:11.2f}{asha[1]:8d}{asha[2]:8.0f}")
+    print(f"{'ASHA':14}{asha[0]:11.2f}{asha[1]:8d}{asha[2]:8.0f}   grace {args.grace_period}, "
+          f"reduction factor {args.reduction_factor}, {args.asha_concurrent or args.concurrent} at a time")
     gap, share = grid[0] - asha[0], asha[1] / grid[1]
     print(f"\nASHA: best top-1 {gap:+.2f} points behind the grid, {share:.0%} of its epochs, "
           f"{asha[2] / grid[2]:.2f}x its wall time")
