@@ -60,7 +60,7 @@ def _zoo(spec_name: str):
     if not spec_name:
         return None
     try:
-        from workers.models.zoo import zoo_entry
+        from jobspecs.zoo import zoo_entry
     except ImportError:
         return None
     try:

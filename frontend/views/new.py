@@ -35,7 +35,7 @@ def _team_and_role(request):
 def _zoo() -> dict:
     """Reference numbers by library spec name; empty if the zoo module is missing or broken."""
     try:
-        from workers.models.zoo import zoo_entries
+        from jobspecs.zoo import zoo_entries
 
         return {e.spec: e for e in zoo_entries()}
     except Exception:  # the zoo is optional here: the form works without its numbers

@@ -4,7 +4,7 @@ Each model of each ``jobspecs/library/<family>/metafile.yml`` is loaded from the
 the ``meta`` device and counted with mmcv's rules (``workers.models.complexity``): the parameters must be
 within 1% and the FLOPs within 5% of the seed's table, at the table's resolution, and for RepVGG/RepMLP
 also after ``switch_to_deploy()``. A variant marked ``Unmatched`` in its metafile is skipped with that
-reason.
+reason (one marked ``Unmatched: "FLOPs only: ..."`` still has its parameters checked).
 """
 
 from __future__ import annotations
@@ -63,11 +63,14 @@ def test_it_looks_up_an_entry_by_spec_or_name():
 def test_it_reproduces_the_published_complexity(entry: ZooEntry):
     assert entry.params and entry.flops, f"{entry.spec}: the metafile needs Parameters and FLOPs"
     spec = jobspecs.load_library(entry.spec)  # the spec exists and validates
-    if entry.unmatched:
+    flops_only = bool(entry.unmatched) and entry.unmatched.startswith("FLOPs only")
+    if entry.unmatched and not flops_only:
         pytest.skip(f"Unmatched: {entry.unmatched}")
     model = build_meta_model(spec["model"])
     flops, params = get_model_complexity_info(model, entry.input_shape)
     _assert_close(params, entry.params, PARAMS_TOLERANCE, "params", entry)
+    if flops_only:  # the parameters are still checked; the published FLOPs follow a quirk we do not copy
+        pytest.skip(f"Unmatched: {entry.unmatched}")
     _assert_close(flops, entry.flops, FLOPS_TOLERANCE, "FLOPs", entry)
     if entry.deploy_params is None and entry.deploy_flops is None:
         return
