@@ -109,11 +109,50 @@ class CheckpointSerializer(serializers.ModelSerializer):
 
 
 class IngestMetricSerializer(serializers.Serializer):
+    """One metric point (documents the shape; ``IngestBatchSerializer`` checks points with a plain loop,
+    which is ~10x faster than a nested serializer per point at thousands of points a batch)."""
+
     mode = serializers.ChoiceField(choices=["train", "val"])
     name = serializers.CharField(max_length=64)
     step = serializers.IntegerField(min_value=0)
     epoch = serializers.IntegerField(required=False, allow_null=True)
     value = serializers.FloatField()
+
+
+def _metric_point(item, index: int) -> dict:
+    """A checked, normalised metric point; ``ValidationError`` naming the point and field otherwise."""
+    import math
+
+    def bad(field: str, message: str):
+        return serializers.ValidationError({index: {field: [message]}})
+
+    if not isinstance(item, dict):
+        raise serializers.ValidationError({index: ["a metric point is an object"]})
+    mode = item.get("mode")
+    if mode not in ("train", "val"):
+        raise bad("mode", f'"{mode}" is not a valid choice.')
+    name = item.get("name")
+    if not isinstance(name, str) or not name or len(name) > 64:
+        raise bad("name", "a non-empty string of at most 64 characters")
+    step = item.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise bad("step", "an integer >= 0")
+    epoch = item.get("epoch")
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
+        raise bad("epoch", "an integer or null")
+    value = item.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise bad("value", "A valid number is required.")
+    return {"mode": mode, "name": name, "step": step, "epoch": epoch, "value": float(value)}
+
+
+class IngestMetricsField(serializers.ListField):
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            raise serializers.ValidationError("a list of metric points")
+        if len(data) > 50000:
+            raise serializers.ValidationError("at most 50000 points a batch")
+        return [_metric_point(item, i) for i, item in enumerate(data)]
 
 
 class IngestCheckpointSerializer(serializers.Serializer):
@@ -134,7 +173,7 @@ class IngestEventSerializer(serializers.Serializer):
 class IngestBatchSerializer(serializers.Serializer):
     session = serializers.CharField(max_length=64)
     seq = serializers.IntegerField(min_value=0)
-    metrics = IngestMetricSerializer(many=True, required=False)
+    metrics = IngestMetricsField(child=IngestMetricSerializer(), required=False)
     logs = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
                                  required=False, max_length=5000)
     checkpoints = IngestCheckpointSerializer(many=True, required=False)
