@@ -261,21 +261,32 @@ def run_dir(run: Run) -> Path:
     return settings.TRAINYARD_STORAGE / "runs" / str(run.pk)
 
 
+def claim_for_dispatch(model, pk):
+    """Lock a run or sweep, move it to ``dispatching`` and note its Ray submission id.
+
+    Returns the object, or what to answer instead ('skipped (...)') when it is gone or past dispatch.
+    """
+    with transaction.atomic():
+        obj = model.objects.select_for_update().filter(pk=pk).first()
+        if obj is None:
+            return f"skipped (no such {model._meta.verbose_name})"
+        if obj.status not in (RunStatus.QUEUED, RunStatus.DISPATCHING):
+            return f"skipped ({obj.status})"
+        if obj.status == RunStatus.QUEUED:
+            obj.transition(RunStatus.DISPATCHING)
+        obj.ray_submission_id = obj.job_id
+        obj.save(update_fields=["ray_submission_id"])
+    return obj
+
+
 def dispatch(run_id: str) -> str:
     """Submit the run's Ray job. Idempotent: the submission id is the run's UUID.
 
     Returns what happened: 'submitted', 'already-submitted' or 'skipped (<status>)'.
     """
-    with transaction.atomic():
-        run = Run.objects.select_for_update().filter(pk=run_id).first()
-        if run is None:
-            return "skipped (no such run)"
-        if run.status not in (RunStatus.QUEUED, RunStatus.DISPATCHING):
-            return f"skipped ({run.status})"
-        if run.status == RunStatus.QUEUED:
-            run.transition(RunStatus.DISPATCHING)
-        run.ray_submission_id = run.job_id
-        run.save(update_fields=["ray_submission_id"])
+    run = claim_for_dispatch(Run, run_id)
+    if isinstance(run, str):
+        return run
     job_file = _write_job_file(run)
     env = {
         "TRAINYARD_RUN_ID": str(run.pk),

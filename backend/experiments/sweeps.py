@@ -30,6 +30,7 @@ from .services import (
     _find_dataset,
     _normalise_cfg_options,
     _resources,
+    claim_for_dispatch,
     ingest_token,
     resolve_spec,
 )
@@ -155,16 +156,9 @@ def sweep_dir(sweep: Sweep) -> Path:
 
 def dispatch(sweep_id: str) -> str:
     """Submit the sweep's Ray job (idempotent: the submission id is ``sweep-<uuid>``)."""
-    with transaction.atomic():
-        sweep = Sweep.objects.select_for_update().filter(pk=sweep_id).first()
-        if sweep is None:
-            return "skipped (no such sweep)"
-        if sweep.status not in (RunStatus.QUEUED, RunStatus.DISPATCHING):
-            return f"skipped ({sweep.status})"
-        if sweep.status == RunStatus.QUEUED:
-            sweep.transition(RunStatus.DISPATCHING)
-        sweep.ray_submission_id = sweep.job_id
-        sweep.save(update_fields=["ray_submission_id"])
+    sweep = claim_for_dispatch(Sweep, sweep_id)
+    if isinstance(sweep, str):
+        return sweep
     folder = sweep_dir(sweep)
     folder.mkdir(parents=True, exist_ok=True)
     job = {"sweep_id": str(sweep.pk), "name": sweep.name, "spec": sweep.resolved_spec, "sweep": sweep.config,
