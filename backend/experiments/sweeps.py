@@ -232,9 +232,11 @@ def record_sweep_events(sweep: Sweep, events: list[dict]) -> None:
     for event in events:
         status, reason = event.get("status"), str(event.get("reason", ""))[:4000]
         sweep.refresh_from_db(fields=["status"])
-        if sweep.status == RunStatus.CANCELLING and status == RunStatus.FAILED:
-            status, reason = RunStatus.CANCELLED, "cancelled"  # the driver died of the cancel
-        if status in (RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
+        if sweep.status == RunStatus.CANCELLING:
+            # the driver dying of the cancel says "failed": the sweep ends "cancelled" once Ray reports
+            # its job stopped (cancel_sweep / reconcile), not before
+            continue
+        if status in (RunStatus.RUNNING, RunStatus.SUCCEEDED, RunStatus.FAILED):
             _apply(sweep.pk, status, reason)
 
 
