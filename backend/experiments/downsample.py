@@ -7,6 +7,14 @@ buckets are computed with numpy on the fetched curve (exact positions); beyond t
 database, so the web process never loads millions of rows. The first and the last point are always
 kept. (LTTB was tried first: its per-bucket loop cost ~100 ms for 15k points in Python.)
 
+On PostgreSQL a long curve is not bucketed from its points at all: migration 0004 keeps, per curve,
+the smallest and the largest point of each ``2**level`` steps wide bucket (``ENVELOPE_LEVELS``) in
+``experiments_curve_envelope``, merged by triggers as points are stored. A request reads one level,
+a few thousand rows, and merges them into its buckets, each the union of whole envelope buckets, so
+every extreme is still exact, at its own step (bucketing the 500k points of a curve took 100-250 ms
+a request; issue #6). The points themselves are bucketed only where no level fits (another
+database, or a ``max_points`` too large for the finest level).
+
 Every query filters on ``(run, mode, name)`` and orders or groups by ``step``: the columns of the
 ``point_once`` unique index, which serves them without touching the table's other columns.
 """
@@ -21,6 +29,12 @@ from .models import MetricPoint
 DEFAULT_MAX_POINTS = 2000
 # Above this many steps a curve is bucketed in SQL instead of fetched and bucketed in numpy.
 IN_MEMORY_LIMIT = 20_000
+# The envelope levels migration 0004 maintains: buckets 2**4 to 2**22 steps wide, 8x apart.
+ENVELOPE_LEVELS = (4, 7, 10, 13, 16, 19, 22)
+# A level is read when it has at least 2 and at most 16 of its buckets per bucket of the answer:
+# fewer would make the answer's buckets coarse and uneven, more costs reading rows. With levels 8x
+# apart one of them always fits once the finest has enough.
+ENVELOPE_MIN_PER_BUCKET, ENVELOPE_MAX_PER_BUCKET = 2, 16
 
 
 def minmax_indices(values: np.ndarray, max_points: int) -> np.ndarray:
@@ -74,7 +88,65 @@ def curve(run_id, mode: str, name: str, max_points: int = DEFAULT_MAX_POINTS) ->
         rows = list(qs.order_by("step").values_list("step", "value", "epoch"))
         values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
         return [_point(mode, name, *rows[i]) for i in minmax_indices(values, max_points)]
+    level = envelope_level(last[0] - head[0][0] + 1, max_points)
+    if level is not None and connection.vendor == "postgresql":
+        return _envelope_buckets(run_id, mode, name, max_points, level, head[0], last)
     return _minmax_buckets(qs, mode, name, max_points, head[0], last)
+
+
+def envelope_level(span: int, max_points: int) -> int | None:
+    """The envelope level to answer a curve ``span`` steps long with, or None if none fits.
+
+    The finest level with at most ``ENVELOPE_MAX_PER_BUCKET`` of its buckets per answer bucket,
+    provided it still has ``ENVELOPE_MIN_PER_BUCKET``.
+    """
+    buckets = max(1, (max_points - 2) // 2)
+    for level in ENVELOPE_LEVELS:
+        count = (span >> level) + 1
+        if count <= ENVELOPE_MAX_PER_BUCKET * buckets:
+            return level if count >= ENVELOPE_MIN_PER_BUCKET * buckets else None
+    return None
+
+
+# Each envelope bucket goes whole into the answer bucket of its first step (width_bucket in double
+# precision: no overflow whatever the steps); DISTINCT ON keeps the smallest and the largest point
+# of each answer bucket, earliest step on a tie, as the envelope does.
+_ENVELOPE_SQL = """
+WITH e AS (
+    SELECT lo_step, lo_value, hi_step, hi_value,
+           width_bucket(GREATEST(bucket << %(level)s, %(first)s)::float8, %(first)s::float8, %(end)s::float8,
+                        %(buckets)s) AS b
+    FROM experiments_curve_envelope
+    WHERE run_id = %(run)s AND mode = %(mode)s AND name = %(name)s AND level = %(level)s
+)
+SELECT step, value FROM (
+    (SELECT DISTINCT ON (b) lo_step AS step, lo_value AS value FROM e ORDER BY b, lo_value, lo_step)
+    UNION ALL
+    (SELECT DISTINCT ON (b) hi_step, hi_value FROM e ORDER BY b, hi_value DESC, hi_step)
+) AS extremes
+ORDER BY step
+"""
+
+
+def _envelope_buckets(run_id, mode: str, name: str, max_points: int, level: int, first: tuple,
+                      last: tuple) -> list[dict]:
+    buckets = max(1, (max_points - 2) // 2)
+    params = {"run": run_id, "mode": mode, "name": name, "level": level, "first": first[0], "end": last[0] + 1,
+              "buckets": buckets}
+    with connection.cursor() as cursor:
+        cursor.execute(_ENVELOPE_SQL, params)
+        rows = cursor.fetchall()
+    if not rows:
+        # Points stored while the triggers were off (a bulk load that disabled them): the curve is
+        # longer than max_points, so it has envelope rows whenever they are kept. Slow but whole.
+        qs = MetricPoint.objects.filter(run_id=run_id, mode=mode, name=name).order_by()
+        return _minmax_buckets(qs, mode, name, max_points, first, last)
+    out = [_point(mode, name, *first)]
+    for step, value in rows:
+        if first[0] < step < last[0] and step != out[-1]["step"]:
+            out.append(_point(mode, name, step, value, None))
+    out.append(_point(mode, name, *last))
+    return out
 
 
 def _minmax_buckets(qs, mode: str, name: str, max_points: int, first: tuple, last: tuple) -> list[dict]:

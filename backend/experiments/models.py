@@ -239,7 +239,15 @@ class IngestBatch(models.Model):
 
 
 class MetricPoint(models.Model):
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    """One value of one curve (``run``, ``mode``, ``name``) at one step.
+
+    Ingestion writes every point, so each index costs on every point: there are two, the primary key
+    (``id`` orders the live stream and the ``after`` polling) and ``point_once``, which also serves
+    every lookup by run (hence no index of the foreign key's own). Migration 0004 adds, on PostgreSQL,
+    the curve envelopes ``downsample.py`` reads, kept by triggers on this table.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics", db_index=False)
     mode = models.CharField(max_length=8)  # train | val
     name = models.CharField(max_length=64)
     step = models.BigIntegerField()

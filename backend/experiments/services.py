@@ -460,27 +460,32 @@ def record_batch(run: Run, batch: dict) -> IngestResult:
     return IngestResult(False, {"metrics": len(metrics), "logs": len(lines)}, False)
 
 
+# The batch travels as one JSON document: psycopg2 sends a Python list as an ``ARRAY[...]`` literal
+# of one expression per element, which PostgreSQL parses and plans element by element (about a quarter
+# of the statement's time at 1000 points); one text parameter is parsed in a single pass.
 _INSERT_POINTS = """
 INSERT INTO experiments_metricpoint (run_id, mode, name, step, epoch, value, created_at)
 SELECT %s, u.mode, u.name, u.step, u.epoch, u.value, %s
-FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], %s::integer[], %s::double precision[])
-     AS u(mode, name, step, epoch, value)
+FROM json_to_recordset(%s) AS u(mode varchar, name varchar, step bigint, epoch integer, value double precision)
 ON CONFLICT (run_id, mode, name, step) DO NOTHING
 """
 
 
 def _insert_points(run: Run, metrics: list[dict], now) -> None:
-    """Store checked metric points once each (a replayed step is dropped by the unique constraint).
+    """Store checked metric points once each: a replayed (mode, name, step) keeps its first value.
 
-    On PostgreSQL one ``INSERT ... SELECT unnest(...)`` per batch (no model object per point: about
-    3x the points a second of ``bulk_create``); elsewhere ``bulk_create``.
+    On PostgreSQL one ``INSERT ... SELECT FROM json_to_recordset(...) ON CONFLICT DO NOTHING`` per
+    batch (no model object per point, unlike ``bulk_create``); a step repeated within the batch keeps
+    its first value too, as the rows are inserted in the batch's order. Elsewhere ``bulk_create``.
     """
     if not metrics:
         return
     if connection.vendor == "postgresql":
-        columns = [[m[key] for m in metrics] for key in ("mode", "name", "step", "epoch", "value")]
+        # The values were checked finite; allow_nan=False would rather fail than send invalid JSON.
+        rows = json.dumps([{"mode": m["mode"], "name": m["name"], "step": m["step"], "epoch": m.get("epoch"),
+                            "value": m["value"]} for m in metrics], allow_nan=False)
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT_POINTS, [run.pk, now, *columns])
+            cursor.execute(_INSERT_POINTS, [run.pk, now, rows])
         return
     MetricPoint.objects.bulk_create(
         [MetricPoint(run=run, mode=m["mode"], name=m["name"], step=m["step"], epoch=m.get("epoch"),
