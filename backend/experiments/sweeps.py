@@ -77,9 +77,13 @@ def check_sweep(spec: dict) -> dict:
         cfg = tune_sweep.normalise(cfg)
     except ValueError as err:
         raise ServiceError(f"Bad sweep: {err}", errors=[{"field": "sweep", "message": str(err)}]) from None
-    if _kind(cfg["scheduler"]) == "pbt":
-        message = ("scheduler 'pbt' is not supported yet: exploiting a trial needs its donor's checkpoint "
-                   "handed to the trainer, which Trainyard does not do; use 'asha' or 'hyperband'")
+    if _kind(cfg["scheduler"]) == "pbt" and (spec.get("resources") or {}).get("strategy") == "deepspeed":
+        # a clone's .pth carries the weights only; its DeepSpeed optimizer partitions stay with the clone
+        message = ("scheduler 'pbt' cannot clone a DeepSpeed trial (its optimizer state lives in DeepSpeed's "
+                   "own checkpoint); use strategy 'ddp' or scheduler 'asha'")
+        raise ServiceError(f"Bad sweep: {message}", errors=[{"field": "sweep.scheduler", "message": message}])
+    if _kind(cfg["scheduler"]) == "pbt" and not (spec.get("evaluation") or {}).get("interval", 1):
+        message = "scheduler 'pbt' compares trials at each evaluation; the spec needs evaluation.interval"
         raise ServiceError(f"Bad sweep: {message}", errors=[{"field": "sweep.scheduler", "message": message}])
     metrics = evaluation_metrics(spec)
     if cfg["metric"] not in metrics:
@@ -123,9 +127,9 @@ def submit_sweep(user, *, team=None, dataset, spec_text: str | None = None, spec
             hint = f" — {problems[0].hint}" if problems[0].hint else ""
             raise ServiceError(f"Bad sweep: {problems[0].message}{hint}", errors=[
                 {"field": "sweep", "message": p.message, "hint": p.hint} for p in problems])
-    cfg = check_sweep(spec)
-    ds = _find_dataset(team, dataset)
     res = _resources(spec, resources)
+    cfg = check_sweep({**spec, "resources": res})
+    ds = _find_dataset(team, dataset)
     with transaction.atomic():
         obj = Sweep.objects.create(
             team=team, created_by=user, dataset=ds,
@@ -187,6 +191,8 @@ def register_trial(sweep: Sweep, trial_id: str, params: dict) -> Run:
     trial_id = str(trial_id)[:64]
     existing = Run.objects.filter(sweep=sweep, trial_id=trial_id).first()
     if existing is not None:
+        if params and params != existing.trial_params:
+            _mutate_trial(sweep, existing, params)
         return existing
     if sweep.status in TERMINAL or sweep.status == RunStatus.CANCELLING:
         raise Conflict(f"The sweep has ended ({sweep.status}); no new trials.")
@@ -212,6 +218,25 @@ def register_trial(sweep: Sweep, trial_id: str, params: dict) -> Run:
     except IntegrityError:  # the same trial registered twice at once
         return Run.objects.get(sweep=sweep, trial_id=trial_id)
     return run
+
+
+def _mutate_trial(sweep: Sweep, run: Run, params: dict) -> None:
+    """A trial PBT restarted with mutated hyperparameters: its params and spec become the new ones
+    (the run's log says where it continued from), and a run event records the change."""
+    from workers.distributed.sweep import apply_params
+
+    unknown = sorted(set(params) - set(sweep.config.get("space", {})))
+    if unknown:
+        raise ServiceError(f"Trial parameters {unknown} are not keys of the sweep's space.")
+    spec = apply_params(sweep.resolved_spec, params)
+    changed = {k: v for k, v in params.items() if run.trial_params.get(k) != v}
+    with transaction.atomic():
+        Run.objects.filter(pk=run.pk).update(
+            trial_params=params, spec_text=jobspecs.dumps(spec), resolved_spec=json.loads(json.dumps(spec)),
+            spec_hash=jobspecs.spec_hash(spec))
+        RunEvent.objects.create(run=run, from_status=run.status, to_status=run.status,
+                                reason="PBT mutated " + ", ".join(f"{k}={v!r}" for k, v in changed.items()))
+    run.refresh_from_db()
 
 
 def note_trial_points(run: Run, points) -> None:

@@ -86,3 +86,36 @@ def test_it_cancels_a_sweep_and_every_trial_with_it(pg_stack):
     env = pg_stack.stack.env
     ray = JobSubmissionClient(env["RAY_ADDRESS"], headers={"Authorization": f"Bearer {env['RAY_AUTH_TOKEN']}"})
     assert ray.get_job_status(f"sweep-{sweep_id}").value == "STOPPED"
+
+
+def test_pbt_clones_the_strong_trial_into_the_weak_one(pg_stack):
+    """Two trials, one with a good lr and one with a hopeless one: PBT restarts the weak trial on the
+    strong one's checkpoint with the strong one's lr (and a perturbed label smoothing)."""
+    good, hopeless = 0.05, 1e-5
+    r = pg_stack.api("POST", "/api/sweeps", json={
+        "spec_name": SWEEP_SPEC, "dataset": "digits", "name": "pbt",
+        "cfg_options": {"runner.max_epochs": 4},
+        "sweep": {"space": {"optimizer.lr": {"type": "grid_search", "values": [good, hopeless]},
+                            "model.head.loss.label_smooth_val": {"type": "choice", "values": [0.0, 0.1]}},
+                  "metric": "accuracy_top-1", "mode": "max",
+                  "scheduler": {"type": "pbt", "quantile_fraction": 0.5}, "max_concurrent_trials": 2}})
+    assert r.status_code == 201, r.text
+    sweep_id = r.json()["id"]
+    done = _wait(pg_stack, sweep_id, lambda s: s["status"] in TERMINAL, 600, "the sweep to finish")
+    driver_log = pg_stack.api("GET", f"/api/sweeps/{sweep_id}/logs").json()["text"][-6000:]
+    assert done["status"] == "succeeded", (done["status_reason"], driver_log)
+    trials = pg_stack.api("GET", f"/api/sweeps/{sweep_id}/trials").json()
+    assert len(trials) == 2 and all(t["status"] == "succeeded" and not t["early_stopped"] for t in trials), trials
+    # the hopeless trial was cloned: it ends with the good lr and says whose weights it continued
+    assert all(t["trial_params"]["optimizer.lr"] == good for t in trials), (trials, driver_log)
+    cloned = [t for t in trials if any("PBT mutated" in e["reason"] for e in
+                                       pg_stack.api("GET", f"/api/runs/{t['id']}").json()["events"])]
+    assert len(cloned) == 1, (trials, driver_log)
+    cloned, donor = cloned[0], next(t for t in trials if t["id"] != cloned[0]["id"])
+    logs = "\n".join(line["text"] for line in pg_stack.api("GET", f"/api/runs/{cloned['id']}/logs").json())
+    assert f"PBT: continuing from trial {donor['trial_id']}'s checkpoint at epoch" in logs, logs[-3000:]
+    points = pg_stack.api("GET", f"/api/runs/{cloned['id']}/metrics",
+                          params={"name": "accuracy_top-1", "mode": "val"}).json()
+    assert sorted(p["epoch"] for p in points) == [1, 2, 3, 4], points  # each epoch once
+    by_epoch = {p["epoch"]: p["value"] for p in points}
+    assert by_epoch[1] < 50 < by_epoch[4], by_epoch  # 1e-5 learns nothing in an epoch; the clone does

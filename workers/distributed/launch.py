@@ -79,10 +79,14 @@ def train_loop_per_worker(cfg: dict) -> None:
     on_evaluate = None
     if cfg.get("report_to_tune"):  # a sweep trial: each evaluation goes to Ray Tune's scheduler
         def on_evaluate(metrics: dict) -> None:
-            ray.train.report({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+            out = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if metrics.get("checkpoint"):  # rank 0's checkpoint of this epoch: a PBT trial hands it to Tune
+                out["checkpoint"] = str(metrics["checkpoint"])
+            ray.train.report(out)
     try:
         train(cfg["spec"], cfg["work_dir"], reporter=reporter, device=cfg.get("device", "cpu"),
-              resume_from="auto", seed=cfg.get("seed"), on_evaluate=on_evaluate)
+              resume_from="auto", seed=cfg.get("seed"), on_evaluate=on_evaluate,
+              hparams_from_spec=bool(cfg.get("hparams_from_spec")))
     finally:
         if reporter is not None:
             reporter.close(timeout=60)

@@ -72,6 +72,8 @@ def normalise(sweep: dict) -> dict:
         raise ValueError(f"search_alg {alg!r} cannot take grid_search domains ({grids[0]!r}); use choice")
     if sched == "pbt" and alg != "random":
         raise ValueError("scheduler 'pbt' mutates the population itself; use search_alg 'random'")
+    if sched == "pbt" and not any(d["type"] != "grid_search" for d in space.values()):
+        raise ValueError("scheduler 'pbt' needs a space key it can mutate (a grid_search key is only a start)")
     cfg.setdefault("search_alg", "random")
     cfg.setdefault("scheduler", "fifo")
     cfg.setdefault("num_samples", 1 if alg == "grid" or grids else 4)
@@ -185,6 +187,7 @@ def build_scheduler(cfg: dict, max_t: int):
     if kind == "hyperband":
         return HyperBandScheduler(time_attr=time_attr, max_t=max_t, **opts)
     if kind == "pbt":
+        # every key but a grid's may be resampled; a trial's checkpoint at each evaluation lets PBT clone it
         mutations = {key: tune_domain(d) for key, d in cfg["space"].items() if d["type"] != "grid_search"}
         opts.setdefault("perturbation_interval", 1)
         return PopulationBasedTraining(time_attr=time_attr, hyperparam_mutations=mutations, **opts)
@@ -243,16 +246,28 @@ class SweepClient:
 
 
 def run_trial(config: dict, job: dict) -> None:
-    """Tune's function trainable: register the trial, then train it with a ``TorchTrainer``."""
+    """Tune's function trainable: register the trial, then train it with a ``TorchTrainer``.
+
+    The trainer's workers report each evaluation to the trainer's controller; ``_ForwardReports``
+    passes them on to this function, which reports them to Tune (from here, not from the controller:
+    only the trial function can hand Tune a checkpoint). Under PBT each report carries the checkpoint
+    of the epoch just evaluated, and a trial PBT restarts on a better trial's checkpoint
+    (``tune.get_checkpoint()``) continues from those weights with its mutated hyperparameters.
+    """
+    import threading
+
     from ray import tune
-    from ray.tune.integration.ray_train import TuneReportCallback
+    from ray.util.queue import Queue
 
     trial_id = tune.get_context().get_trial_id()
     params = {key: config[key] for key in job["sweep"]["space"]}
+    pbt = _kind(job["sweep"].get("scheduler") or "fifo") == "pbt"
     client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
     trial = client.register(trial_id, params)
     run_dir = Path(job["storage_root"]) / "runs" / trial["run_id"]
     spec = apply_params(job["spec"], params)
+    if pbt:
+        spec = pbt_spec(spec)
     cfg = {
         "spec": spec,
         "work_dir": str(run_dir / "work"),
@@ -264,26 +279,139 @@ def run_trial(config: dict, job: dict) -> None:
         "threads_per_worker": job["threads_per_worker"],
         "seed": pick_seed(job, spec),
         "report_to_tune": True,
+        "hparams_from_spec": pbt,
     }
     status = make_reporter(cfg)
     status.event(None, environment=environment_facts(cfg["seed"]))
     status.event("running", f"trial {trial_id} started")
+    clone = tune.get_checkpoint()
+    if clone is not None:
+        with clone.as_directory() as folder:
+            source = adopt_checkpoint(Path(folder), Path(cfg["work_dir"]))
+        status.log(f"[trainyard] PBT: continuing from trial {source.get('trial_id')}'s checkpoint at "
+                   f"{source.get('unit', 'epoch')} {source.get('done')}")
     status.log(f"[trainyard] trial {trial_id} of sweep {job['sweep_id']}: "
                + ", ".join(f"{k}={v!r}" for k, v in params.items()))
+    reports = Queue(actor_options={"num_cpus": 0})
     trainer = build_trainer({"run_id": trial["run_id"], "resources": job["resources"]}, cfg,
-                            callbacks=[TuneReportCallback()])
-    try:
-        trainer.fit()
-    except BaseException as exc:
+                            callbacks=[_forward_reports_class()(reports)])
+    outcome: dict = {}
+
+    def fit() -> None:
+        try:
+            trainer.fit()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the trial function below
+            outcome["error"] = exc
+        finally:
+            reports.put(None)
+
+    fitting = threading.Thread(target=fit, name=f"trainer-{trial_id}", daemon=True)
+    fitting.start()
+    handoff = run_dir / "pbt-handoff"
+    while (item := reports.get()) is not None:
+        metrics = {k: v for k, v in item.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if pbt and item.get("checkpoint"):
+            with tune_checkpoint(Path(item["checkpoint"]), handoff,
+                                 {"trial_id": trial_id, "run_id": trial["run_id"], "params": params}) as ckpt:
+                tune.report(metrics, checkpoint=ckpt)
+        else:
+            tune.report(metrics)
+    fitting.join()
+    if "error" in outcome:
         # Not "failed" yet: a trial the scheduler stops also ends here (its trainer torn down). The
         # driver's TrialReporter knows which it was and closes the trial's run accordingly.
+        exc = outcome["error"]
         reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         status.log(f"[trainyard] trial ended: {reason}")
         status.close(timeout=30)
-        raise
+        raise exc
     status.log("[trainyard] trial finished")
     status.event("succeeded")
     status.close(timeout=60)
+
+
+def _forward_reports_class():
+    from ray.train.v2.api.callback import UserCallback
+
+    class ForwardReports(UserCallback):
+        """Runs in the trainer's controller: each report of rank 0 goes to the trial function's queue."""
+
+        def __init__(self, queue):
+            self.queue = queue
+
+        def after_report(self, run_context, metrics, checkpoint):
+            self.queue.put(dict(metrics[0]))
+
+    return ForwardReports
+
+
+# --- PBT: checkpoints handed to Tune and taken back ------------------------------------------------
+
+
+def pbt_spec(spec: dict) -> dict:
+    """A PBT trial's spec: a checkpoint at every evaluation (PBT clones trials from them)."""
+    out = copy.deepcopy(spec)
+    evaluation = out.setdefault("evaluation", {})
+    ckpt = out.setdefault("checkpoint_config", {})
+    ckpt["interval"] = int(evaluation.get("interval", 1) or 1)
+    ckpt["by_epoch"] = evaluation.get("by_epoch", "max_iters" not in (out.get("runner") or {}))
+    return out
+
+
+class tune_checkpoint:  # noqa: N801 - used as a context manager, like a function
+    """A Tune ``Checkpoint`` of one engine checkpoint file, for ``tune.report`` (which copies it to the
+    trial's storage before returning): the file (hard-linked where possible) and ``source.json``."""
+
+    def __init__(self, path: Path, folder: Path, source: dict):
+        self.path, self.folder, self.source = path, folder, source
+
+    def __enter__(self):
+        import shutil
+
+        from ray import tune
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        target = self.folder / "checkpoint.pth"
+        try:
+            os.link(self.path, target)
+        except OSError:
+            shutil.copy2(self.path, target)
+        unit, _, done = self.path.stem.rpartition("_")
+        (self.folder / "source.json").write_text(json.dumps({**self.source, "file": self.path.name,
+                                                             "unit": unit, "done": int(done)}))
+        return tune.Checkpoint.from_directory(str(self.folder))
+
+    def __exit__(self, *exc) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def adopt_checkpoint(folder: Path, work_dir: Path) -> dict:
+    """Make a cloned trial's checkpoint (a Tune checkpoint folder from ``tune_checkpoint``) the latest
+    of ``work_dir``, so that the engine's auto-resume continues from it; return its ``source.json``.
+
+    This trial's own checkpoints past that point are removed: they belong to the run PBT discarded.
+    """
+    import shutil
+
+    source = json.loads((folder / "source.json").read_text())
+    unit, done = source["unit"], int(source["done"])
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for old in work_dir.glob(f"{unit}_*.pth"):
+        number = old.stem.rpartition("_")[2]
+        if number.isdigit() and int(number) >= done:
+            old.unlink()
+    target = work_dir / f"{unit}_{done}.pth"
+    shutil.copy2(folder / "checkpoint.pth", target)
+    latest = work_dir / "latest.pth"
+    latest.unlink(missing_ok=True)
+    try:
+        latest.symlink_to(target.name)
+    except OSError:
+        shutil.copy2(target, latest)
+    return source
 
 
 def _trial_reporter_class():
@@ -331,7 +459,7 @@ def _trial_reporter_class():
 
 def build_tuner(job: dict, cluster_cpus: float):
     from ray import tune
-    from ray.tune import RunConfig, TuneConfig
+    from ray.tune import CheckpointConfig, RunConfig, TuneConfig
 
     cfg = job["sweep"]
     full = evaluations(job["spec"])
@@ -345,9 +473,14 @@ def build_tuner(job: dict, cluster_cpus: float):
         param_space=param_space(cfg),
         tune_config=TuneConfig(metric=cfg["metric"], mode=cfg["mode"], num_samples=int(cfg["num_samples"]),
                                search_alg=build_search_alg(cfg), scheduler=build_scheduler(cfg, full),
-                               max_concurrent_trials=int(concurrency)),
+                               max_concurrent_trials=int(concurrency),
+                               # A trial actor is busy with its trainer until it exits: reusing it for
+                               # another trial (or the same one PBT restarts) would wait on that.
+                               reuse_actors=False),
         run_config=RunConfig(name=f"sweep-{job['sweep_id']}",
                              storage_path=str(Path(job["storage_root"]) / "ray_results"),
+                             # PBT clones from the latest checkpoints; Tune warns below 3 kept
+                             checkpoint_config=CheckpointConfig(num_to_keep=3),
                              callbacks=[_trial_reporter_class()(client, full, job["storage_root"])], verbose=1),
     )
 

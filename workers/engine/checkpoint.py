@@ -88,9 +88,22 @@ def remove_old_checkpoints(work_dir: str | Path, current_epoch: int, interval: i
         old.unlink()
 
 
-def restore_training(checkpoint: dict, model: nn.Module, optimizer: torch.optim.Optimizer | None) -> dict:
-    """Load weights (strict) and optimizer state from a checkpoint dict; return its ``meta``."""
+def restore_training(checkpoint: dict, model: nn.Module, optimizer: torch.optim.Optimizer | None,
+                     hparams_from_spec: bool = False) -> dict:
+    """Load weights (strict) and optimizer state from a checkpoint dict; return its ``meta``.
+
+    ``hparams_from_spec``: keep the hyperparameters the optimizer was built with (``lr``, ``weight_decay``,
+    ``momentum``, ``betas``, ...) and restore only its state (momentum buffers, Adam moments, step
+    counts). The schedules' bookkeeping (``initial_lr``, ``initial_momentum``) is dropped with the
+    checkpoint's values, so the lr and momentum schedules start again from the built values.
+    """
     unwrap_model(model).load_state_dict(extract_state_dict(checkpoint), strict=True)
     if optimizer is not None and "optimizer" in checkpoint:
+        built = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
         optimizer.load_state_dict(checkpoint["optimizer"])
+        if hparams_from_spec:
+            for group, values in zip(optimizer.param_groups, built, strict=True):
+                for key in [k for k in group if k != "params" and k not in values]:
+                    del group[key]
+                group.update(values)
     return checkpoint.get("meta", {})

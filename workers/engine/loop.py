@@ -425,10 +425,12 @@ class _Periodic:
             broadcast_buffers(state.model)  # DeepSpeed: rank 0's BatchNorm statistics, as DDP has them
         if evaluate:
             metrics = self.evaluate(state, unit, done)
-            if self.on_evaluate is not None:  # every rank (a Ray Tune report is collective)
-                self.on_evaluate({**metrics, "epoch": state.epoch, "iter": state.iter})
-        if save:
-            self.checkpoint(state, unit, done, metrics)
+        saved = self.checkpoint(state, unit, done, metrics) if save else None
+        if evaluate and self.on_evaluate is not None:
+            # every rank (a Ray Tune report is collective); after the checkpoint, so that a scheduler
+            # that stops or clones the trial here (ASHA, PBT) finds this evaluation's weights on disk
+            self.on_evaluate({**metrics, "epoch": state.epoch, "iter": state.iter,
+                              "checkpoint": str(saved) if saved else None})
 
     def evaluate(self, state: TrainState, unit: str, done: int) -> dict[str, float]:
         settings, rank = self.eval_settings, get_dist_info()[0]
@@ -456,7 +458,8 @@ class _Periodic:
             save_checkpoint(path, state.model, optimizer,
                             {**self.meta, "epoch": state.epoch, "iter": state.iter, "best": state.best},
                             link_latest=False, state_dict=weights)
-            if previous and Path(previous).is_file():
+            # only our own: a PBT trial resumes a clone's checkpoint, whose meta names the clone's best
+            if previous and Path(previous).parent == path.parent and Path(previous).is_file():
                 Path(previous).unlink()
             state.best["checkpoint"] = str(path)
             self.log.info("Now best checkpoint is saved as %s. Best %s is %.4f at %d %s.", path.name, key,
@@ -471,7 +474,8 @@ class _Periodic:
             return full_state_dict(state.model), None
         return None, state.optimizer if self.ckpt_settings.save_optimizer else None
 
-    def checkpoint(self, state: TrainState, unit: str, done: int, metrics: dict) -> None:
+    def checkpoint(self, state: TrainState, unit: str, done: int, metrics: dict) -> Path | None:
+        """Save the periodic checkpoint (every rank takes part); its path on rank 0, else ``None``."""
         settings = self.ckpt_settings
         folder = settings.folder(self.work_dir)
         path = folder / f"{unit}_{done}.pth"
@@ -481,7 +485,7 @@ class _Periodic:
             extra["deepspeed_tag"] = path.stem
         weights, optimizer = self._weights(state)
         if get_dist_info()[0] != 0:
-            return
+            return None
         save_checkpoint(path, state.model, optimizer, {**self.meta, **settings.meta, **extra, "epoch": state.epoch,
                                                        "iter": state.iter, "best": state.best}, state_dict=weights)
         self.log.info("Saving checkpoint at %d %ss", done, unit)
@@ -489,6 +493,7 @@ class _Periodic:
             remove_old_checkpoints(folder, done, settings.interval, settings.max_keep_ckpts, prefix=unit)
             prune_deepspeed_checkpoints(folder)
         self.log.checkpoint(path, state.epoch, state.iter, metrics)
+        return path
 
 
 def fit(
@@ -531,8 +536,9 @@ def fit(
         progress: Show tqdm bars (rank 0).
         momentum_schedule: The momentum policy, or ``None``.
         workflow_val_loader: Batches of the ``('val', 1)`` workflow phase (val loss after each train epoch).
-        on_evaluate: Called on every rank after each evaluation with the metrics, ``epoch`` and ``iter``
-            (a sweep trial reports them to Ray Tune, whose scheduler may stop the trial there).
+        on_evaluate: Called on every rank after each evaluation (and the checkpoint of the same epoch) with
+            the metrics, ``epoch``, ``iter`` and ``checkpoint`` (the path rank 0 just saved, else ``None``);
+            a sweep trial reports them to Ray Tune, whose scheduler may stop or clone the trial there.
 
     Returns:
         ``state.best``: ``{'key', 'score', 'epoch', 'iter', 'metrics', 'checkpoint'}`` (empty without evaluation).
@@ -655,6 +661,7 @@ def train(
     progress: bool = False,
     console: bool = True,
     on_evaluate: Callable[[dict], None] | None = None,
+    hparams_from_spec: bool = False,
 ) -> dict:
     """Train the classifier a resolved spec describes (``runner.type`` EpochBasedRunner or IterBasedRunner).
 
@@ -674,6 +681,9 @@ def train(
         progress: tqdm progress bars (rank 0).
         console: Print log lines to stderr (rank 0).
         on_evaluate: Called on every rank after each evaluation (see ``fit``).
+        hparams_from_spec: On resume, keep the optimizer hyperparameters (lr, weight decay, momentum, ...)
+            of this spec instead of the checkpoint's, as a PBT trial continuing a clone's weights with its
+            mutated values needs. Off, a resumed run continues with the checkpoint's (as mmcv does).
 
     Returns:
         The best evaluation's metrics (e.g. ``{'accuracy_top-1': 97.5, 'accuracy_top-5': 100.0}``) plus
@@ -695,14 +705,15 @@ def train(
     try:
         return _train(spec, work_dir, log, device=device, resume_from=resume_from, load_from=load_from,
                       validate=validate, seed=seed, deterministic=deterministic, data_root=data_root,
-                      progress=progress, world_size=world_size, on_evaluate=on_evaluate)
+                      progress=progress, world_size=world_size, on_evaluate=on_evaluate,
+                      hparams_from_spec=hparams_from_spec)
     finally:
         log.close()
 
 
 def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, resume_from, load_from,
            validate: bool, seed: int, deterministic: bool, data_root, progress: bool, world_size: int,
-           on_evaluate: Callable[[dict], None] | None = None) -> dict:
+           on_evaluate: Callable[[dict], None] | None = None, hparams_from_spec: bool = False) -> dict:
     rank = get_dist_info()[0]
     log.info("torch %s, device %s, world size %d, seed %d, deterministic %s", torch.__version__, device,
              world_size, seed, deterministic)
@@ -769,7 +780,8 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
         # rank 0 reads, every rank restores: DDP needs equal weights and optimizer states everywhere;
         # DeepSpeed's optimizer state comes from its own checkpoint once the engine exists (below)
         checkpoint = broadcast_object(load_checkpoint(resume_from) if rank == 0 else None)
-        meta = resume_meta = restore_training(checkpoint, model, None if ds_config is not None else optimizer)
+        meta = resume_meta = restore_training(checkpoint, model, None if ds_config is not None else optimizer,
+                                              hparams_from_spec=hparams_from_spec)
         state.epoch, state.iter = int(meta.get("epoch", 0)), int(meta.get("iter", 0))
         state.best = dict(meta.get("best") or {})
         log.info("resumed epoch %d, iter %d from %s", state.epoch, state.iter, resume_from)

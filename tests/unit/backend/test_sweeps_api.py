@@ -43,8 +43,10 @@ def test_it_stores_a_sweep_with_its_normalised_search_and_queues_it(cast, django
       "mode": "max", "search_alg": "grid"}, "a grid search needs values to enumerate"),
     ({"space": {"model.backbone.type": {"type": "choice", "values": ["ResNut"]}}, "metric": "accuracy_top-1",
       "mode": "max"}, "unknown model type 'ResNut'"),
+    ({"space": {"optimizer.lr": {"type": "grid_search", "values": [0.1, 0.2]}}, "metric": "accuracy_top-1",
+      "mode": "max", "scheduler": "pbt"}, "scheduler 'pbt' needs a space key it can mutate"),
     ({"space": {"optimizer.lr": {"type": "choice", "values": [0.1]}}, "metric": "accuracy_top-1", "mode": "max",
-      "scheduler": "pbt"}, "scheduler 'pbt' is not supported yet"),
+      "scheduler": "pbt"}, None),
 ])
 def test_it_refuses_a_bad_search_and_stores_nothing(cast, sweep_override, fragment):
     r = _submit(cast, sweep=sweep_override)
@@ -204,3 +206,28 @@ def test_it_treats_what_a_cancelled_sweep_reports_as_the_cancel_taking_effect(ca
                         format="json")
     sweep.refresh_from_db()
     assert sweep.status == RunStatus.CANCELLING  # "cancelled" once Ray says the job stopped
+
+
+def test_it_refuses_pbt_over_deepspeed_trials(cast):
+    sweep = {"space": {"optimizer.lr": {"type": "loguniform", "lower": 1e-3, "upper": 0.1}},
+             "metric": "accuracy_top-1", "mode": "max", "scheduler": "pbt"}
+    r = _submit(cast, sweep=sweep, resources={"strategy": "deepspeed"})
+    assert r.status_code == 400, r.content
+    assert "scheduler 'pbt' cannot clone a DeepSpeed trial" in r.json()["detail"]
+    assert Sweep.objects.count() == 0
+
+
+def test_a_trial_pbt_restarts_with_mutated_params_takes_them_on(cast):
+    sweep = _running_sweep(cast)
+    url = f"/api/ingest/sweeps/{sweep.pk}/trials"
+    first = _driver(sweep).post(url, {"trial_id": "abc_00001", "params": {"optimizer.lr": 0.02}}, format="json")
+    again = _driver(sweep).post(url, {"trial_id": "abc_00001", "params": {"optimizer.lr": 0.024}}, format="json")
+    assert again.status_code == 200 and again.json()["run_id"] == first.json()["run_id"]
+    run = Run.objects.get(pk=first.json()["run_id"])
+    assert run.trial_params == {"optimizer.lr": 0.024}
+    assert run.resolved_spec["optimizer"]["lr"] == 0.024 and "lr=0.024" in run.spec_text
+    assert run.events.last().reason == "PBT mutated optimizer.lr=0.024"
+    # the driver closing the trial registers it with no params: nothing changes
+    _driver(sweep).post(url, {"trial_id": "abc_00001", "params": {}}, format="json")
+    run.refresh_from_db()
+    assert run.trial_params == {"optimizer.lr": 0.024} and run.events.count() == 2

@@ -1,7 +1,9 @@
 """The sweep driver's pure parts: the search space, the trial's spec, schedulers and search algorithms."""
+from pathlib import Path
+
 import pytest
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, PopulationBasedTraining
 from ray.tune.search.hyperopt import HyperOptSearch
 from ray.tune.search.optuna import OptunaSearch
 
@@ -85,3 +87,54 @@ def test_it_counts_evaluations_and_concurrency():
     assert sw.evaluations(spec) == 6
     assert sw.default_concurrency({"num_workers": 2, "cpus_per_worker": 1}, 4.0) == 2
     assert sw.default_concurrency({"num_workers": 4, "cpus_per_worker": 1}, 2.0) == 1  # never zero
+
+
+def test_pbt_needs_a_key_it_can_mutate():
+    space = {"optimizer.lr": {"type": "grid_search", "values": [0.1, 0.01]}}
+    with pytest.raises(ValueError, match="scheduler 'pbt' needs a space key it can mutate"):
+        sw.normalise({"space": space, "metric": "m", "mode": "max", "scheduler": "pbt"})
+
+
+def test_pbt_mutates_every_key_but_a_grids():
+    space = {**SPACE, "optimizer.momentum": {"type": "grid_search", "values": [0.8, 0.9]}}
+    cfg = sw.normalise({"space": space, "metric": "accuracy_top-1", "mode": "max",
+                        "scheduler": {"type": "pbt", "quantile_fraction": 0.5}})
+    pbt = sw.build_scheduler(cfg, 6)
+    assert isinstance(pbt, PopulationBasedTraining)
+    assert set(pbt._hyperparam_mutations) == set(SPACE) and pbt._quantile_fraction == 0.5
+    assert pbt._perturbation_interval == 1  # compared (and cloned) at every evaluation
+
+
+def test_a_pbt_trial_checkpoints_at_every_evaluation():
+    spec = jobspecs.load_library("demo/resnet18-tiny_asha-sweep_digits.py",
+                                 cfg_options={"checkpoint_config.interval": 5, "evaluation.interval": 2})
+    out = sw.pbt_spec(spec)
+    assert out["checkpoint_config"]["interval"] == 2 and out["checkpoint_config"]["by_epoch"] is True
+    assert spec["checkpoint_config"]["interval"] == 5  # a copy
+
+
+def _checkpoint_file(path, epoch):
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"meta": {"epoch": epoch}, "state_dict": {}}, path)
+    return path
+
+
+def test_a_clones_checkpoint_becomes_the_latest_of_the_trial_that_takes_it(tmp_path):
+    import torch
+
+    donor = _checkpoint_file(tmp_path / "donor" / "work" / "epoch_3.pth", 3)
+    mine = tmp_path / "mine" / "work"
+    for epoch in (2, 3, 4):  # this trial's own run, which PBT discards past the clone's point
+        _checkpoint_file(mine / f"epoch_{epoch}.pth", epoch + 100)
+    (mine / "latest.pth").symlink_to("epoch_4.pth")
+    handoff = tmp_path / "donor" / "pbt-handoff"
+    with sw.tune_checkpoint(donor, handoff, {"trial_id": "t_00001", "params": {"optimizer.lr": 0.1}}) as ckpt:
+        with ckpt.as_directory() as folder:
+            source = sw.adopt_checkpoint(Path(folder), mine)
+    assert not handoff.exists()  # handed over, cleaned up
+    assert source["trial_id"] == "t_00001" and (source["unit"], source["done"]) == ("epoch", 3)
+    assert sorted(p.name for p in mine.glob("epoch_*.pth")) == ["epoch_2.pth", "epoch_3.pth"]
+    assert torch.load(mine / "latest.pth")["meta"]["epoch"] == 3  # the engine's auto-resume takes it
+    assert donor.is_file()  # the donor keeps its own

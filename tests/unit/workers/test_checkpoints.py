@@ -75,3 +75,39 @@ def test_it_loads_only_weights_with_load_from(tiny_root, tmp_path):
           load_from=tmp_path / "a" / "epoch_1.pth")
     assert {p[2] for p in reporter.points} == {1}  # starts again at epoch 1
     assert any("load checkpoint from" in line for line in reporter.lines)
+
+
+def _train_lrs(reporter) -> set[float]:
+    return {round(p[1]["lr"], 10) for p in reporter.points if p[3] == "train" and "lr" in p[1]}
+
+
+def test_a_resumed_run_keeps_the_checkpoints_lr_unless_told_to_take_the_specs(tiny_root, tmp_path):
+    """PBT continues a clone's weights with mutated hyperparameters: the spec's lr must win then."""
+    train(tiny_spec(max_epochs=2), tmp_path / "a", data_root=tiny_root, seed=0, console=False)
+    saved = tmp_path / "a" / "epoch_2.pth"
+    mutated = tiny_spec(max_epochs=3)
+    mutated["optimizer"] = {**mutated["optimizer"], "lr": mutated["optimizer"]["lr"] * 4, "weight_decay": 0.0}
+    as_mmcv, as_pbt = ListReporter(), ListReporter()
+    train(mutated, tmp_path / "mmcv", data_root=tiny_root, seed=0, console=False, reporter=as_mmcv,
+          resume_from=saved)
+    train(mutated, tmp_path / "pbt", data_root=tiny_root, seed=0, console=False, reporter=as_pbt,
+          resume_from=saved, hparams_from_spec=True)
+    base = tiny_spec()["optimizer"]["lr"]
+    # the step policy has decayed the lr by 0.1 after epoch 1: epoch 3 trains at base * 0.1
+    assert _train_lrs(as_mmcv) == {round(base * 0.1, 10)}
+    assert _train_lrs(as_pbt) == {round(base * 4 * 0.1, 10)}
+    final = load_checkpoint(tmp_path / "pbt" / "latest.pth")
+    group = final["optimizer"]["param_groups"][0]
+    assert group["weight_decay"] == 0.0 and group["initial_lr"] == base * 4
+    assert final["optimizer"]["state"][0]["momentum_buffer"] is not None  # the state came along
+
+
+def test_each_evaluation_is_announced_after_its_checkpoint_is_on_disk(tiny_root, tmp_path):
+    seen = []
+
+    def on_evaluate(metrics):
+        path = metrics["checkpoint"]
+        seen.append((metrics["epoch"], path and load_checkpoint(path)["meta"]["epoch"]))
+
+    train(tiny_spec(max_epochs=2), tmp_path, data_root=tiny_root, seed=0, console=False, on_evaluate=on_evaluate)
+    assert seen == [(1, 1), (2, 2)]
