@@ -5,21 +5,26 @@ where it can, but the modules inside come from timm/torchvision and carry their 
 for MMCls's ``branch_3x3.norm``). Such a backbone lists ``mmcls_key_rules``: ``(pattern, replacement)``
 regular expressions applied in order to each key below the backbone's prefix. :class:`MMClsKeysMixin`
 applies them in ``adapt_checkpoint`` (called by :func:`workers.models.load_weights` before its shape
-check) and in a ``load_state_dict`` pre-hook, so both ways of loading accept MMCls's names; keys already
-in this project's names match no rule and pass unchanged.
+check) and in a ``load_state_dict`` pre-hook, so both ways of loading accept MMCls's names.
+
+``load_weights`` renames twice (``adapt_checkpoint``, then the hook inside ``load_state_dict``), so the rules
+must leave this project's names alone: each pattern matches only an MMCls name (anchor it with ``^`` on
+an MMCls prefix such as ``network.`` or ``patch_embed.``) and no pattern matches what an earlier one
+produced. Keys already in this project's names then match no rule and pass unchanged.
 """
 
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import torch.nn as nn
 
 __all__ = ["MMClsKeysMixin", "rename_keys"]
 
 
-def rename_keys(state_dict: dict, rules: list[tuple[str, str]], prefix: str = "") -> dict:
+def rename_keys(state_dict: dict, rules: Sequence[tuple[str, str]], prefix: str = "") -> dict:
     """Rename, in place, the keys of ``state_dict`` under ``prefix`` by the regex ``rules``.
 
     Args:
@@ -47,9 +52,10 @@ def _rename_hook(module, state_dict, prefix, *args) -> None:
 
 class MMClsKeysMixin:
     """Accept MMClassification key names on load; subclasses set ``mmcls_key_rules`` (regex pairs), as a
-    class attribute or, where the names depend on the built structure, on the instance."""
+    class attribute or, where the names depend on the built structure, on the instance, and call
+    ``_install_mmcls_key_hook()`` at the end of ``__init__``."""
 
-    mmcls_key_rules: list[tuple[str, str]] = []
+    mmcls_key_rules: Sequence[tuple[str, str]] = ()
 
     def _install_mmcls_key_hook(self: nn.Module) -> None:
         self.register_load_state_dict_pre_hook(_rename_hook)

@@ -5,7 +5,7 @@ downsampling layers and blocks are timm's (``timm/models/convnext.py``); argumen
 ``out_indices``, ``frozen_stages``, ``gap_before_final_norm`` and the final ``norm{i}`` layers are
 MMCls's ``mmcls/models/backbones/convnext.py``.
 
-MMCls checkpoint keys load through :func:`convert_mmcls_state_dict` (registered as a load hook):
+MMCls checkpoint keys load through ``mmcls_key_rules`` (applied by ``load_state_dict`` and ``load_weights``):
 
 ========================================  ==========================================
 MMCls                                     here (timm)
@@ -22,33 +22,20 @@ MMCls                                     here (timm)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch.nn as nn
 from timm.layers import LayerNorm2d
 from timm.models.convnext import ConvNeXt as TimmConvNeXt
 
-from workers.models.backbones._mmcls_keys import register_mmcls_key_hook, rename_keys
+from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.registry import MODELS
 
-__all__ = ["ConvNeXt", "MMCLS_KEY_RULES", "convert_mmcls_state_dict", "convnext_tiny_test"]
-
-MMCLS_KEY_RULES = (
-    (r"downsample_layers\.0\.(\d)\.(.*)", r"stem.\1.\2"),
-    (r"downsample_layers\.(\d+)\.(\d)\.(.*)", r"stages.\1.downsample.\2.\3"),
-    (r"stages\.(\d+)\.(\d+)\.depthwise_conv\.(.*)", r"stages.\1.blocks.\2.conv_dw.\3"),
-    (r"stages\.(\d+)\.(\d+)\.pointwise_conv(\d)\.(.*)", r"stages.\1.blocks.\2.mlp.fc\3.\4"),
-    (r"stages\.(\d+)\.(\d+)\.(norm\..*|gamma)", r"stages.\1.blocks.\2.\3"),
-)
-
-
-def convert_mmcls_state_dict(state_dict: Mapping, prefix: str = "") -> dict:
-    """Rename an MMCls ConvNeXt state dict's keys (under ``prefix``) to this module's names."""
-    return rename_keys(state_dict, MMCLS_KEY_RULES, prefix)
+__all__ = ["ConvNeXt", "convnext_tiny_test"]
 
 
 @MODELS.register()
-class ConvNeXt(nn.Module):
+class ConvNeXt(MMClsKeysMixin, nn.Module):
     """ConvNeXt returning, for each of ``out_indices``, the stage's normalised output.
 
     Args:
@@ -67,6 +54,14 @@ class ConvNeXt(nn.Module):
         with_cp: Activation checkpointing in the stages.
         init_cfg: ``init_cfg`` applied after construction.
     """
+
+    mmcls_key_rules = [
+        (r"^downsample_layers\.0\.(\d)\.", r"stem.\1."),
+        (r"^downsample_layers\.(\d+)\.(\d)\.", r"stages.\1.downsample.\2."),
+        (r"^stages\.(\d+)\.(\d+)\.depthwise_conv\.", r"stages.\1.blocks.\2.conv_dw."),
+        (r"^stages\.(\d+)\.(\d+)\.pointwise_conv(\d)\.", r"stages.\1.blocks.\2.mlp.fc\3."),
+        (r"^stages\.(\d+)\.(\d+)\.(norm\.|gamma$)", r"stages.\1.blocks.\2.\3"),
+    ]
 
     arch_settings = {
         "tiny": {"depths": [3, 3, 9, 3], "channels": [96, 192, 384, 768]},
@@ -133,7 +128,7 @@ class ConvNeXt(nn.Module):
         self.frozen_stages = frozen_stages
         self.init_cfg = init_cfg
         self._freeze_stages()
-        register_mmcls_key_hook(self, convert_mmcls_state_dict)
+        self._install_mmcls_key_hook()
 
     def _freeze_stages(self) -> None:
         for i in range(self.frozen_stages):

@@ -6,7 +6,7 @@ are timm's (``timm/models/efficientformer.py``); arguments, ``arch`` settings, `
 ``frozen_stages``, ``reshape_last_feat`` and the ``norm{i}`` output norms (LayerNorm on the last stage's
 tokens, else GroupNorm with one group) are MMCls's ``mmcls/models/backbones/efficientformer.py``.
 
-MMCls checkpoint keys load through :func:`convert_mmcls_state_dict` (registered as a load hook):
+MMCls checkpoint keys load through ``mmcls_key_rules`` (applied by ``load_state_dict`` and ``load_weights``):
 
 ==========================================  ==============================================
 MMCls                                       here (timm)
@@ -23,54 +23,20 @@ MMCls                                       here (timm)
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch.nn as nn
 from timm.models.efficientformer import EfficientFormer as TimmEfficientFormer
 
-from workers.models.backbones._mmcls_keys import register_mmcls_key_hook
+from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.models.layers import build_activation, build_norm_layer
 from workers.registry import MODELS
 
-__all__ = ["EfficientFormer", "convert_mmcls_state_dict", "efficientformer_tiny_test"]
-
-_STEM = re.compile(r"patch_embed\.([01])\.(conv|bn)\.(.*)")
-_DOWNSAMPLE = re.compile(r"network\.(\d+)\.0\.(conv|bn)\.(.*)")
-_BLOCK = re.compile(r"network\.(\d+)\.(\d+)\.(.*)")
-
-
-def convert_mmcls_state_dict(state_dict: Mapping, prefix: str = "",
-                             downsamples: Sequence[bool] = (False, True, True, True)) -> dict:
-    """Rename an MMCls EfficientFormer state dict's keys (under ``prefix``) to this module's names.
-
-    Args:
-        state_dict: Parameter names to tensors.
-        prefix: Only keys starting with it are renamed.
-        downsamples: The arch's ``downsamples`` (a stage with one has its blocks from index 1 in MMCls).
-    """
-    out = {}
-    for key, value in state_dict.items():
-        if key.startswith(prefix):
-            name = key[len(prefix):]
-            if match := _STEM.fullmatch(name):
-                index = int(match.group(1)) + 1
-                layer = "conv" if match.group(2) == "conv" else "norm"
-                name = f"stem.{layer}{index}.{match.group(3)}"
-            elif (match := _DOWNSAMPLE.fullmatch(name)) and downsamples[int(match.group(1))]:
-                layer = "conv" if match.group(2) == "conv" else "norm"
-                name = f"stages.{match.group(1)}.downsample.{layer}.{match.group(3)}"
-            elif match := _BLOCK.fullmatch(name):
-                stage, index = int(match.group(1)), int(match.group(2))
-                rest = re.sub(r"^ls([12])\.weight$", r"ls\1.gamma", match.group(3))
-                name = f"stages.{stage}.blocks.{index - int(bool(downsamples[stage]))}.{rest}"
-            key = prefix + name
-        out[key] = value
-    return out
+__all__ = ["EfficientFormer", "efficientformer_tiny_test"]
 
 
 @MODELS.register()
-class EfficientFormer(nn.Module):
+class EfficientFormer(MMClsKeysMixin, nn.Module):
     """EfficientFormer returning the normalised output of each of ``out_indices`` (stages).
 
     The last stage's output is ``(N, C, H*W)`` tokens (LayerNorm), or ``(N, C, H, W)`` with
@@ -161,10 +127,18 @@ class EfficientFormer(nn.Module):
         self.frozen_stages = frozen_stages
         self.init_cfg = init_cfg
         self._freeze_stages()
-        register_mmcls_key_hook(self, self._convert_mmcls)
-
-    def _convert_mmcls(self, state_dict: Mapping, prefix: str = "") -> dict:
-        return convert_mmcls_state_dict(state_dict, prefix, self.downsamples)
+        rules = [(r"^patch_embed\.0\.conv\.", "stem.conv1."), (r"^patch_embed\.0\.bn\.", "stem.norm1."),
+                 (r"^patch_embed\.1\.conv\.", "stem.conv2."), (r"^patch_embed\.1\.bn\.", "stem.norm2."),
+                 (r"^(network\.\d+\.\d+\.ls[12])\.weight$", r"\1.gamma")]
+        for i, stage in enumerate(self.stages):
+            # in MMCls a downsampling layer is entry 0 of its stage's network, the blocks follow it
+            offset = int(bool(self.downsamples[i]))
+            if offset:
+                rules += [(rf"^network\.{i}\.0\.conv\.", f"stages.{i}.downsample.conv."),
+                          (rf"^network\.{i}\.0\.bn\.", f"stages.{i}.downsample.norm.")]
+            rules += [(rf"^network\.{i}\.{j + offset}\.", f"stages.{i}.blocks.{j}.") for j in range(len(stage.blocks))]
+        self.mmcls_key_rules = rules
+        self._install_mmcls_key_hook()
 
     def _freeze_stages(self) -> None:
         frozen: list[nn.Module] = [self.stem] if self.frozen_stages >= 0 else []

@@ -6,7 +6,7 @@ Paper: Tolstikhin et al., "MLP-Mixer: An all-MLP Architecture for Vision", NeurI
 outputs (pooled by ``GlobalAveragePooling(dim=1)`` in the configs) are MMCls's
 ``mmcls/models/backbones/mlp_mixer.py``.
 
-MMCls checkpoint keys load through :func:`convert_mmcls_state_dict` (registered as a load hook):
+MMCls checkpoint keys load through ``mmcls_key_rules`` (applied by ``load_state_dict`` and ``load_weights``):
 
 ==========================================  ==========================================
 MMCls                                       here (timm)
@@ -23,35 +23,20 @@ MMCls                                       here (timm)
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch.nn as nn
 from timm.models.mlp_mixer import MlpMixer as TimmMlpMixer
 
-from workers.models.backbones._mmcls_keys import register_mmcls_key_hook, rename_keys
+from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.models.layers import build_activation
 from workers.registry import MODELS
 
-__all__ = ["MMCLS_KEY_RULES", "MlpMixer", "convert_mmcls_state_dict", "mlp_mixer_tiny_test"]
-
-MMCLS_KEY_RULES = (
-    (r"patch_embed\.projection\.(.*)", r"stem.proj.\1"),
-    (r"layers\.(\d+)\.ln(\d)\.(.*)", r"blocks.\1.norm\2.\3"),
-    (r"layers\.(\d+)\.token_mix\.layers\.0\.0\.(.*)", r"blocks.\1.mlp_tokens.fc1.\2"),
-    (r"layers\.(\d+)\.token_mix\.layers\.1\.(.*)", r"blocks.\1.mlp_tokens.fc2.\2"),
-    (r"layers\.(\d+)\.channel_mix\.layers\.0\.0\.(.*)", r"blocks.\1.mlp_channels.fc1.\2"),
-    (r"layers\.(\d+)\.channel_mix\.layers\.1\.(.*)", r"blocks.\1.mlp_channels.fc2.\2"),
-    (r"ln1\.(.*)", r"norm.\1"),
-)
-
-
-def convert_mmcls_state_dict(state_dict: Mapping, prefix: str = "") -> dict:
-    """Rename an MMCls MlpMixer state dict's keys (under ``prefix``) to this module's names."""
-    return rename_keys(state_dict, MMCLS_KEY_RULES, prefix)
+__all__ = ["MlpMixer", "mlp_mixer_tiny_test"]
 
 
 @MODELS.register()
-class MlpMixer(nn.Module):
+class MlpMixer(MMClsKeysMixin, nn.Module):
     """MLP-Mixer returning, for each of ``out_indices``, the tokens as ``(N, C, num_tokens)``.
 
     Args:
@@ -68,6 +53,16 @@ class MlpMixer(nn.Module):
         layer_cfgs: Only an empty dict.
         init_cfg: ``init_cfg`` applied after construction.
     """
+
+    mmcls_key_rules = [
+        (r"^patch_embed\.projection\.", "stem.proj."),
+        (r"^layers\.(\d+)\.ln(\d)\.", r"blocks.\1.norm\2."),
+        (r"^layers\.(\d+)\.token_mix\.layers\.0\.0\.", r"blocks.\1.mlp_tokens.fc1."),
+        (r"^layers\.(\d+)\.token_mix\.layers\.1\.", r"blocks.\1.mlp_tokens.fc2."),
+        (r"^layers\.(\d+)\.channel_mix\.layers\.0\.0\.", r"blocks.\1.mlp_channels.fc1."),
+        (r"^layers\.(\d+)\.channel_mix\.layers\.1\.", r"blocks.\1.mlp_channels.fc2."),
+        (r"^ln1\.", "norm."),
+    ]
 
     arch_zoo = {
         **dict.fromkeys(["b", "base"], {"embed_dims": 768, "num_layers": 12, "tokens_mlp_dims": 384,
@@ -126,7 +121,7 @@ class MlpMixer(nn.Module):
                 raise ValueError(f"Invalid out_indices {index}")
         self.out_indices = indices
         self.init_cfg = init_cfg
-        register_mmcls_key_hook(self, convert_mmcls_state_dict)
+        self._install_mmcls_key_hook()
 
     def forward(self, x):
         if x.shape[-2:] != tuple(self.stem.img_size):

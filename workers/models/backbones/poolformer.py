@@ -7,7 +7,7 @@ Paper: Yu et al., "MetaFormer Is Actually What You Need for Vision", CVPR 2022
 downsampling embeddings between them at 1, 3, 5), ``frozen_stages`` and the ``norm{i}`` output norms are
 MMCls's ``mmcls/models/backbones/poolformer.py``.
 
-MMCls checkpoint keys load through :func:`convert_mmcls_state_dict` (registered as a load hook):
+MMCls checkpoint keys load through ``mmcls_key_rules`` (applied by ``load_state_dict`` and ``load_weights``):
 
 ==========================================  ==============================================
 MMCls                                       here (timm)
@@ -25,43 +25,20 @@ here the stem is frozen only with ``frozen_stages > 0``, so the default trains e
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch.nn as nn
 from timm.models.metaformer import GroupNorm1, MetaFormer, Pooling
 
-from workers.models.backbones._mmcls_keys import register_mmcls_key_hook
+from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.models.layers import build_norm_layer
 from workers.registry import MODELS
 
-__all__ = ["PoolFormer", "convert_mmcls_state_dict", "poolformer_tiny_test"]
-
-_BLOCK = re.compile(r"network\.(\d+)\.(\d+)\.(.*)")
-_DOWNSAMPLE = re.compile(r"network\.(\d+)\.proj\.(.*)")
-_LAYER_SCALE = re.compile(r"layer_scale_(\d)")
-
-
-def convert_mmcls_state_dict(state_dict: Mapping, prefix: str = "") -> dict:
-    """Rename an MMCls PoolFormer state dict's keys (under ``prefix``) to this module's names."""
-    out = {}
-    for key, value in state_dict.items():
-        name = key[len(prefix):] if key.startswith(prefix) else None
-        if name is not None:
-            if name.startswith("patch_embed.proj."):
-                name = "stem.conv." + name[len("patch_embed.proj."):]
-            elif match := _BLOCK.fullmatch(name):
-                rest = _LAYER_SCALE.sub(r"layer_scale\1.scale", match.group(3))
-                name = f"stages.{int(match.group(1)) // 2}.blocks.{match.group(2)}.{rest}"
-            elif match := _DOWNSAMPLE.fullmatch(name):
-                name = f"stages.{(int(match.group(1)) + 1) // 2}.downsample.conv.{match.group(2)}"
-            key = prefix + name
-        out[key] = value
-    return out
+__all__ = ["PoolFormer", "poolformer_tiny_test"]
 
 
 @MODELS.register()
-class PoolFormer(nn.Module):
+class PoolFormer(MMClsKeysMixin, nn.Module):
     """PoolFormer returning the normalised output of each of ``out_indices`` (``network`` entries 0-6).
 
     Args:
@@ -164,7 +141,15 @@ class PoolFormer(nn.Module):
         self.frozen_stages = frozen_stages
         self.init_cfg = init_cfg
         self._freeze_stages()
-        register_mmcls_key_hook(self, convert_mmcls_state_dict)
+        # MMCls's network entry 2k is stage k's blocks, entry 2k - 1 its downsampling
+        rules = [(r"^patch_embed\.proj\.", "stem.conv."),
+                 (r"^(network\.\d+\.\d+)\.layer_scale_(\d)$", r"\1.layer_scale\2.scale")]
+        for k in range(len(self.stages)):
+            rules.append((rf"^network\.{2 * k}\.(\d+)\.", rf"stages.{k}.blocks.\1."))
+            if k > 0:
+                rules.append((rf"^network\.{2 * k - 1}\.proj\.", f"stages.{k}.downsample.conv."))
+        self.mmcls_key_rules = rules
+        self._install_mmcls_key_hook()
 
     def _network(self) -> list[nn.Module]:
         """MMCls's ``network``: stage 0, downsampling 1, stage 1 blocks, ... (7 entries)."""

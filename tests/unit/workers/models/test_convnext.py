@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from workers.models import build_model
-from workers.models.backbones.convnext import convert_mmcls_state_dict, convnext_tiny_test
+from workers.models.backbones.convnext import convnext_tiny_test
 
 
 def test_it_returns_pooled_or_spatial_normalised_stage_outputs():
@@ -25,17 +25,19 @@ def test_it_freezes_the_stem_and_first_stages_even_after_train():
     assert backbone.stages[2].training
 
 
+def _to_mmcls(key: str) -> str:
+    key = (key.replace("stem.", "downsample_layers.0.").replace(".blocks.", ".")
+           .replace(".conv_dw.", ".depthwise_conv.").replace(".mlp.fc", ".pointwise_conv"))
+    for i in (1, 2, 3):
+        key = key.replace(f"stages.{i}.downsample.", f"downsample_layers.{i}.")
+    return key
+
+
 def test_it_loads_a_state_dict_with_mmcls_key_names():
     source = convnext_tiny_test(out_indices=(3,))
-    mmcls = {}
-    for key, value in source.state_dict().items():
-        key = (key.replace("stem.", "downsample_layers.0.").replace(".blocks.", ".")
-               .replace(".conv_dw.", ".depthwise_conv.").replace(".mlp.fc", ".pointwise_conv"))
-        for i in (1, 2, 3):
-            key = key.replace(f"stages.{i}.downsample.", f"downsample_layers.{i}.")
-        mmcls[key] = value
+    mmcls = {_to_mmcls(k): v for k, v in source.state_dict().items()}
     assert "stages.0.0.pointwise_conv1.weight" in mmcls and "downsample_layers.2.1.weight" in mmcls
-    assert convert_mmcls_state_dict(mmcls).keys() == source.state_dict().keys()
+    assert source.convert_mmcls_state_dict(mmcls).keys() == source.state_dict().keys()
 
     classifier = build_model({"type": "ImageClassifier",
                               "backbone": {"type": "ConvNeXt", "arch": {"depths": [1, 1, 1, 1],

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from workers.models import build_model
-from workers.models.backbones.efficientformer import convert_mmcls_state_dict, efficientformer_tiny_test
+from workers.models.backbones.efficientformer import efficientformer_tiny_test
 
 TINY = {"layers": [1, 1, 1, 2], "embed_dims": [8, 16, 24, 32], "downsamples": [False, True, True, True],
         "vit_num": 1}
@@ -48,7 +48,7 @@ def test_it_loads_a_state_dict_with_mmcls_key_names():
     mmcls = {_to_mmcls(k): v for k, v in source.state_dict().items()}
     assert {"patch_embed.1.bn.running_var", "network.0.0.ls1.weight", "network.2.0.bn.weight",
             "network.3.1.mlp.norm1.weight", "network.3.3.token_mixer.attention_biases", "norm3.weight"} <= set(mmcls)
-    assert convert_mmcls_state_dict(mmcls).keys() == source.state_dict().keys()
+    assert source.convert_mmcls_state_dict(mmcls).keys() == source.state_dict().keys()
     classifier = build_model({"type": "ImageClassifier", "backbone": {"type": "EfficientFormer", "arch": TINY},
                               "neck": {"type": "GlobalAveragePooling", "dim": 1},
                               "head": {"type": "EfficientFormerClsHead", "num_classes": 3, "in_channels": 32}})

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from workers.models import build_model
-from workers.models.backbones.mlp_mixer import convert_mmcls_state_dict, mlp_mixer_tiny_test
+from workers.models.backbones.mlp_mixer import mlp_mixer_tiny_test
 
 TINY = {"embed_dims": 16, "num_layers": 2, "tokens_mlp_dims": 8, "channels_mlp_dims": 64}
 
@@ -32,7 +32,7 @@ def test_it_loads_a_state_dict_with_mmcls_key_names():
     mmcls = {_to_mmcls(k): v for k, v in source.state_dict().items()}
     assert {"patch_embed.projection.weight", "layers.1.token_mix.layers.0.0.weight", "layers.0.ln2.bias",
             "layers.1.channel_mix.layers.1.bias", "ln1.weight"} <= set(mmcls)
-    assert convert_mmcls_state_dict(mmcls).keys() == source.state_dict().keys()
+    assert source.convert_mmcls_state_dict(mmcls).keys() == source.state_dict().keys()
     classifier = build_model({"type": "ImageClassifier",
                               "backbone": {"type": "MlpMixer", "arch": TINY, "img_size": 32, "patch_size": 8},
                               "neck": {"type": "GlobalAveragePooling", "dim": 1},

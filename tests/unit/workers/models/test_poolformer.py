@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from workers.models import build_model
-from workers.models.backbones.poolformer import convert_mmcls_state_dict, poolformer_tiny_test
+from workers.models.backbones.poolformer import poolformer_tiny_test
 
 TINY = {"layers": [1, 1, 1, 1], "embed_dims": [8, 16, 24, 32], "mlp_ratios": [4, 4, 4, 4],
         "layer_scale_init_value": 1e-5}
@@ -39,7 +39,7 @@ def test_it_loads_a_state_dict_with_mmcls_key_names():
     mmcls = {_to_mmcls(k): v for k, v in source.state_dict().items()}
     assert {"patch_embed.proj.weight", "network.0.0.layer_scale_1", "network.3.proj.bias",
             "network.6.0.mlp.fc2.weight", "norm6.weight"} <= set(mmcls)
-    assert convert_mmcls_state_dict(mmcls).keys() == source.state_dict().keys()
+    assert source.convert_mmcls_state_dict(mmcls).keys() == source.state_dict().keys()
     classifier = build_model({"type": "ImageClassifier", "backbone": {"type": "PoolFormer", "arch": TINY},
                               "neck": {"type": "GlobalAveragePooling"},
                               "head": {"type": "LinearClsHead", "num_classes": 3, "in_channels": 32}})
