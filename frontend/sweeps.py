@@ -10,6 +10,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -144,7 +145,9 @@ def _can_write(user, team) -> bool:
 def _context(request, pk) -> dict:
     sweep = get_sweep_for_user(request.user, pk)
     values = trial_values(sweep)
-    trials = list(sweep.trials.order_by("created_at"))
+    # how often PBT restarted each trial on a better one's checkpoint (its "PBT mutated" events)
+    clones = Count("events", filter=Q(events__reason__startswith="PBT mutated"))
+    trials = list(sweep.trials.annotate(clones=clones).order_by("created_at"))
     keys = list(sweep.config.get("space", {}))
     table = [{"run": t, "value": values.get(t.pk), "params": [t.trial_params.get(k) for k in keys]} for t in trials]
     plot = {"keys": keys, "metric": sweep.config.get("metric"), "mode": sweep.config.get("mode", "max"),

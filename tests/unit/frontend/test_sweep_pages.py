@@ -105,3 +105,13 @@ def test_it_hides_a_sweep_from_outsiders_and_lets_members_cancel(cast):
     assert r.status_code == 302
     sweep.refresh_from_db()
     assert sweep.status == RunStatus.CANCELLED
+
+
+def test_it_marks_a_trial_pbt_cloned_with_its_new_params(cast):
+    sweep = _sweep_with_trials(cast)
+    sweeps.register_trial(sweep, "tr_1", {"optimizer.lr": 0.012, "model.head.loss.label_smooth_val": 0.1})
+    html = _login(cast, "viewer").get(f"/sweeps/{sweep.pk}/trials").content.decode()
+    row = html[html.index("tr_1</a>"):]
+    row = row[:row.index("</tr>")]
+    assert "cloned ×1" in row and "<td>0.012</td>" in row
+    assert html.count("cloned ×") == 1  # only the trial PBT restarted
