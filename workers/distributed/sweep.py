@@ -349,10 +349,12 @@ def _forward_reports_class():
 
 
 def pbt_spec(spec: dict) -> dict:
-    """A PBT trial's spec: a checkpoint at every evaluation (PBT clones trials from them)."""
+    """A PBT trial's spec: a checkpoint at every evaluation (PBT clones trials from them), in the work
+    dir (no ``out_dir``: a clone's checkpoint is adopted there, where the engine's auto-resume looks)."""
     out = copy.deepcopy(spec)
     evaluation = out.setdefault("evaluation", {})
     ckpt = out.setdefault("checkpoint_config", {})
+    ckpt.pop("out_dir", None)
     ckpt["interval"] = int(evaluation.get("interval", 1) or 1)
     ckpt["by_epoch"] = evaluation.get("by_epoch", "max_iters" not in (out.get("runner") or {}))
     return out

@@ -107,9 +107,11 @@ def test_pbt_mutates_every_key_but_a_grids():
 
 def test_a_pbt_trial_checkpoints_at_every_evaluation():
     spec = jobspecs.load_library("demo/resnet18-tiny_asha-sweep_digits.py",
-                                 cfg_options={"checkpoint_config.interval": 5, "evaluation.interval": 2})
+                                 cfg_options={"checkpoint_config.interval": 5, "evaluation.interval": 2,
+                                              "checkpoint_config.out_dir": "/elsewhere"})
     out = sw.pbt_spec(spec)
     assert out["checkpoint_config"]["interval"] == 2 and out["checkpoint_config"]["by_epoch"] is True
+    assert "out_dir" not in out["checkpoint_config"]  # clones are adopted into the work dir
     assert spec["checkpoint_config"]["interval"] == 5  # a copy
 
 
