@@ -83,6 +83,9 @@ def train_loop_per_worker(cfg: dict) -> None:
             if metrics.get("checkpoint"):  # rank 0's checkpoint of this epoch: a PBT trial hands it to Tune
                 out["checkpoint"] = str(metrics["checkpoint"])
             ray.train.report(out)
+            acks = cfg.get("tune_acks")
+            if acks is not None and rank == 0:  # until Tune has decided; the other ranks wait in DDP
+                acks.get()
     try:
         train(cfg["spec"], cfg["work_dir"], reporter=reporter, device=cfg.get("device", "cpu"),
               resume_from="auto", seed=cfg.get("seed"), on_evaluate=on_evaluate,

@@ -293,6 +293,9 @@ def run_trial(config: dict, job: dict) -> None:
     status.log(f"[trainyard] trial {trial_id} of sweep {job['sweep_id']}: "
                + ", ".join(f"{k}={v!r}" for k, v in params.items()))
     reports = Queue(actor_options={"num_cpus": 0})
+    # Rank 0 waits after each report until Tune has taken it: a trial the scheduler stops there trains
+    # no further epoch (without it the workers ran on, and a stopped trial stored one evaluation more).
+    cfg["tune_acks"] = acks = Queue(actor_options={"num_cpus": 0})
     trainer = build_trainer({"run_id": trial["run_id"], "resources": job["resources"]}, cfg,
                             callbacks=[_forward_reports_class()(reports)])
     outcome: dict = {}
@@ -316,6 +319,7 @@ def run_trial(config: dict, job: dict) -> None:
                 tune.report(metrics, checkpoint=ckpt)
         else:
             tune.report(metrics)
+        acks.put(True)  # Tune let the trial go on (a stop ends this actor, and the trainer with it)
     fitting.join()
     if "error" in outcome:
         # Not "failed" yet: a trial the scheduler stops also ends here (its trainer torn down). The
