@@ -20,6 +20,7 @@ number of concurrent trials defaults to what the cluster can actually run side b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -364,34 +365,29 @@ def pbt_spec(spec: dict) -> dict:
     return out
 
 
-class tune_checkpoint:  # noqa: N801 - used as a context manager, like a function
+@contextlib.contextmanager
+def tune_checkpoint(path: Path, folder: Path, source: dict):
     """A Tune ``Checkpoint`` of one engine checkpoint file, for ``tune.report`` (which copies it to the
-    trial's storage before returning): the file (hard-linked where possible) and ``source.json``."""
+    trial's storage before returning): the file (hard-linked where possible) and ``source.json``;
+    ``folder`` is removed afterwards."""
+    import shutil
 
-    def __init__(self, path: Path, folder: Path, source: dict):
-        self.path, self.folder, self.source = path, folder, source
+    from ray import tune
 
-    def __enter__(self):
-        import shutil
-
-        from ray import tune
-
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True)
-        target = self.folder / "checkpoint.pth"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        target = folder / "checkpoint.pth"
         try:
-            os.link(self.path, target)
+            os.link(path, target)
         except OSError:
-            shutil.copy2(self.path, target)
-        unit, _, done = self.path.stem.rpartition("_")
-        (self.folder / "source.json").write_text(json.dumps({**self.source, "file": self.path.name,
-                                                             "unit": unit, "done": int(done)}))
-        return tune.Checkpoint.from_directory(str(self.folder))
-
-    def __exit__(self, *exc) -> None:
-        import shutil
-
-        shutil.rmtree(self.folder, ignore_errors=True)
+            shutil.copy2(path, target)
+        unit, _, done = path.stem.rpartition("_")
+        (folder / "source.json").write_text(json.dumps({**source, "file": path.name, "unit": unit,
+                                                        "done": int(done)}))
+        yield tune.Checkpoint.from_directory(str(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def adopt_checkpoint(folder: Path, work_dir: Path) -> dict:
