@@ -91,6 +91,11 @@ def test_it_cancels_a_sweep_and_every_trial_with_it(pg_stack):
 def test_pbt_clones_the_strong_trial_into_the_weak_one(pg_stack):
     """Two trials, one with a good lr and one with a hopeless one: PBT restarts the weak trial on the
     strong one's checkpoint with the strong one's lr (and a perturbed label smoothing)."""
+    check_pbt_clones(pg_stack)
+
+
+def check_pbt_clones(pg_stack) -> None:
+    """The PBT scenario on a stack (also run with the storage in a bucket: test_object_storage.py)."""
     good, hopeless = 0.05, 1e-5
     r = pg_stack.api("POST", "/api/sweeps", json={
         "spec_name": SWEEP_SPEC, "dataset": "digits", "name": "pbt",

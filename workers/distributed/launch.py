@@ -12,8 +12,11 @@ import copy
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
+
+from workers.storage import Storage, open_storage, pull_work_dir, push_work_dir
 
 # Keys of a dataset config whose relative paths point into the dataset.
 _PATH_KEYS = ("data_prefix", "ann_file", "classes")
@@ -65,7 +68,12 @@ def make_reporter(cfg: dict):
 
 
 def train_loop_per_worker(cfg: dict) -> None:
-    """What each Ray Train worker runs: the engine, with a reporter on rank 0."""
+    """What each Ray Train worker runs: the engine, with a reporter on rank 0.
+
+    On an object store (``TRAINYARD_STORAGE=s3://...``) the worker trains in its node's scratch folder:
+    before training, each node's first worker pulls the dataset and the run's stored checkpoints (a
+    restarted group may land on a fresh node), and after each checkpoint the new files go back up.
+    """
     import ray.train
     import torch
 
@@ -74,29 +82,90 @@ def train_loop_per_worker(cfg: dict) -> None:
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
     torch.set_num_threads(max(1, int(cfg.get("threads_per_worker", 1))))
-    _record_placement(cfg["run_dir"], rank, ctx)
+    cfg = prepare_node(cfg, rank)
+    _record_placement(cfg, rank, ctx)
     reporter = make_reporter(cfg) if rank == 0 else None
+    if reporter is not None and cfg.get("pulled"):
+        reporter.log(f"[trainyard] pulled {cfg['pulled']} file(s) of the work dir and dataset from the storage")
     on_evaluate = None
+    storage = _storage(cfg)
     if cfg.get("report_to_tune"):  # a sweep trial: each evaluation goes to Ray Tune's scheduler
         def on_evaluate(metrics: dict) -> None:
             out = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
             if metrics.get("checkpoint"):  # rank 0's checkpoint of this epoch: a PBT trial hands it to Tune
                 out["checkpoint"] = str(metrics["checkpoint"])
+                key = storage.relative(metrics["checkpoint"]) if storage is not None else None
+                if key is not None and not storage.is_local:  # the trial function may run on another node
+                    out["checkpoint_key"] = key
             ray.train.report(out)
             acks = cfg.get("tune_acks")
             if acks is not None and rank == 0:  # until Tune has decided; the other ranks wait in DDP
                 acks.get()
+    pusher = None
+    if storage is not None and not storage.is_local:
+        def pusher(folder: Path) -> None:
+            """Rank 0 sends the work dir; another rank only DeepSpeed's partitions (complete on every rank
+            once DeepSpeed's save returns), never a file rank 0 may be writing beside it."""
+            key = storage.relative(folder)
+            if key is None:  # a checkpoint_config.out_dir outside the storage stays where it is
+                return
+            if rank == 0:
+                push_work_dir(storage, Path(folder), key, authority=True)
+            elif (Path(folder) / "deepspeed").is_dir():
+                push_work_dir(storage, Path(folder) / "deepspeed", f"{key}/deepspeed", authority=False)
     try:
         train(cfg["spec"], cfg["work_dir"], reporter=reporter, device=cfg.get("device", "cpu"),
               resume_from="auto", seed=cfg.get("seed"), on_evaluate=on_evaluate,
-              hparams_from_spec=bool(cfg.get("hparams_from_spec")))
+              hparams_from_spec=bool(cfg.get("hparams_from_spec")), on_checkpoint=pusher)
     finally:
+        if pusher is not None:  # the logs, and whatever the last step wrote
+            try:
+                pusher(Path(cfg["work_dir"]))
+            except Exception as exc:  # noqa: BLE001 - never hide the training's own outcome
+                print(f"[trainyard] could not copy the work dir to {storage.display}: {exc}", file=sys.stderr)
         if reporter is not None:
             reporter.close(timeout=60)
 
 
-def _record_placement(run_dir: str, rank: int, ctx) -> None:
-    """Note where this worker runs (node, host, pid) in ``<run dir>/workers/rank<N>.json``.
+def _storage(cfg: dict):
+    return open_storage(cfg["storage"]) if cfg.get("storage") else None
+
+
+def prepare_node(cfg: dict, rank: int) -> dict:
+    """This worker's view of the run: on an object store, its node's scratch paths, with the dataset and the
+    stored checkpoints pulled there. Every worker pulls, one at a time per scratch folder (a file lock): the
+    first fetches, the others find it there (Ray's local ranks follow IP addresses, which two nodes may share)."""
+    import fcntl
+
+    storage = _storage(cfg)
+    if storage is None or storage.is_local:
+        return cfg
+    import torch.distributed as dist
+
+    cfg = dict(cfg)
+    cfg["work_dir"] = str(storage.local(cfg["work_key"]))
+    cfg["run_dir"] = str(storage.local(cfg["run_key"]))
+    cfg["storage_root"] = str(storage.scratch)
+    started = time.monotonic()
+    storage.scratch.mkdir(parents=True, exist_ok=True)
+    with open(storage.scratch / ".pull.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fetched = pull_work_dir(storage, Path(cfg["work_dir"]), cfg["work_key"])
+        if cfg.get("data_key"):
+            fetched += storage.pull_tree(cfg["data_key"])
+    cfg["pulled"] = len(fetched)
+    if fetched:
+        print(f"[trainyard] rank {rank}: pulled {len(fetched)} file(s) from {storage.display} "
+              f"in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+    if cfg.get("data_key"):
+        cfg["spec"] = rebase_data_paths(cfg["spec"], storage.local(cfg["data_key"]))
+    return cfg
+
+
+def _record_placement(cfg: dict, rank: int, ctx) -> None:
+    """Note where this worker runs (node, host, pid) in ``<run dir>/workers/rank<N>.json`` on the storage.
 
     The run page and the multi-node test read it: the workers of one run may span nodes.
     """
@@ -107,7 +176,11 @@ def _record_placement(run_dir: str, rank: int, ctx) -> None:
     info = {"rank": rank, "world_size": ctx.get_world_size(), "node_rank": ctx.get_node_rank(),
             "node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(),
             "pid": os.getpid()}
-    folder = Path(run_dir) / "workers"
+    storage = _storage(cfg)
+    if storage is not None and cfg.get("run_key"):
+        storage.write_text(f"{cfg['run_key']}/workers/rank{rank}.json", json.dumps(info))
+        return
+    folder = Path(cfg["run_dir"]) / "workers"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"rank{rank}.json").write_text(json.dumps(info))
 
@@ -156,9 +229,14 @@ def build_trainer(job: dict, cfg: dict, callbacks: list | None = None):
         per_worker["GPU"] = gpus
     scaling = ScalingConfig(num_workers=int(res.get("num_workers", 1)), use_gpu=bool(gpus),
                             resources_per_worker=per_worker)
+    if cfg.get("storage"):
+        storage_path, filesystem = open_storage(cfg["storage"]).ray_storage("ray_results")
+    else:
+        storage_path, filesystem = str(Path(cfg["storage_root"]) / "ray_results"), None
     run_config = RunConfig(
         name=f"run-{job['run_id']}",
-        storage_path=str(Path(cfg["storage_root"]) / "ray_results"),
+        storage_path=storage_path,
+        storage_filesystem=filesystem,
         failure_config=FailureConfig(max_failures=int(res.get("max_failures", 0) or 0)),
         callbacks=list(callbacks) if callbacks else None,
     )
@@ -166,21 +244,38 @@ def build_trainer(job: dict, cfg: dict, callbacks: list | None = None):
                         run_config=run_config, torch_config=TorchConfig(backend="nccl" if gpus else "gloo"))
 
 
+def read_job(job_file: str) -> tuple[Storage, dict]:
+    """The storage (``$TRAINYARD_STORAGE``, else the folder two levels above a job file's folder) and the job
+    file the backend wrote there, named by a path or a URI."""
+    location = os.environ.get("TRAINYARD_STORAGE") or str(Path(job_file).resolve().parents[2])
+    storage = open_storage(location)
+    key = storage.relative(job_file)
+    text = storage.read_text(key) if key is not None else Path(job_file).read_text()
+    return storage, json.loads(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run one Trainyard run on the Ray cluster (a Ray Job entrypoint).")
-    parser.add_argument("job_file", help="JOB.json written by the backend")
+    parser.add_argument("job_file", help="JOB.json written by the backend (a path, or a URI on the storage)")
     args = parser.parse_args(argv)
-    job = json.loads(Path(args.job_file).read_text())
-    storage_root = os.environ.get("TRAINYARD_STORAGE") or str(Path(args.job_file).resolve().parents[2])
-    run_dir = Path(args.job_file).resolve().parent
-    spec = rebase_data_paths(job["spec"], job["data_root"])
+    storage, job = read_job(args.job_file)
+    run_key = job.get("run_key") or f"runs/{job['run_id']}"
+    spec = job["spec"]
+    data_key = None if storage.is_local else job.get("data_key")
+    if not data_key:  # on an object store each worker rebases onto its node's copy (prepare_node)
+        spec = rebase_data_paths(spec, job["data_root"])
     # The run's resources (spec merged with the request) decide the strategy the engine uses.
     spec["resources"] = {**(spec.get("resources") or {}), **(job.get("resources") or {})}
+    work_dir = job["work_dir"] if storage.is_local else str(storage.local(f"{run_key}/work"))
     cfg = {
         "spec": spec,
-        "work_dir": job["work_dir"],
-        "run_dir": str(run_dir),
-        "storage_root": storage_root,
+        "work_dir": work_dir,
+        "run_dir": str(storage.local(run_key)),
+        "storage_root": str(storage.scratch),
+        "storage": storage.location,
+        "run_key": run_key,
+        "work_key": storage.relative(work_dir) if storage.is_local else f"{run_key}/work",
+        "data_key": data_key,
         "ingest_url": os.environ.get("TRAINYARD_INGEST_URL"),
         "token": os.environ.get("TRAINYARD_RUN_TOKEN", ""),
         "device": "cuda" if float((job.get("resources") or {}).get("gpus_per_worker", 0) or 0) else "cpu",

@@ -38,8 +38,10 @@ from workers.distributed.launch import (
     environment_facts,
     make_reporter,
     pick_seed,
+    read_job,
     rebase_data_paths,
 )
+from workers.storage import open_storage, push_work_dir
 
 # Domains that enumerate their values: the only ones a grid search can take.
 DISCRETE = ("choice", "grid_search")
@@ -265,7 +267,9 @@ def run_trial(config: dict, job: dict) -> None:
     pbt = _kind(job["sweep"].get("scheduler") or "fifo") == "pbt"
     client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
     trial = client.register(trial_id, params)
-    run_dir = Path(job["storage_root"]) / "runs" / trial["run_id"]
+    storage = open_storage(job["storage"])
+    run_key = f"runs/{trial['run_id']}"
+    run_dir = storage.local(run_key)
     spec = apply_params(job["spec"], params)
     if pbt:
         spec = pbt_spec(spec)
@@ -273,7 +277,11 @@ def run_trial(config: dict, job: dict) -> None:
         "spec": spec,
         "work_dir": str(run_dir / "work"),
         "run_dir": str(run_dir),
-        "storage_root": job["storage_root"],
+        "storage_root": str(storage.scratch),
+        "storage": storage.location,
+        "run_key": run_key,
+        "work_key": f"{run_key}/work",
+        "data_key": job.get("data_key"),
         "ingest_url": trial["ingest_url"],
         "token": trial["token"],
         "device": job["device"],
@@ -289,6 +297,8 @@ def run_trial(config: dict, job: dict) -> None:
     if clone is not None:
         with clone.as_directory() as folder:
             source = adopt_checkpoint(Path(folder), Path(cfg["work_dir"]))
+        # on an object store the trainer's workers may be elsewhere: they pull the work dir as stored
+        push_work_dir(storage, Path(cfg["work_dir"]), cfg["work_key"], authority=True)
         status.log(f"[trainyard] PBT: continuing from trial {source.get('trial_id')}'s checkpoint at "
                    f"{source.get('unit', 'epoch')} {source.get('done')}")
     status.log(f"[trainyard] trial {trial_id} of sweep {job['sweep_id']}: "
@@ -315,7 +325,11 @@ def run_trial(config: dict, job: dict) -> None:
     while (item := reports.get()) is not None:
         metrics = {k: v for k, v in item.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if pbt and item.get("checkpoint"):
-            with tune_checkpoint(Path(item["checkpoint"]), handoff,
+            checkpoint = Path(item["checkpoint"])
+            if item.get("checkpoint_key"):  # rank 0 may be on another node: take the stored copy
+                checkpoint = storage.local(item["checkpoint_key"])
+                storage.download(item["checkpoint_key"], checkpoint)
+            with tune_checkpoint(checkpoint, handoff,
                                  {"trial_id": trial_id, "run_id": trial["run_id"], "params": params}) as ckpt:
                 tune.report(metrics, checkpoint=ckpt)
         else:
@@ -422,15 +436,15 @@ def _trial_reporter_class():
     class TrialReporter(Callback):
         """Closes trials that Tune ended without their function saying so (early stop, errors)."""
 
-        def __init__(self, client: SweepClient, full: int, storage_root: str):
-            self.client, self.full, self.storage_root = client, full, storage_root
+        def __init__(self, client: SweepClient, full: int, storage: str):
+            self.client, self.full, self.storage = client, full, open_storage(storage)
 
         def _close(self, trial, status: str, reason: str = "", early: bool = False) -> None:
             try:
                 reg = self.client.register(trial.trial_id, {}, attempts=3)
                 reporter = make_reporter({"ingest_url": reg["ingest_url"], "token": reg["token"],
-                                          "run_dir": str(Path(self.storage_root) / "runs" / reg["run_id"]),
-                                          "storage_root": self.storage_root})
+                                          "run_dir": str(self.storage.local(f"runs/{reg['run_id']}")),
+                                          "storage_root": str(self.storage.scratch)})
                 reporter.event(status, reason, early_stopped=early)
                 reporter.close(timeout=30)
             except Exception:  # the backend is away: reconcile closes the trial with the sweep
@@ -467,6 +481,7 @@ def build_tuner(job: dict, cluster_cpus: float):
     full = evaluations(job["spec"])
     concurrency = cfg.get("max_concurrent_trials") or default_concurrency(job["resources"], cluster_cpus)
     client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
+    storage_path, filesystem = open_storage(job["storage"]).ray_storage("ray_results")
     # A sliver of a CPU: Tune refuses an empty request, and a whole CPU per trial driver would starve
     # the trainers' workers on a small cluster (ray-project/ray#54305).
     trainable = tune.with_resources(tune.with_parameters(run_trial, job=job), {"CPU": 0.01})
@@ -480,10 +495,10 @@ def build_tuner(job: dict, cluster_cpus: float):
                                # another trial (or the same one PBT restarts) would wait on that.
                                reuse_actors=False),
         run_config=RunConfig(name=f"sweep-{job['sweep_id']}",
-                             storage_path=str(Path(job["storage_root"]) / "ray_results"),
+                             storage_path=storage_path, storage_filesystem=filesystem,
                              # PBT clones from the latest checkpoints; Tune warns below 3 kept
                              checkpoint_config=CheckpointConfig(num_to_keep=3),
-                             callbacks=[_trial_reporter_class()(client, full, job["storage_root"])], verbose=1),
+                             callbacks=[_trial_reporter_class()(client, full, job["storage"])], verbose=1),
     )
 
 
@@ -493,11 +508,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import ray
 
-    job = json.loads(Path(args.job_file).read_text())
-    job["storage_root"] = os.environ.get("TRAINYARD_STORAGE") or str(Path(args.job_file).resolve().parents[2])
+    storage, job = read_job(args.job_file)
+    job["storage"] = storage.location
     job["api_url"] = os.environ["TRAINYARD_API_URL"]
     job["token"] = os.environ.get("TRAINYARD_SWEEP_TOKEN", "")
-    job["spec"] = rebase_data_paths(job["spec"], job["data_root"])
+    if storage.is_local or not job.get("data_key"):  # else each trial's workers rebase onto their node's copy
+        job["data_key"] = None
+        job["spec"] = rebase_data_paths(job["spec"], job["data_root"])
     job["spec"]["resources"] = {**(job["spec"].get("resources") or {}), **(job.get("resources") or {})}
     gpus = float((job.get("resources") or {}).get("gpus_per_worker", 0) or 0)
     job["device"] = "cuda" if gpus else "cpu"

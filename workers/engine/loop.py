@@ -90,6 +90,7 @@ from workers.engine.strategy import (
 )
 from workers.models import build_model, load_weights
 from workers.registry import HOOKS, RUNNERS
+from workers.storage import fetched, redact
 
 __all__ = ["CheckpointSettings", "EvalSettings", "TrainState", "evaluate", "fit", "parse_losses", "predict",
            "train", "train_one_epoch", "val_loss_epoch"]
@@ -412,6 +413,9 @@ class _Periodic:
     ckpt_settings: CheckpointSettings
     meta: dict
     on_evaluate: Callable[[dict], None] | None = None
+    on_checkpoint: Callable[[Path], None] | None = None
+    # checkpoint records of this step, sent once ``on_checkpoint`` has run (so a record names a stored file)
+    saved: list = field(default_factory=list)
 
     def run(self, state: TrainState, by_epoch: bool) -> None:
         done = state.epoch if by_epoch else state.iter
@@ -426,11 +430,22 @@ class _Periodic:
         if evaluate:
             metrics = self.evaluate(state, unit, done)
         saved = self.checkpoint(state, unit, done, metrics) if save else None
+        if self.saved or save:
+            self.publish()
         if evaluate and self.on_evaluate is not None:
             # every rank (a Ray Tune report is collective); after the checkpoint, so that a scheduler
             # that stops or clones the trial here (ASHA, PBT) finds this evaluation's weights on disk
             self.on_evaluate({**metrics, "epoch": state.epoch, "iter": state.iter,
                               "checkpoint": str(saved) if saved else None})
+
+    def publish(self) -> None:
+        """After this step's checkpoints: ``on_checkpoint`` (every rank: e.g. copy them to an object store),
+        then their records (rank 0) to the reporter."""
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.ckpt_settings.folder(self.work_dir))
+        for path, epoch, iteration, metrics in self.saved:
+            self.log.checkpoint(path, epoch, iteration, metrics)
+        self.saved.clear()
 
     def evaluate(self, state: TrainState, unit: str, done: int) -> dict[str, float]:
         settings, rank = self.eval_settings, get_dist_info()[0]
@@ -464,7 +479,7 @@ class _Periodic:
             state.best["checkpoint"] = str(path)
             self.log.info("Now best checkpoint is saved as %s. Best %s is %.4f at %d %s.", path.name, key,
                           metrics[key], done, unit)
-            self.log.checkpoint(path, state.epoch, state.iter, metrics)
+            self.saved.append((path, state.epoch, state.iter, dict(metrics)))
         return metrics
 
     def _weights(self, state: TrainState) -> tuple[dict | None, torch.optim.Optimizer | None]:
@@ -492,7 +507,7 @@ class _Periodic:
         if settings.interval > 0:
             remove_old_checkpoints(folder, done, settings.interval, settings.max_keep_ckpts, prefix=unit)
             prune_deepspeed_checkpoints(folder)
-        self.log.checkpoint(path, state.epoch, state.iter, metrics)
+        self.saved.append((path, state.epoch, state.iter, dict(metrics)))
         return path
 
 
@@ -515,6 +530,7 @@ def fit(
     momentum_schedule: MomentumSchedule | None = None,
     workflow_val_loader: DataLoader | None = None,
     on_evaluate: Callable[[dict], None] | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> dict:
     """Train until ``state.max_epochs`` (or ``state.max_iters`` when ``state.iter_based``), evaluating and
     checkpointing on schedule.
@@ -539,11 +555,14 @@ def fit(
         on_evaluate: Called on every rank after each evaluation (and the checkpoint of the same epoch) with
             the metrics, ``epoch``, ``iter`` and ``checkpoint`` (the path rank 0 just saved, else ``None``);
             a sweep trial reports them to Ray Tune, whose scheduler may stop or clone the trial there.
+        on_checkpoint: Called on every rank with the checkpoint folder after each step that saved one (before
+            the reporter hears of it); a run on an object store copies the new files there.
 
     Returns:
         ``state.best``: ``{'key', 'score', 'epoch', 'iter', 'metrics', 'checkpoint'}`` (empty without evaluation).
     """
-    periodic = _Periodic(work_dir, val_loader, device, log, eval_settings, ckpt_settings, meta, on_evaluate)
+    periodic = _Periodic(work_dir, val_loader, device, log, eval_settings, ckpt_settings, meta, on_evaluate,
+                         on_checkpoint)
     epoch_len = len(train_loader)
     if state.iter_based:
         state.max_epochs = -(-state.max_iters // epoch_len)
@@ -662,6 +681,7 @@ def train(
     console: bool = True,
     on_evaluate: Callable[[dict], None] | None = None,
     hparams_from_spec: bool = False,
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> dict:
     """Train the classifier a resolved spec describes (``runner.type`` EpochBasedRunner or IterBasedRunner).
 
@@ -684,6 +704,7 @@ def train(
         hparams_from_spec: On resume, keep the optimizer hyperparameters (lr, weight decay, momentum, ...)
             of this spec instead of the checkpoint's, as a PBT trial continuing a clone's weights with its
             mutated values needs. Off, a resumed run continues with the checkpoint's (as mmcv does).
+        on_checkpoint: Called on every rank after each step that saved a checkpoint (see ``fit``).
 
     Returns:
         The best evaluation's metrics (e.g. ``{'accuracy_top-1': 97.5, 'accuracy_top-5': 100.0}``) plus
@@ -706,14 +727,15 @@ def train(
         return _train(spec, work_dir, log, device=device, resume_from=resume_from, load_from=load_from,
                       validate=validate, seed=seed, deterministic=deterministic, data_root=data_root,
                       progress=progress, world_size=world_size, on_evaluate=on_evaluate,
-                      hparams_from_spec=hparams_from_spec)
+                      hparams_from_spec=hparams_from_spec, on_checkpoint=on_checkpoint)
     finally:
         log.close()
 
 
 def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, resume_from, load_from,
            validate: bool, seed: int, deterministic: bool, data_root, progress: bool, world_size: int,
-           on_evaluate: Callable[[dict], None] | None = None, hparams_from_spec: bool = False) -> dict:
+           on_evaluate: Callable[[dict], None] | None = None, hparams_from_spec: bool = False,
+           on_checkpoint: Callable[[Path], None] | None = None) -> dict:
     rank = get_dist_info()[0]
     log.info("torch %s, device %s, world size %d, seed %d, deterministic %s", torch.__version__, device,
              world_size, seed, deterministic)
@@ -786,9 +808,9 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
         state.best = dict(meta.get("best") or {})
         log.info("resumed epoch %d, iter %d from %s", state.epoch, state.iter, resume_from)
     elif load_from:
-        checkpoint = broadcast_object(load_checkpoint(load_from) if rank == 0 else None)
+        checkpoint = broadcast_object(_load_from(str(load_from)) if rank == 0 else None)
         load_weights(model, checkpoint, strict=False)
-        log.info("load checkpoint from %s", load_from)
+        log.info("load checkpoint from %s", redact(load_from))
 
     if ds_config is not None:
         state.model = wrap_deepspeed(model, optimizer, ds_config, device)
@@ -840,7 +862,7 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
                lr_schedule=lr_schedule, device=device, log=log, log_interval=log_interval,
                eval_settings=eval_settings, ckpt_settings=ckpt_settings, meta=meta, hooks=hooks,
                progress=progress, momentum_schedule=momentum_schedule, workflow_val_loader=workflow_val_loader,
-               on_evaluate=on_evaluate)
+               on_evaluate=on_evaluate, on_checkpoint=on_checkpoint)
     if is_distributed():
         dist.barrier()  # every rank returns once rank 0's last checkpoint is on disk
     if best:
@@ -850,6 +872,13 @@ def _train(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, 
             result["iter"] = best.get("iter", state.iter)
         return result
     return {}
+
+
+def _load_from(location: str) -> dict:
+    """``load_from``'s checkpoint: a path, or an object-store URI (``s3://...``, e.g. a forked run's
+    checkpoint on the team's storage) fetched to a temporary file first."""
+    with fetched(location) as local:
+        return load_checkpoint(local)
 
 
 def _hook_rank(entry: str) -> int:
