@@ -16,6 +16,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from workers.storage import is_uri
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TRAINYARD_VAR", BASE_DIR / "var")).resolve()
 
@@ -174,7 +176,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Ray and storage --------------------------------------------------------------------------
 RAY_ADDRESS = os.environ.get("RAY_ADDRESS") or "http://127.0.0.1:8265"
-TRAINYARD_STORAGE = Path(os.environ.get("TRAINYARD_STORAGE") or (VAR_DIR / "storage")).resolve()
+# A path (resolved to a Path, as the embedded default) or an object-store URI (kept as the string given,
+# e.g. s3://bucket/prefix?endpoint_override=host:9000&scheme=http): workers/storage.py opens either.
+_STORAGE = os.environ.get("TRAINYARD_STORAGE") or str(VAR_DIR / "storage")
+TRAINYARD_STORAGE = (_STORAGE if is_uri(_STORAGE)
+                     else Path(_STORAGE.removeprefix("file://")).expanduser().resolve())
 # The URL a Ray job uses to reach the ingestion endpoint (the web server as the cluster sees it).
 TRAINYARD_PUBLIC_URL = os.environ.get("TRAINYARD_PUBLIC_URL", "http://127.0.0.1:8000")
 # Python the Ray job's entrypoint runs with; a cluster's nodes have the project installed.

@@ -35,6 +35,7 @@ from .serializers import (
     RunSerializer,
     RunTagsSerializer,
 )
+from .storage import storage
 
 # --- access helpers ----------------------------------------------------------------------------
 
@@ -242,10 +243,17 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def download_checkpoint(self, request, pk=None, ckpt_id=None):
         run = self.get_object()
         ckpt = Checkpoint.objects.filter(run=run, pk=ckpt_id).first()
-        path = services.storage_file(ckpt.path) if ckpt else None
-        if path is None:
-            raise Http404("No such checkpoint file (it may have been rotated out by max_keep_ckpts).")
-        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+        missing = "No such checkpoint file (it may have been rotated out by max_keep_ckpts)."
+        key = services.storage_file(ckpt.path) if ckpt else None
+        if key is None:
+            raise Http404(missing)
+        try:
+            stream = storage().open_read(key)  # a file, or an object streamed from the store
+        except FileNotFoundError:  # rotated out since it was looked up
+            raise Http404(missing) from None
+        response = FileResponse(stream, as_attachment=True, filename=key.rsplit("/", 1)[-1])
+        response.block_size = 1 << 20  # an object store answers each read with a request: read 1 MiB at a time
+        return response
 
 
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -15,6 +15,8 @@ no ``..``, no links) and the total size against ``TRAINYARD_DATASET_UPLOAD_MAX_B
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import shutil
 import stat
 import zipfile
@@ -29,6 +31,9 @@ from backend.accounts import access
 
 from .models import Dataset
 from .services import ServiceError
+from .storage import Storage, StorageError, storage
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 SPLITS = ("train", "val", "test")
@@ -41,12 +46,9 @@ def upload_max_bytes() -> int:
     return int(getattr(settings, "TRAINYARD_DATASET_UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX_BYTES))
 
 
-def storage_root() -> Path:
-    return Path(settings.TRAINYARD_STORAGE).resolve()
-
-
-def resolve_storage_path(path: str) -> Path:
-    """A folder under the storage root named by a relative path.
+def resolve_storage_path(path: str) -> tuple[str, Path]:
+    """A folder on the storage named by a relative path: its key, and a local folder holding its files
+    (the folder itself on a path storage; on an object store, the backend's scratch copy, brought up to date).
 
     Raises:
         ServiceError: for an absolute path, one that leaves the storage, or a missing folder.
@@ -55,13 +57,27 @@ def resolve_storage_path(path: str) -> Path:
     if not str(rel) or str(rel) == "." or rel.is_absolute() or ".." in rel.parts:
         raise ServiceError("Give the dataset's folder relative to the storage root, without '..' "
                            f"(got {path!r}).", errors=[{"field": "path", "message": "invalid"}])
-    root = storage_root()
-    target = (root / rel).resolve()
-    if root not in target.parents:
-        raise ServiceError(f"{path!r} leaves the storage root.", errors=[{"field": "path", "message": "invalid"}])
-    if not target.is_dir():
+    st = storage()
+    if st.is_local:
+        root = Path(st.root)
+        target = (root / rel).resolve()
+        if root not in target.parents:
+            raise ServiceError(f"{path!r} leaves the storage root.", errors=[{"field": "path", "message": "invalid"}])
+        if not target.is_dir():
+            raise ServiceError(f"No folder {path!r} on the storage.",
+                               errors=[{"field": "path", "message": "not found"}])
+        return target.relative_to(root).as_posix(), target
+    key = st.key(rel.as_posix())  # no links on an object store: without '..' it cannot leave the storage
+    if not st.is_dir(key):
         raise ServiceError(f"No folder {path!r} on the storage.", errors=[{"field": "path", "message": "not found"}])
-    return target
+    return key, _pull(st, key)
+
+
+def _pull(st: Storage, key: str) -> Path:
+    """The scratch copy of a folder on an object store, made the same as the stored one (files the store no
+    longer holds are removed from it), for inspecting."""
+    st.pull_tree(key, prune=lambda rel: True)
+    return st.local(key)
 
 
 # --- verification --------------------------------------------------------------------------------
@@ -198,8 +214,20 @@ def verify_dataset(user, ds: Dataset) -> Dataset:
     """Check the dataset's folder again and store the result (a writer's action)."""
     access.require_write(user, ds.team)
     root = Path(ds.path)
-    root = root if root.is_absolute() else storage_root() / root
-    if not root.is_dir():
+    st = storage()
+    if root.is_absolute() or st.is_local:
+        root = root if root.is_absolute() else Path(st.root) / root
+        present = root.is_dir()
+    else:
+        try:
+            key = st.key(ds.path)
+        except StorageError:
+            present = False
+        else:
+            present = st.is_dir(key)
+            if present:
+                root = _pull(st, key)
+    if not present:
         report = {"layout": "unknown", "ok": False, "classes": [], "splits": {}, "fingerprint": "",
                   "problems": [f"The folder {ds.path} is not on the storage any more."],
                   "checked_at": timezone.now().isoformat()}
@@ -295,26 +323,43 @@ def register_dataset(user, *, team, name: str, path: str | None = None, upload=N
     if Dataset.objects.filter(team=team, name=slug).exists():
         raise ServiceError(f"Team {team.name} already has a dataset named '{slug}'.",
                            errors=[{"field": "name", "message": "taken"}])
-    created_dir = None
-    if upload is not None:
-        rel = Path("datasets") / team.slug / slug
-        folder = storage_root() / rel
-        if folder.exists():
-            raise ServiceError(f"The storage already holds {rel}; pick another name.")
+    if upload is None:
+        path, folder = resolve_storage_path(path)
+        report = inspect_folder(folder)
         try:
-            extract_zip(upload, folder)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        created_dir, path = folder, rel.as_posix()
-    else:
-        folder = resolve_storage_path(path)
-        path = folder.relative_to(storage_root()).as_posix()
+            with transaction.atomic():
+                ds = Dataset.objects.create(team=team, name=slug, path=path, description=description or "")
+        except IntegrityError:
+            raise ServiceError(f"Team {team.name} already has a dataset named '{slug}'.") from None
+        return _apply_verification(ds, report)
+    return _register_upload(team, slug, upload, description)
+
+
+def _register_upload(team, slug: str, upload, description: str) -> Dataset:
+    """Extract a zip into ``datasets/<team>/<name>`` on this machine (on a path storage, its final place),
+    inspect it, store it (an object store: upload the folder) and record it. On any failure what was
+    written is removed again: nothing is left half-stored."""
+    st = storage()
+    rel = f"datasets/{team.slug}/{slug}"
+    folder = st.local(rel)
+    if folder.exists() or os.path.lexists(folder) or st.is_dir(rel):
+        raise ServiceError(f"The storage already holds {rel}; pick another name.")
+    stored = False
     try:
+        extract_zip(upload, folder)
+        report = inspect_folder(folder)
+        stored = not st.is_local
+        st.push_tree(folder, rel)  # nothing to copy on a path storage
         with transaction.atomic():
-            ds = Dataset.objects.create(team=team, name=slug, path=path, description=description or "")
-    except IntegrityError:
-        if created_dir:
-            shutil.rmtree(created_dir, ignore_errors=True)
-        raise ServiceError(f"Team {team.name} already has a dataset named '{slug}'.") from None
-    return _apply_verification(ds, inspect_folder(folder))
+            ds = Dataset.objects.create(team=team, name=slug, path=rel, description=description or "")
+    except BaseException as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        if stored:
+            try:
+                st.remove(rel)
+            except OSError:
+                log.exception("could not remove the half-stored upload %s", rel)
+        if isinstance(exc, IntegrityError):
+            raise ServiceError(f"Team {team.name} already has a dataset named '{slug}'.") from None
+        raise
+    return _apply_verification(ds, report)

@@ -3,6 +3,7 @@
 A ``Run`` moves through a small state machine (``TRANSITIONS``); every change goes through
 ``Run.transition`` inside the service functions, and is kept as a ``RunEvent`` for the timeline.
 """
+import logging
 import uuid
 
 from django.conf import settings
@@ -289,7 +290,12 @@ class Checkpoint(models.Model):
 
     @property
     def available(self) -> bool:
-        """Whether the file is still on storage (``max_keep_ckpts`` rotates old ones out)."""
+        """Whether the file is still on storage (``max_keep_ckpts`` rotates old ones out); an object store
+        that cannot be reached right now counts as no (the run's page still shows)."""
         from .services import storage_file
 
-        return storage_file(self.path) is not None
+        try:
+            return storage_file(self.path) is not None
+        except OSError as exc:
+            logging.getLogger(__name__).warning("checkpoint %s: the storage did not answer (%s)", self.path, exc)
+            return False

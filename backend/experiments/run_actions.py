@@ -8,13 +8,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 
 from backend.accounts import access
 
 from . import services
 from .models import Checkpoint, Run, Tag
+from .storage import storage
 
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 
@@ -84,8 +84,9 @@ def cancel_runs(user, runs) -> list[BulkResult]:
 
 
 def checkpoint_load_path(ckpt: Checkpoint) -> str:
-    """The path a new run's ``load_from`` gets for a checkpoint: on the shared storage the workers mount."""
-    return str(settings.TRAINYARD_STORAGE / ckpt.path)
+    """What a new run's ``load_from`` gets for a checkpoint: its path on the shared storage the workers mount,
+    or its object-store URI (the engine downloads one before loading it)."""
+    return storage().uri(ckpt.path)
 
 
 def fork_run(run: Run, checkpoint: Checkpoint | None = None) -> dict:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import shlex
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from .models import (
     Run,
     RunStatus,
 )
+from .storage import StorageError, storage
 
 log = logging.getLogger(__name__)
 
@@ -257,8 +259,14 @@ def _finish_cancel(run: Run, state) -> None:
 # --- dispatch and reconcile (called by Celery tasks) ------------------------------------------
 
 
+def run_key(run: Run) -> str:
+    """The run's folder on the storage, as a key: ``runs/<id>`` (job.json, work/ with the checkpoints)."""
+    return f"runs/{run.pk}"
+
+
 def run_dir(run: Run) -> Path:
-    return settings.TRAINYARD_STORAGE / "runs" / str(run.pk)
+    """The run's folder on this machine: on the storage itself for a path, else in the scratch mirror."""
+    return storage().local(run_key(run))
 
 
 def claim_for_dispatch(model, pk):
@@ -292,35 +300,51 @@ def dispatch(run_id: str) -> str:
         "TRAINYARD_RUN_ID": str(run.pk),
         "TRAINYARD_RUN_TOKEN": ingest_token(run.pk),
         "TRAINYARD_INGEST_URL": settings.TRAINYARD_PUBLIC_URL.rstrip("/") + f"/api/ingest/{run.pk}",
-        "TRAINYARD_STORAGE": str(settings.TRAINYARD_STORAGE),
+        "TRAINYARD_STORAGE": storage().location,
     }
-    entrypoint = f"{settings.TRAINYARD_JOB_PYTHON} -m workers.distributed.launch {job_file}"
+    # the job file by its path, or its URI (whose query holds '&'): quoted for the entrypoint's shell
+    entrypoint = f"{settings.TRAINYARD_JOB_PYTHON} -m workers.distributed.launch {shlex.quote(job_file)}"
     submitted = ray_jobs.submit(run.job_id, entrypoint, env)
     return "submitted" if submitted else "already-submitted"
 
 
-def _write_job_file(run: Run) -> Path:
-    folder = run_dir(run)
-    folder.mkdir(parents=True, exist_ok=True)
+def _write_job_file(run: Run) -> str:
+    """Write ``runs/<id>/job.json`` on the storage (whole or not at all); returns its path or URI."""
+    st = storage()
+    key = run_key(run)
+    data_key, data_root = dataset_location(run.dataset)
     job = {
         "run_id": str(run.pk),
         "name": run.name,
         "spec": run.resolved_spec,
-        "data_root": str(_dataset_path(run.dataset)),
+        "data_root": data_root,
+        "data_key": data_key,
         "dataset_name": run.dataset.name,
         "resources": run.resources,
-        "work_dir": str(folder / "work"),
+        "run_key": key,
+        "work_dir": st.uri(f"{key}/work"),
     }
-    path = folder / "job.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(job, indent=2))
-    tmp.replace(path)
-    return path
+    st.write_text(f"{key}/job.json", json.dumps(job, indent=2))
+    return st.uri(f"{key}/job.json")
 
 
-def _dataset_path(ds: Dataset) -> Path:
+def dataset_location(ds: Dataset) -> tuple[str | None, str]:
+    """``(data_key, data_root)`` of a dataset for a job file.
+
+    A relative path is a folder on the storage: its key, and the path or URI naming it. An absolute path
+    (a folder every node has, outside the storage) has no key and stays the path it is.
+    """
     p = Path(ds.path)
-    return p if p.is_absolute() else settings.TRAINYARD_STORAGE / p
+    if p.is_absolute():
+        return None, str(p)
+    st = storage()
+    try:
+        key = st.key(ds.path)
+    except StorageError:  # '..' in it: it may still name a folder beside a path storage, as it always could
+        if st.is_local:
+            return None, str(Path(st.root) / p)
+        raise
+    return key, st.uri(key)
 
 
 # Ray job status -> what it means for an active run.
@@ -524,13 +548,25 @@ def _apply_event(run: Run, event: dict) -> None:
             run.transition(status, reason)
 
 
-def storage_file(relpath: str) -> Path | None:
-    """A file under TRAINYARD_STORAGE, or None if the path leaves storage or is missing."""
-    root = settings.TRAINYARD_STORAGE.resolve()
-    target = (root / relpath).resolve()
-    if root not in target.parents or not target.is_file():
+def storage_file(relpath: str) -> str | None:
+    """The key of a file on the storage named by ``relpath``, or None if it leaves the storage or is missing.
+
+    On a path storage links are followed and what they lead to must be inside the storage too (the key
+    returned is the file's own, after resolving); on an object store the key must be one (no ``..``, not
+    absolute) and name an object.
+    """
+    st = storage()
+    try:
+        if st.is_local:
+            root = Path(st.root)
+            target = (root / relpath).resolve()
+            if root not in target.parents or not target.is_file():
+                return None
+            return target.relative_to(root).as_posix()
+        key = st.key(relpath)
+        return key if key and st.is_file(key) else None
+    except StorageError:  # an absolute path or one with '..'
         return None
-    return target
 
 
 __all__ = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,15 +26,16 @@ from .models import TERMINAL, Run, RunEvent, RunStatus, Sweep
 from .services import (
     Conflict,
     ServiceError,
-    _dataset_path,
     _default_name,
     _find_dataset,
     _normalise_cfg_options,
     _resources,
     claim_for_dispatch,
+    dataset_location,
     ingest_token,
     resolve_spec,
 )
+from .storage import storage
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +156,14 @@ def queue_dispatch(sweep_id) -> None:
 # --- dispatch ------------------------------------------------------------------------------------
 
 
+def sweep_key(sweep: Sweep) -> str:
+    """The sweep's folder on the storage, as a key: ``sweeps/<id>``."""
+    return f"sweeps/{sweep.pk}"
+
+
 def sweep_dir(sweep: Sweep) -> Path:
-    return settings.TRAINYARD_STORAGE / "sweeps" / str(sweep.pk)
+    """The sweep's folder on this machine: on the storage itself for a path, else in the scratch mirror."""
+    return storage().local(sweep_key(sweep))
 
 
 def dispatch(sweep_id: str) -> str:
@@ -163,21 +171,21 @@ def dispatch(sweep_id: str) -> str:
     sweep = claim_for_dispatch(Sweep, sweep_id)
     if isinstance(sweep, str):
         return sweep
-    folder = sweep_dir(sweep)
-    folder.mkdir(parents=True, exist_ok=True)
+    st = storage()
+    key = sweep_key(sweep)
+    data_key, data_root = dataset_location(sweep.dataset)
     job = {"sweep_id": str(sweep.pk), "name": sweep.name, "spec": sweep.resolved_spec, "sweep": sweep.config,
-           "data_root": str(_dataset_path(sweep.dataset)), "resources": sweep.resources}
-    path = folder / "job.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(job, indent=2))
-    tmp.replace(path)
+           "data_root": data_root, "data_key": data_key, "resources": sweep.resources, "sweep_key": key}
+    st.write_text(f"{key}/job.json", json.dumps(job, indent=2))  # whole or not at all
     env = {
         "TRAINYARD_SWEEP_ID": str(sweep.pk),
         "TRAINYARD_SWEEP_TOKEN": sweep_token(sweep.pk),
         "TRAINYARD_API_URL": settings.TRAINYARD_PUBLIC_URL.rstrip("/") + "/api",
-        "TRAINYARD_STORAGE": str(settings.TRAINYARD_STORAGE),
+        "TRAINYARD_STORAGE": st.location,
     }
-    entrypoint = f"{settings.TRAINYARD_JOB_PYTHON} -m workers.distributed.sweep {path}"
+    # the job file by its path, or its URI (whose query holds '&'): quoted for the entrypoint's shell
+    job_file = shlex.quote(st.uri(f"{key}/job.json"))
+    entrypoint = f"{settings.TRAINYARD_JOB_PYTHON} -m workers.distributed.sweep {job_file}"
     return "submitted" if ray_jobs.submit(sweep.job_id, entrypoint, env) else "already-submitted"
 
 

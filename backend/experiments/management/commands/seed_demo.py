@@ -1,12 +1,12 @@
 """Create the demo team, user, API token and the digits dataset (idempotent)."""
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from backend.accounts.models import ApiToken, Membership, Role, Team
 from backend.experiments.models import Dataset
+from backend.experiments.storage import storage
 
 DEMO_USER, DEMO_PASSWORD, DEMO_TEAM = "demo", "trainyard-demo", "demo"
 
@@ -28,9 +28,11 @@ class Command(BaseCommand):
         team, _ = Team.objects.get_or_create(slug=DEMO_TEAM, defaults={"name": "Demo team"})
         Membership.objects.get_or_create(user=user, team=team, defaults={"role": Role.OWNER})
 
-        root = Path(settings.TRAINYARD_STORAGE) / "datasets" / "digits"
-        self.stdout.write(f"Writing the handwritten-digits dataset to {root} ...")
+        st = storage()
+        root = st.local("datasets/digits")  # on a path storage its place; else the scratch copy, then uploaded
+        self.stdout.write(f"Writing the handwritten-digits dataset to {st.uri('datasets/digits')} ...")
         counts = write_digits_dataset(root)
+        st.push_tree(root, "datasets/digits")  # only what the store lacks or holds in another version
         Dataset.objects.update_or_create(
             team=team, name="digits",
             defaults={"path": "datasets/digits", "classes": [str(i) for i in range(10)],

@@ -1,0 +1,278 @@
+"""The backend on an object store: ``TRAINYARD_STORAGE=s3://...`` against a real S3 endpoint (moto's server).
+
+Job files, datasets and checkpoints are read and written in the bucket; nothing is mocked but the Ray
+job submission (``ray_jobs.submit``, the backend's only call into Ray), which the tests observe.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.management import call_command
+
+from backend.experiments import ray_jobs, run_actions, services, sweeps
+from backend.experiments.models import Checkpoint, Dataset, Run, RunStatus
+from backend.experiments.storage import storage
+
+from .test_datasets_api import make_zip, png
+
+SWEEP_SPEC = "demo/resnet18-tiny_asha-sweep_digits.py"
+
+
+class Bucket:
+    """The test's bucket seen from outside the code under test: pyarrow's S3 client on the same endpoint."""
+
+    def __init__(self, server, uri: str):
+        import pyarrow.fs as pafs
+
+        parts = urlsplit(uri)
+        self.uri = uri
+        self.base = f"{parts.netloc}{parts.path}"  # bucket/prefix
+        self.query = parts.query
+        self.fs = pafs.S3FileSystem(endpoint_override=server.endpoint, scheme="http", region="us-east-1",
+                                    access_key="testing", secret_key="testing")
+
+    def object_uri(self, key: str) -> str:
+        return f"s3://{self.base}/{key}?{self.query}"
+
+    def put(self, key: str, data: bytes) -> None:
+        with self.fs.open_output_stream(f"{self.base}/{key}") as f:
+            f.write(data)
+
+    def get(self, key: str) -> bytes:
+        with self.fs.open_input_stream(f"{self.base}/{key}") as f:
+            return f.read()
+
+    def keys(self, under: str = "") -> list[str]:
+        import pyarrow.fs as pafs
+
+        base = f"{self.base}/{under}".rstrip("/")
+        infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        return sorted(i.path[len(self.base) + 1:] for i in infos if i.type == pafs.FileType.File)
+
+
+@pytest.fixture
+def bucket(settings, s3_server, s3_uri):  # noqa: F811 - fixtures
+    settings.TRAINYARD_STORAGE = s3_uri
+    return Bucket(s3_server, s3_uri)
+
+
+@pytest.fixture
+def submitted(monkeypatch):
+    """What the backend hands Ray: one ``(submission_id, entrypoint, env)`` per submission."""
+    calls = []
+
+    def submit(submission_id, entrypoint, env_vars):
+        calls.append((submission_id, entrypoint, env_vars))
+        return True
+
+    monkeypatch.setattr(ray_jobs, "submit", submit)
+    return calls
+
+
+def write_dataset(bucket: Bucket, key: str, classes=("cat", "dog"), per_class=2):
+    for split in ("train", "val"):
+        for cls in classes:
+            for i in range(per_class):
+                bucket.put(f"{key}/{split}/{cls}/{i}.png", png())
+
+
+# --- dispatch -------------------------------------------------------------------------------------
+
+
+def test_a_run_dispatched_on_s3_has_its_job_file_in_the_bucket(cast, bucket, submitted):
+    run = cast.make_run()
+    assert services.dispatch(str(run.pk)) == "submitted"
+    job = json.loads(bucket.get(f"runs/{run.pk}/job.json"))
+    assert job["run_id"] == str(run.pk) and job["run_key"] == f"runs/{run.pk}"
+    assert job["data_key"] == "datasets/digits" and job["data_root"] == bucket.object_uri("datasets/digits")
+    assert job["work_dir"] == bucket.object_uri(f"runs/{run.pk}/work")
+    assert job["spec"] == {"x": 1} and job["dataset_name"] == "digits"
+    [(submission_id, entrypoint, env)] = submitted
+    assert submission_id == str(run.pk) and env["TRAINYARD_STORAGE"] == bucket.uri
+    # the URI's '&' would end the command in a shell: the job file is one quoted word
+    job_uri = bucket.object_uri(f"runs/{run.pk}/job.json")
+    assert f"'{job_uri}'" in entrypoint
+    assert shlex.split(entrypoint)[-3:] == ["-m", "workers.distributed.launch", job_uri]
+    assert Run.objects.get(pk=run.pk).status == RunStatus.DISPATCHING
+
+
+def test_a_run_dispatched_on_a_path_keeps_its_paths(cast, settings, tmp_path, submitted):
+    settings.TRAINYARD_STORAGE = tmp_path
+    run = cast.make_run()
+    services.dispatch(str(run.pk))
+    job_file = tmp_path / "runs" / str(run.pk) / "job.json"
+    job = json.loads(job_file.read_text())
+    assert job["data_root"] == str(tmp_path / "datasets" / "digits") and job["data_key"] == "datasets/digits"
+    assert job["work_dir"] == str(tmp_path / "runs" / str(run.pk) / "work") and job["run_key"] == f"runs/{run.pk}"
+    [(_, entrypoint, env)] = submitted
+    assert shlex.split(entrypoint)[-1] == str(job_file) and env["TRAINYARD_STORAGE"] == str(tmp_path)
+
+
+def test_a_dataset_outside_the_storage_has_no_key(cast, bucket, submitted, tmp_path):
+    cast.dataset.path = str(tmp_path / "nfs" / "digits")
+    cast.dataset.save()
+    run = cast.make_run()
+    services.dispatch(str(run.pk))
+    job = json.loads(bucket.get(f"runs/{run.pk}/job.json"))
+    assert job["data_key"] is None and job["data_root"] == str(tmp_path / "nfs" / "digits")
+
+
+def test_a_sweep_dispatched_on_s3_has_its_job_file_in_the_bucket(cast, bucket, submitted):
+    sweep = sweeps.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
+    assert sweeps.dispatch(str(sweep.pk)) == "submitted"
+    job = json.loads(bucket.get(f"sweeps/{sweep.pk}/job.json"))
+    assert job["sweep_id"] == str(sweep.pk) and job["sweep_key"] == f"sweeps/{sweep.pk}"
+    assert job["data_key"] == "datasets/digits" and job["data_root"] == bucket.object_uri("datasets/digits")
+    assert job["sweep"] == sweep.config
+    [(submission_id, entrypoint, env)] = submitted
+    assert submission_id == f"sweep-{sweep.pk}" and env["TRAINYARD_STORAGE"] == bucket.uri
+    assert shlex.split(entrypoint)[-1] == bucket.object_uri(f"sweeps/{sweep.pk}/job.json")
+    assert shlex.split(entrypoint)[-2] == "workers.distributed.sweep"
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+
+
+def test_a_checkpoint_downloads_from_the_bucket(cast, bucket):
+    run = cast.make_run(status=RunStatus.SUCCEEDED)
+    weights = os.urandom(3 * 1024 * 1024 + 17)  # more than one chunk of the response
+    bucket.put(f"runs/{run.pk}/work/epoch_3.pth", weights)
+    ckpt = Checkpoint.objects.create(run=run, path=f"runs/{run.pk}/work/epoch_3.pth", epoch=3, iteration=30)
+    r = cast.clients["viewer"].get(f"/api/runs/{run.pk}/checkpoints/{ckpt.pk}/download")
+    assert r.status_code == 200
+    assert 'filename="epoch_3.pth"' in r["Content-Disposition"]
+    assert b"".join(r.streaming_content) == weights
+    assert ckpt.available
+
+
+@pytest.mark.parametrize("path", ["runs/{id}/work/epoch_9.pth", "../other/epoch_1.pth", "runs/../../x/epoch_1.pth",
+                                  "/etc/passwd", "runs/{id}/work", ""])
+def test_a_checkpoint_not_in_the_bucket_is_a_404(cast, bucket, path):
+    run = cast.make_run(status=RunStatus.SUCCEEDED)
+    bucket.put(f"runs/{run.pk}/work/epoch_1.pth", b"weights")
+    ckpt = Checkpoint.objects.create(run=run, path=path.format(id=run.pk), epoch=1, iteration=1)
+    r = cast.clients["owner"].get(f"/api/runs/{run.pk}/checkpoints/{ckpt.pk}/download")
+    assert r.status_code == 404 and not ckpt.available
+
+
+def test_a_fork_from_a_checkpoint_loads_it_by_its_s3_uri(cast, bucket):
+    run = cast.make_run(status=RunStatus.SUCCEEDED, spec_name="demo/resnet18-tiny_2xb32-6e_digits.py")
+    ckpt = Checkpoint.objects.create(run=run, path=f"runs/{run.pk}/work/epoch_2.pth", epoch=2, iteration=20)
+    uri = bucket.object_uri(f"runs/{run.pk}/work/epoch_2.pth")
+    form = run_actions.fork_run(run, ckpt)
+    assert f"load_from={uri}" in form["cfg_options"]
+    # submitted as the form sends it, the new run loads exactly that object
+    r = cast.clients["member"].post("/api/runs", {"spec_name": form["spec_name"], "dataset": "digits",
+                                                  "cfg_options": form["cfg_options"]}, format="json")
+    assert r.status_code == 201, r.content
+    assert Run.objects.get(pk=r.json()["id"]).resolved_spec["load_from"] == uri
+
+
+# --- datasets -------------------------------------------------------------------------------------
+
+
+def test_an_uploaded_zip_lands_in_the_bucket_and_verifies_there(cast, bucket):
+    upload = make_zip({f"pets/{s}/{c}/{i}.png": png() for s in ("train", "val") for c in ("cat", "dog")
+                       for i in range(3)})
+    r = cast.clients["owner"].post("/api/datasets", {"name": "pets", "file": upload}, format="multipart")
+    assert r.status_code == 201, r.content
+    ds = Dataset.objects.get(name="pets")
+    assert ds.path == "datasets/team-a/pets"
+    assert bucket.keys("datasets/team-a/pets") == sorted(
+        f"datasets/team-a/pets/{s}/{c}/{i}.png" for s in ("train", "val") for c in ("cat", "dog") for i in range(3))
+    assert (ds.num_train, ds.num_val, ds.verification["ok"]) == (6, 6, True)
+    # verifying again reads the bucket: a file removed there is seen
+    bucket.fs.delete_file(f"{bucket.base}/datasets/team-a/pets/train/cat/0.png")
+    r = cast.clients["owner"].post(f"/api/datasets/{ds.pk}/verify")
+    assert r.status_code == 200 and r.json()["num_train"] == 5
+    assert r.json()["verification"]["splits"]["train"]["per_class"] == {"cat": 2, "dog": 3}
+    bucket.fs.delete_dir(f"{bucket.base}/datasets/team-a/pets")
+    v = cast.clients["owner"].post(f"/api/datasets/{ds.pk}/verify").json()["verification"]
+    assert v["problems"] == ["The folder datasets/team-a/pets is not on the storage any more."] and not v["ok"]
+
+
+def test_a_zip_upload_that_fails_leaves_nothing_stored(cast, bucket, monkeypatch):
+    st = storage()
+    real_upload, sent = st.upload, []
+
+    def failing_upload(source, key):
+        if sent:
+            raise OSError("the store went away")
+        sent.append(key)
+        return real_upload(source, key)
+
+    monkeypatch.setattr(st, "upload", failing_upload)
+    upload = make_zip({f"train/{c}/{i}.png": png() for c in ("cat", "dog") for i in range(2)})
+    with pytest.raises(OSError, match="the store went away"):
+        cast.clients["owner"].post("/api/datasets", {"name": "pets", "file": upload}, format="multipart")
+    assert len(sent) == 1  # one file had reached the bucket before the failure ...
+    assert bucket.keys() == [] and not st.local("datasets/team-a/pets").exists()  # ... and is gone again
+    assert not Dataset.objects.filter(name="pets").exists()
+
+
+def test_a_name_already_in_the_bucket_is_refused(cast, bucket):
+    bucket.put("datasets/team-a/pets/train/cat/0.png", b"someone else's")
+    upload = make_zip({"train/cat/a.png": png()})
+    r = cast.clients["owner"].post("/api/datasets", {"name": "pets", "file": upload}, format="multipart")
+    assert r.status_code == 400 and "already holds datasets/team-a/pets" in r.json()["detail"]
+    assert bucket.get("datasets/team-a/pets/train/cat/0.png") == b"someone else's"
+
+
+def test_a_folder_in_the_bucket_registers_by_its_path(cast, bucket):
+    write_dataset(bucket, "shared/pets")
+    r = cast.clients["member"].post("/api/datasets", {"name": "pets", "path": "shared/./pets/"}, format="json")
+    assert r.status_code == 201, r.content
+    ds = Dataset.objects.get(name="pets")
+    assert ds.path == "shared/pets" and (ds.num_train, ds.num_val) == (4, 4) and ds.verification["ok"]
+
+
+@pytest.mark.parametrize("path, message", [
+    ("datasets/none", "No folder 'datasets/none' on the storage."),
+    ("../outside", "Give the dataset's folder relative to the storage root, without '..' (got '../outside')."),
+    ("/etc", "Give the dataset's folder relative to the storage root, without '..' (got '/etc')."),
+])
+def test_a_folder_not_in_the_bucket_is_refused(cast, bucket, path, message):
+    r = cast.clients["member"].post("/api/datasets", {"name": "x", "path": path}, format="json")
+    assert r.status_code == 400 and r.json()["detail"] == message
+    assert not Dataset.objects.filter(name="x").exists() and bucket.keys() == []
+
+
+def test_seed_demo_puts_the_digits_in_the_bucket(db, bucket, monkeypatch):
+    import sklearn.datasets
+
+    real = sklearn.datasets.load_digits
+
+    def first_digits():  # all 1797 take a minute to upload to moto one by one: the same writer, fewer digits
+        digits = real()
+        digits.images, digits.target = digits.images[:60], digits.target[:60]
+        return digits
+
+    monkeypatch.setattr(sklearn.datasets, "load_digits", first_digits)
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    ds = Dataset.objects.get(name="digits", team__slug="demo")
+    keys = bucket.keys("datasets/digits")
+    assert ds.path == "datasets/digits" and ds.num_train > 0 and ds.num_val > 0
+    assert sum(k.startswith("datasets/digits/train/") for k in keys) == ds.num_train
+    assert sum(k.startswith("datasets/digits/val/") for k in keys) == ds.num_val
+    assert {k.split("/")[3] for k in keys} == {str(i) for i in range(10)}
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("s3://runs/trainyard?endpoint_override=minio:9000&scheme=http",
+     "'s3://runs/trainyard?endpoint_override=minio:9000&scheme=http'"),
+    ("/srv/trainyard/../trainyard", "PosixPath('/srv/trainyard')"),
+])
+def test_settings_keep_a_uri_as_given_and_resolve_a_path(value, expected):
+    code = "import backend.settings as s; print(repr(s.TRAINYARD_STORAGE))"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "TRAINYARD_STORAGE": value},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
