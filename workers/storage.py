@@ -226,11 +226,13 @@ class Storage:
             out.append(Entry(rel, int(info.size or 0), _seconds(info.mtime)))
         return sorted(out, key=lambda e: e.rel)
 
-    def upload(self, source: Path, key: str) -> float | None:
-        """Copy a local file to ``key``; the local file's mtime becomes the stored one (so :meth:`push_tree`
-        can tell it is unchanged); returns that mtime."""
+    def upload(self, source: Path, key: str, *, stamp: bool = True) -> float | None:
+        """Copy a local file to ``key``; with ``stamp`` the local file's mtime becomes the stored one (so
+        :meth:`push_tree` can tell it is unchanged); returns that mtime."""
         with open(source, "rb") as src, self.fs.open_output_stream(self.fs_path(key)) as out:
             shutil.copyfileobj(src, out, 1 << 22)
+        if not stamp:
+            return None
         stored = _seconds(self.fs.get_file_info(self.fs_path(key)).mtime)
         if stored is not None:
             with contextlib.suppress(OSError):
@@ -279,7 +281,13 @@ class Storage:
             have = stored.get(rel)
             if have is None or have.size != st.st_size or have.mtime is None or abs(have.mtime - st.st_mtime) > 1e-3:
                 sent.append(rel)
-        _parallel(lambda rel: self.upload(local[rel], self.key(key, rel)), sent)
+        _parallel(lambda rel: self.upload(local[rel], self.key(key, rel), stamp=len(sent) == 1), sent)
+        if len(sent) > 1:  # one listing for the stored times, not a request per file
+            after = {e.rel: e.mtime for e in self.walk(key)}
+            for rel in sent:
+                if after.get(rel) is not None:
+                    with contextlib.suppress(OSError):
+                        os.utime(local[rel], (after[rel], after[rel]))
         if prune is not None:
             keep = set(local) | {f"{rel}{_LINK}" for rel, p in local.items() if p.is_symlink()}
             for rel in stored:
