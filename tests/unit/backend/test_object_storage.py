@@ -201,11 +201,11 @@ def test_a_zip_upload_that_fails_leaves_nothing_stored(cast, bucket, monkeypatch
     st = storage()
     real_upload, sent = st.upload, []
 
-    def failing_upload(source, key):
+    def failing_upload(source, key, **options):
         if sent:
             raise OSError("the store went away")
         sent.append(key)
-        return real_upload(source, key)
+        return real_upload(source, key, **options)
 
     monkeypatch.setattr(st, "upload", failing_upload)
     upload = make_zip({f"train/{c}/{i}.png": png() for c in ("cat", "dog") for i in range(2)})
