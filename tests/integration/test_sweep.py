@@ -3,6 +3,7 @@
 Each trial is a run with its own curve; the sweep keeps its best trial; trials the scheduler stopped
 are marked early-stopped; cancelling the sweep stops its Ray job and every trial.
 """
+import re
 import time
 
 import pytest
@@ -121,9 +122,14 @@ def check_pbt_clones(pg_stack) -> None:
     assert any("PBT mutated" in e["reason"] for e in
                pg_stack.api("GET", f"/api/runs/{cloned['id']}").json()["events"]), (trials, driver_log)
     logs = "\n".join(line["text"] for line in pg_stack.api("GET", f"/api/runs/{cloned['id']}/logs").json())
-    assert f"PBT: continuing from trial {donor['trial_id']}'s checkpoint at epoch" in logs, logs[-3000:]
+    found = re.search(rf"PBT: continuing from trial {donor['trial_id']}'s checkpoint at epoch (\d+)", logs)
+    assert found, logs[-3000:]
     points = pg_stack.api("GET", f"/api/runs/{cloned['id']}/metrics",
                           params={"name": "accuracy_top-1", "mode": "val"}).json()
-    assert sorted(p["epoch"] for p in points) == [1, 2, 3, 4], points  # each epoch once
+    epochs = sorted(p["epoch"] for p in points)
+    # its own epochs up to the clone, then every epoch after the donor's checkpoint (a donor ahead of it
+    # hands over a later epoch, which the clone never trains itself), each once
+    assert epochs[0] == 1 and set(range(int(found[1]) + 1, 5)) <= set(epochs), (epochs, found[0])
+    assert len(epochs) == len(set(epochs)) and epochs[-1] == 4, points
     by_epoch = {p["epoch"]: p["value"] for p in points}
     assert by_epoch[1] < 50 < by_epoch[4], by_epoch  # 1e-5 learns nothing in an epoch; the clone does
