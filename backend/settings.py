@@ -9,12 +9,15 @@ embedded default of DESIGN.md so that `python manage.py up` works on a bare lapt
 | CELERY_BROKER_URL    | filesystem:// under var/broker           | redis://...           |
 | RAY_ADDRESS          | http://127.0.0.1:8265 (head from `up`)   | the cluster dashboard |
 | TRAINYARD_STORAGE    | var/storage                              | shared path or URI    |
+| DJANGO_SECRET_KEY    | random, generated once into var/secret_key | a long random string |
 """
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from workers.storage import is_uri
 
@@ -30,7 +33,53 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 DEBUG = _env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "trainyard-embedded-insecure-key-change-me")
+
+# --- secret key -----------------------------------------------------------------------------------
+# DJANGO_SECRET_KEY, else the embedded default: a random key generated once into VAR_DIR/secret_key (mode
+# 0600) by whichever process imports these settings first (`manage.py up` migrating, on a fresh clone) and
+# read by every later one. Outside DEBUG a key anyone can know is refused: the example values below (the
+# built-in key of earlier versions, .env.example's placeholder) and anything short.
+KNOWN_EXAMPLE_SECRET_KEYS = frozenset({"trainyard-embedded-insecure-key-change-me",
+                                       "change-me-to-a-long-random-string"})
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def _generated_secret_key(path: Path) -> str:
+    """The key in ``path``, written there first (randomly, mode 0600) when missing; two processes starting at
+    once agree on one (a hard link never replaces a file another process put there first)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
+def _secret_key() -> str:
+    key = os.environ.get("DJANGO_SECRET_KEY", "").strip()
+    source = "DJANGO_SECRET_KEY"
+    if not key:
+        path = VAR_DIR / "secret_key"
+        key, source = _generated_secret_key(path), str(path)
+    if not DEBUG and (key in KNOWN_EXAMPLE_SECRET_KEYS or len(key) < MIN_SECRET_KEY_LENGTH):
+        why = "is a published example value" if key in KNOWN_EXAMPLE_SECRET_KEYS else (
+            f"is shorter than {MIN_SECRET_KEY_LENGTH} characters")
+        raise ImproperlyConfigured(
+            f"The secret key from {source} {why}: anyone could forge sessions with it. Set DJANGO_SECRET_KEY to a "
+            "long random string (python -c 'import secrets; print(secrets.token_urlsafe(50))'), or unset it to "
+            f"use the key generated once into {VAR_DIR / 'secret_key'}. DJANGO_DEBUG=true allows it for "
+            "development only.")
+    return key
+
+
+SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -48,6 +97,7 @@ INSTALLED_APPS = [
     "backend.experiments",
     "backend.leaderboard",
     "frontend",
+    "axes",  # login lockout (backend/accounts/logins.py)
 ]
 
 MIDDLEWARE = [
@@ -59,6 +109,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "backend.urls"
@@ -134,6 +185,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "backend.experiments.api.exception_handler",
+    # Per user, checked by the service functions (backend/experiments/throttles.py), so the API and the
+    # dashboard's forms share one count: "<n>/<s|min|hour|day>".
+    "DEFAULT_THROTTLE_RATES": {
+        "runs": os.environ.get("TRAINYARD_THROTTLE_RUNS", "60/min"),
+        "sweeps": os.environ.get("TRAINYARD_THROTTLE_SWEEPS", "20/min"),
+        "datasets": os.environ.get("TRAINYARD_THROTTLE_DATASETS", "30/hour"),
+        "tokens": os.environ.get("TRAINYARD_THROTTLE_TOKENS", "20/hour"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Trainyard API",
@@ -146,6 +205,62 @@ SPECTACULAR_SETTINGS = {
     # runs and sweeps share one state machine: one enum in the schema
     "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "backend.experiments.models.RunStatus"},
 }
+
+# --- cache (throttle counts) ------------------------------------------------------------------
+# The throttles' history lives here: with several web processes it must be shared (Redis), or each
+# process counts on its own. Unset: memory of this process (the embedded stack has one web process).
+TRAINYARD_CACHE_URL = os.environ.get("TRAINYARD_CACHE_URL", "")
+CACHES = {"default": (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TRAINYARD_CACHE_URL}
+    if TRAINYARD_CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"})}
+
+# --- logins: lockout after repeated failures (django-axes; backend/accounts/logins.py) --------
+AUTHENTICATION_BACKENDS = [
+    "backend.accounts.logins.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("TRAINYARD_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("TRAINYARD_LOGIN_COOLOFF_MINUTES", "15")) / 60  # hours, as axes reads it
+# Per (username, address): guessing one account's password from one address is limited, and nobody can
+# lock another person out from elsewhere. The failures are kept in the database (shared by every process).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "backend.accounts.logins.lockout_response"
+# The client address is REMOTE_ADDR: behind nginx, uvicorn sets it from X-Forwarded-For
+# (--proxy-headers --forwarded-allow-ips 127.0.0.1, infra/), so no header is trusted here.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+
+# --- fair share: per-team limits (backend/experiments/quotas.py) and bounds on every knob -------
+# A team's own values (Team.max_*, set by an operator in /admin) replace these defaults.
+TRAINYARD_TEAM_MAX_QUEUED_RUNS = int(os.environ.get("TRAINYARD_TEAM_MAX_QUEUED_RUNS", "20"))
+TRAINYARD_TEAM_MAX_RUNNING_RUNS = int(os.environ.get("TRAINYARD_TEAM_MAX_RUNNING_RUNS", "8"))
+TRAINYARD_TEAM_MAX_QUEUED_SWEEPS = int(os.environ.get("TRAINYARD_TEAM_MAX_QUEUED_SWEEPS", "5"))
+TRAINYARD_TEAM_MAX_RUNNING_SWEEPS = int(os.environ.get("TRAINYARD_TEAM_MAX_RUNNING_SWEEPS", "2"))
+# The most one run may ask for: set them to the cluster's largest node (a worker is one Ray actor).
+TRAINYARD_MAX_NUM_WORKERS = int(os.environ.get("TRAINYARD_MAX_NUM_WORKERS", "64"))
+TRAINYARD_MAX_CPUS_PER_WORKER = float(os.environ.get("TRAINYARD_MAX_CPUS_PER_WORKER", "32"))
+TRAINYARD_MAX_GPUS_PER_WORKER = float(os.environ.get("TRAINYARD_MAX_GPUS_PER_WORKER", "8"))
+# Retries of a run whose Ray job died (resources.max_failures; -1, for ever, is not allowed).
+TRAINYARD_MAX_FAILURES = int(os.environ.get("TRAINYARD_MAX_FAILURES", "5"))
+# A sweep: trials in all (num_samples times the grid) and side by side (max_concurrent_trials).
+TRAINYARD_SWEEP_MAX_TRIALS = int(os.environ.get("TRAINYARD_SWEEP_MAX_TRIALS", "500"))
+TRAINYARD_SWEEP_MAX_CONCURRENT_TRIALS = int(os.environ.get("TRAINYARD_SWEEP_MAX_CONCURRENT_TRIALS", "16"))
+
+# --- behind the TLS proxy (infra/nginx/trainyard.conf) ----------------------------------------
+# Off for `make up` on http://127.0.0.1. On: cookies only over HTTPS, HSTS, and the scheme nginx
+# reports in X-Forwarded-Proto (uvicorn listens on 127.0.0.1 only, so the header comes from nginx).
+TRAINYARD_BEHIND_TLS = _env_bool("TRAINYARD_BEHIND_TLS", False)
+if TRAINYARD_BEHIND_TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("TRAINYARD_HSTS_SECONDS", str(365 * 24 * 3600)))
+    # Subdomains and the browsers' preload list: only when every host of the domain serves HTTPS.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("TRAINYARD_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = _env_bool("TRAINYARD_HSTS_PRELOAD", False)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # the pages send the token from the template (hx-headers), never from JS
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
@@ -187,8 +302,45 @@ TRAINYARD_PUBLIC_URL = os.environ.get("TRAINYARD_PUBLIC_URL", "http://127.0.0.1:
 TRAINYARD_JOB_PYTHON = os.environ.get("TRAINYARD_JOB_PYTHON", "python")
 # A run dispatching for longer than this without a Ray job is dispatched again by reconcile.
 TRAINYARD_DISPATCH_GRACE_SECONDS = int(os.environ.get("TRAINYARD_DISPATCH_GRACE_SECONDS", "60"))
+# A run's (or sweep's) ingestion token is refused this long after the run ended: time for the batches in
+# flight when reconcile (or the job's own last event) ended it.
+TRAINYARD_INGEST_GRACE_SECONDS = int(os.environ.get("TRAINYARD_INGEST_GRACE_SECONDS", "30"))
 # A dataset uploaded as a zip (the Datasets page, POST /api/datasets): the most it may hold, unpacked.
 TRAINYARD_DATASET_UPLOAD_MAX_BYTES = int(os.environ.get("TRAINYARD_DATASET_UPLOAD_MAX_BYTES", str(2 * 1024**3)))
+# ... and the most entries it may hold, and the largest ratio unpacked:packed of a member or of the whole zip
+# (applied to anything unpacking to over 1 MiB; images barely compress, a zip bomb compresses ~1000:1).
+TRAINYARD_DATASET_UPLOAD_MAX_FILES = int(os.environ.get("TRAINYARD_DATASET_UPLOAD_MAX_FILES", "200000"))
+TRAINYARD_DATASET_UPLOAD_MAX_RATIO = float(os.environ.get("TRAINYARD_DATASET_UPLOAD_MAX_RATIO", "100"))
+
+
+def _shared_dataset_keys(text: str) -> tuple[str, ...]:
+    """``TRAINYARD_SHARED_DATASETS``: storage keys (relative) every team may register datasets from, read-only.
+    Not the root, not ``datasets`` itself (every team's data), not the service's own ``runs``/``sweeps``."""
+    keys = []
+    for raw in text.split(","):
+        key = raw.strip().replace("\\", "/").rstrip("/")
+        if not key:
+            continue
+        parts = Path(key).parts
+        if key.startswith("/") or ".." in parts or not parts or parts == (".",) or parts[0] in ("runs", "sweeps") \
+                or parts == ("datasets",):
+            raise ImproperlyConfigured(
+                f"TRAINYARD_SHARED_DATASETS: {key!r} is not a folder that may be shared: give keys relative to the "
+                "storage root without '..', below the root, not 'datasets' itself, 'runs' or 'sweeps'.")
+        keys.append(Path(key).as_posix())
+    return tuple(keys)
+
+
+# Folders on the storage every team may register datasets from (read-only), e.g. "shared/imagenet". Keys only:
+# an outside folder is shared by linking it into the storage on a path storage (the link is the operator's).
+TRAINYARD_SHARED_DATASETS = _shared_dataset_keys(os.environ.get("TRAINYARD_SHARED_DATASETS", ""))
+# The most pixels an image may have (width x height): verification and the workers' image loader refuse a
+# larger one before decoding it (a decompression bomb). The Ray job's environment carries this value.
+TRAINYARD_MAX_IMAGE_PIXELS = int(os.environ.get("TRAINYARD_MAX_IMAGE_PIXELS", str(64 * 1024**2)))
+# Hosts a spec may make workers fetch a checkpoint from (``init_cfg`` Pretrained URLs, ``load_from``):
+# ``host``, ``host:port`` or ``*.example.com``, comma-separated. Empty (the default): no URL at all.
+TRAINYARD_CHECKPOINT_URL_HOSTS: list[str] = [
+    h.strip() for h in os.environ.get("TRAINYARD_CHECKPOINT_URL_HOSTS", "").split(",") if h.strip()]
 
 LOGGING = {
     "version": 1,

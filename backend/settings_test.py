@@ -31,9 +31,26 @@ else:
     os.environ.pop("DATABASE_URL", None)
 os.environ["CELERY_BROKER_URL"] = "memory://"
 
-from .settings import *  # noqa: E402,F403
+# The suite's own key, for this import only: the settings then neither read nor create var/secret_key, and the
+# stacks the integration tests start in subprocesses still generate theirs as `manage.py up` does.
+TEST_SECRET_KEY = "trainyard-test-suite-key-" + "0123456789abcdef" * 3
+_outer_key = os.environ.get("DJANGO_SECRET_KEY")
+os.environ["DJANGO_SECRET_KEY"] = TEST_SECRET_KEY
+try:
+    from .settings import *  # noqa: E402,F403
+finally:
+    if _outer_key is None:
+        os.environ.pop("DJANGO_SECRET_KEY", None)
+    else:
+        os.environ["DJANGO_SECRET_KEY"] = _outer_key
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+# Schemathesis (and a suite submitting runs in a loop) would meet the per-user submission rates: here they
+# are out of reach. tests/security/test_fair_share.py sets real ones with override_settings.
+REST_FRAMEWORK = {**REST_FRAMEWORK,  # noqa: F405
+                  "DEFAULT_THROTTLE_RATES": {scope: "1000000/min"
+                                             for scope in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]}}  # noqa: F405
 
 # One test database per pytest process, so that suites running side by side (developers, CI, a
 # benchmark) never drop each other's database.

@@ -66,9 +66,9 @@ class Stack:
         self.env["PATH"] = f"{BIN}{os.pathsep}{self.env.get('PATH', '')}"
         self.env.setdefault("PYTHONUNBUFFERED", "1")
 
-    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         logfile = open(self.var_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
-        proc = subprocess.Popen(cmd, env=self.env, stdout=logfile, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, env=self.env if env is None else env, stdout=logfile, stderr=subprocess.STDOUT,
                                 start_new_session=True, cwd=Path(__file__).resolve().parent.parent)
         self.procs.append((name, proc))
         return proc
@@ -80,32 +80,45 @@ class Stack:
     def start_ray(self, *, dashboard_port: int = 8265, num_cpus: int | None = None, timeout: float = 90) -> str:
         """Start a Ray head with token auth in the foreground (``--block``) and return its Jobs API URL.
 
-        The token is kept in ``var/ray/auth_token`` and handed to every child through
-        ``RAY_AUTH_TOKEN``, which both Ray and the backend's client read.
+        The token is kept in ``var/ray/auth_token`` (mode 0600) and named by ``RAY_AUTH_TOKEN_PATH``, which
+        both Ray and the backend's client read. Never ``RAY_AUTH_TOKEN`` in the head's environment: every
+        process the raylet starts inherits that environment, a Ray job's driver and train workers included.
         """
         token_file = self.var_dir / "ray" / "auth_token"
         token_file.parent.mkdir(parents=True, exist_ok=True)
         if not token_file.exists():
             token_file.write_text(secrets.token_hex(32))
             token_file.chmod(0o600)
+        token = token_file.read_text().strip()
         self.env["RAY_AUTH_MODE"] = "token"
-        self.env["RAY_AUTH_TOKEN"] = token_file.read_text().strip()
+        self.env["RAY_AUTH_TOKEN_PATH"] = str(token_file)
+        self.env.pop("RAY_AUTH_TOKEN", None)  # another cluster's, or a stale one: this head's is the file
         num_cpus = num_cpus or max(4, os.cpu_count() or 1)
         gcs_port = _free_port()
         # A temp dir of its own marks this head's processes, so stop() ends exactly those.
         self.ray_temp_dir = f"/tmp/trainyard-ray-{gcs_port}"
+        # Every port of its own: two heads on one machine (`make up` beside the test suite) otherwise meet
+        # on the defaults of the dashboard agent, the runtime-env agent or the metrics exporter.
+        ports = [f"--{name}={_free_port()}" for name in (
+            "ray-client-server-port", "node-manager-port", "object-manager-port", "dashboard-agent-grpc-port",
+            "dashboard-agent-listen-port", "metrics-export-port", "runtime-env-agent-port")]
         self._spawn("ray", [str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs_port}",
-                            f"--temp-dir={self.ray_temp_dir}", f"--ray-client-server-port={_free_port()}",
+                            f"--temp-dir={self.ray_temp_dir}", *ports,
                             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
-                            f"--num-cpus={num_cpus}", "--disable-usage-stats", "--include-dashboard=true"])
+                            f"--num-cpus={num_cpus}", "--disable-usage-stats", "--include-dashboard=true"],
+                    env=ray_environment(self.env))
         address = f"http://127.0.0.1:{dashboard_port}"
         self.env["RAY_ADDRESS"] = address
-        wait_http(f"{address}/api/version", timeout, self.procs[-1][1],
-                  headers={"Authorization": f"Bearer {self.env['RAY_AUTH_TOKEN']}"})
+        wait_http(f"{address}/api/version", timeout, self.procs[-1][1], headers={"Authorization": f"Bearer {token}"})
         # The dashboard answers before the job agent is ready; wait until jobs can be listed.
-        wait_http(f"{address}/api/jobs/", timeout, self.procs[-1][1],
-                  headers={"Authorization": f"Bearer {self.env['RAY_AUTH_TOKEN']}"})
+        wait_http(f"{address}/api/jobs/", timeout, self.procs[-1][1], headers={"Authorization": f"Bearer {token}"})
         return address
+
+    @property
+    def ray_auth_token(self) -> str | None:
+        """The token of the Ray head this stack started (``var/ray/auth_token``), for a Jobs API client."""
+        path = self.var_dir / "ray" / "auth_token"
+        return path.read_text().strip() if path.is_file() else None
 
     # --- Celery and web --------------------------------------------------------------------------
     def start_celery(self, *, beat: bool = True, concurrency: int = 2) -> subprocess.Popen:
@@ -168,6 +181,22 @@ class Stack:
         if self.ray_temp_dir:
             _kill_marked(self.ray_temp_dir, timeout)
             self.ray_temp_dir = None
+
+
+# The service's own secrets: what the web and Celery processes need, and no Ray process (so no job) may hold.
+_SERVICE_ONLY = ("RAY_AUTH_TOKEN", "DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL")
+
+
+def ray_environment(env: dict[str, str]) -> dict[str, str]:
+    """The environment a Ray head (and so its raylet and every job) starts with: ``env`` without the service's
+    secrets, and ``TRAINYARD_STORAGE`` without the credentials a URI may carry (a job opens the store with
+    the node's own, ``AWS_*`` in this environment or an instance role)."""
+    from workers.storage import strip_credentials
+
+    out = {k: v for k, v in env.items() if k not in _SERVICE_ONLY}
+    if out.get("TRAINYARD_STORAGE"):
+        out["TRAINYARD_STORAGE"] = strip_credentials(out["TRAINYARD_STORAGE"])
+    return out
 
 
 def _pids_marked(marker: str) -> list[int]:

@@ -43,13 +43,13 @@ def trial(config: dict, base_spec: dict, data_root: str, out: str) -> None:
     import torch
     from ray import tune
 
-    from workers.distributed.launch import rebase_data_paths
+    from jobspecs.paths import rebase
     from workers.distributed.sweep import apply_params
     from workers.engine import train
 
     torch.set_num_threads(1)
-    spec = rebase_data_paths(apply_params(base_spec, config), data_root)
     work = Path(out) / tune.get_context().get_trial_id()
+    spec = rebase(apply_params(base_spec, config), data_root=data_root, run_root=work)
     train(spec, work, seed=0, console=False,
           on_evaluate=lambda m: tune.report({"accuracy_top-1": m["accuracy_top-1"], "epoch": m["epoch"]}))
 

@@ -150,11 +150,11 @@ def get(client, url: str, token: str):
 def ingestion(client, seeded: dict, batches: int, size: int) -> float:
     """Points per second through POST /api/ingest/<run> (batches of ``size`` train + val points)."""
     from backend.experiments.models import Run, RunStatus
-    from backend.experiments.services import ingest_token
+    from backend.experiments.services import issue_ingest_token
 
     run = Run.objects.create(team=seeded["team"], created_by=seeded["user"], name="ingest", dataset=seeded["dataset"],
                              spec_text="x = 1", resolved_spec={}, spec_hash="0" * 64, status=RunStatus.RUNNING)
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {ingest_token(run.pk)}"}
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {issue_ingest_token(run)}"}
     payloads = []
     for b in range(batches):
         metrics = [{"mode": "train", "name": "loss", "step": b * size + i, "epoch": b, "value": 1.0 / (1 + i)}

@@ -26,9 +26,10 @@ def run(root: Path, data: Path, workers: int, epochs: int, batch: int) -> float:
     spec = jobspecs.load_library("demo/resnet18-tiny_2xb32-6e_digits.py",
                                  cfg_options={"runner.max_epochs": epochs, "evaluation.interval": epochs,
                                               "data.samples_per_gpu": batch, "log_config.interval": 5})
-    run_dir = root / f"w{workers}"
+    run_dir = root / "runs" / f"w{workers}"  # the job file's storage is two folders up: root
     run_dir.mkdir(parents=True)
-    job = {"run_id": f"w{workers}", "spec": spec, "data_root": str(data), "work_dir": str(run_dir / "work"),
+    job = {"run_id": f"w{workers}", "run_key": f"runs/w{workers}", "spec": spec,
+           "data_key": data.relative_to(root).as_posix(),
            "resources": {"num_workers": workers, "cpus_per_worker": 1}, "seed": 0}
     (run_dir / "job.json").write_text(json.dumps(job))
     assert launch.main([str(run_dir / "job.json")]) == 0

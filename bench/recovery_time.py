@@ -48,10 +48,11 @@ def one(root: Path, data: Path, index: int) -> tuple[float, float]:
 
     spec = jobspecs.load_library("demo/resnet18-tiny_2xb32-6e_digits.py",
                                  cfg_options={"runner.max_epochs": 8, "checkpoint_config.interval": 1})
-    run_dir = root / f"r{index}"
+    run_dir = root / "runs" / f"r{index}"  # the job file's storage is two folders up: root
     work = run_dir / "work"
     run_dir.mkdir(parents=True)
-    job = {"run_id": f"r{index}", "spec": spec, "data_root": str(data), "work_dir": str(work),
+    job = {"run_id": f"r{index}", "run_key": f"runs/r{index}", "spec": spec,
+           "data_key": data.relative_to(root).as_posix(),
            "resources": {"num_workers": 2, "cpus_per_worker": 1, "max_failures": 2}, "seed": 0}
     (run_dir / "job.json").write_text(json.dumps(job))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINYARD_")}

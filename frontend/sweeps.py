@@ -19,6 +19,7 @@ from backend.accounts import access
 from backend.experiments import services, sweeps
 from backend.experiments.models import TERMINAL, Dataset
 from backend.experiments.sweeps_api import get_sweep_for_user, sweeps_for, trial_values
+from frontend.refusals import refused
 
 DOMAIN_TYPES = ["choice", "grid_search", "uniform", "loguniform", "randint", "quniform", "qloguniform",
                 "qrandint", "lograndint", "randn", "qrandn"]
@@ -99,7 +100,7 @@ def sweep_new(request):
         for key in ("search_alg", "scheduler"):
             if base.get(key):
                 form[key] = str(base[key]["type"] if isinstance(base[key], dict) else base[key])
-    error, errors = None, []
+    error, errors, refusal = None, [], None
     if request.method == "POST":
         if team is None:
             raise PermissionDenied("You are not in any team.")
@@ -121,15 +122,15 @@ def sweep_new(request):
         except services.ServiceError as err:
             if err.status == 403:
                 raise PermissionDenied(err.message) from None
-            error, errors = err.message, err.errors
+            error, errors, refusal = err.message, err.errors, err
         else:
             messages.success(request, f"Sweep {sweep.name} queued.")
             return redirect("sweep-detail", pk=sweep.pk)
     while len(rows) < 4:
         rows.append({"key": "", "type": "choice", "values": "", "lower": "", "upper": "", "q": ""})
-    return render(request, "frontend/sweep_new.html", {
+    return refused(render(request, "frontend/sweep_new.html", {
         "form": form, "rows": rows, "specs": specs, "datasets": datasets, "domain_types": DOMAIN_TYPES,
-        "error": error, "errors": errors, "can_write": _can_write(request.user, team)})
+        "error": error, "errors": errors, "can_write": _can_write(request.user, team)}), refusal)
 
 
 def _can_write(user, team) -> bool:

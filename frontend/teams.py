@@ -11,7 +11,9 @@ from django.views.decorators.http import require_POST
 from backend.accounts import access, services
 from backend.accounts.api import get_team_for_user, teams_for
 from backend.accounts.models import Role
+from backend.experiments import quotas
 from backend.experiments.services import ServiceError
+from frontend.refusals import refused
 
 
 @login_required
@@ -28,6 +30,7 @@ def team_detail(request, slug):
     members = team.memberships.select_related("user").order_by("user__username")
     return render(request, "frontend/team_detail.html", {
         "team": team, "me": me, "is_owner": me.role == Role.OWNER, "members": members, "roles": Role.choices,
+        "limits": quotas.usage(team),
     })
 
 
@@ -76,17 +79,17 @@ def member_remove(request, slug, member_id):
 @login_required
 def token_list(request):
     """The user's tokens; a POST creates one and shows its secret on this answer only."""
-    created, error = None, None
+    created, error, refusal = None, None, None
     if request.method == "POST":
         try:
             token, plain = services.create_token(request.user, request.POST.get("name", ""))
         except ServiceError as err:
-            error = err.message
+            error, refusal = err.message, err
         else:
             created = {"name": token.name, "secret": plain}
-    response = render(request, "frontend/token_list.html", {
+    response = refused(render(request, "frontend/token_list.html", {
         "tokens": services.tokens_of(request.user), "created": created, "error": error,
-    }, status=400 if error else 200)
+    }, status=400 if error else 200), refusal)
     response["Cache-Control"] = "no-store"  # the page may hold a secret
     return response
 

@@ -58,6 +58,10 @@ DOMAINS = {
     'qrandn': ('mean', 'sd', 'q'),
 }
 REQUIRED_FOR_TRAINING = ('model', 'data', 'optimizer', 'runner')
+# Bounds that hold on any cluster (the operator's own maxima, e.g. CPUs per worker, are the backend's):
+# a loader process per worker and GPU costs memory and a CPU; a batch beyond this fits no GPU's memory.
+MAX_WORKERS_PER_GPU = 16
+MAX_SAMPLES_PER_GPU = 4096
 
 
 def _is_int(value: Any) -> bool:
@@ -130,13 +134,18 @@ class _Checker:
             self.expect(path + ('type',), kind, 'a class name string')
         return True
 
-    def integer(self, path: Path, value: Any, minimum: int | None = None, none_ok: bool = False) -> None:
+    def integer(self, path: Path, value: Any, minimum: int | None = None, none_ok: bool = False,
+                maximum: int | None = None, hint: str | None = None) -> None:
         if value is None and none_ok:
             return
-        if not _is_int(value) or (minimum is not None and value < minimum):
-            what = {None: 'an integer', 0: 'an integer >= 0', 1: 'a positive integer'}.get(
-                minimum, f'an integer >= {minimum}')
-            self.expect(path, value, what + (' or None' if none_ok else ''))
+        if not _is_int(value) or (minimum is not None and value < minimum) or (
+                maximum is not None and value > maximum):
+            if maximum is not None:
+                what = f'an integer from {minimum} to {maximum}'
+            else:
+                what = {None: 'an integer', 0: 'an integer >= 0', 1: 'a positive integer'}.get(
+                    minimum, f'an integer >= {minimum}')
+            self.expect(path, value, what + (' or None' if none_ok else ''), hint)
 
     def number(self, path: Path, value: Any, minimum: float | None = None, positive: bool = False,
                none_ok: bool = False) -> None:
@@ -218,20 +227,24 @@ class _Checker:
     def data(self, path: Path, value: Any) -> None:
         if not self.is_dict(path, value, hint='e.g. data = dict(samples_per_gpu=32, train=dict(...))'):
             return
-        if 'samples_per_gpu' in value:
-            self.integer(path + ('samples_per_gpu',), value['samples_per_gpu'], 1)
-        if 'workers_per_gpu' in value:
-            self.integer(path + ('workers_per_gpu',), value['workers_per_gpu'], 0)
+        self.loader_args(path, value)
         for split in ('train', 'val', 'test'):
             if split in value:
                 self.dataset(path + (split,), value[split])
         for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             if loader in value and self.is_dict(path + (loader,), value[loader]):
-                cfg = value[loader]
-                if 'samples_per_gpu' in cfg:
-                    self.integer(path + (loader, 'samples_per_gpu'), cfg['samples_per_gpu'], 1)
-                if 'workers_per_gpu' in cfg:
-                    self.integer(path + (loader, 'workers_per_gpu'), cfg['workers_per_gpu'], 0)
+                self.loader_args(path + (loader,), value[loader])
+
+    def loader_args(self, path: Path, cfg: dict) -> None:
+        """``samples_per_gpu`` and ``workers_per_gpu`` of ``data`` or of one of its loaders, bounded."""
+        for key, low, most, hint in (
+                ('samples_per_gpu', 1, MAX_SAMPLES_PER_GPU, 'a larger batch takes more GPUs (resources.num_workers)'),
+                ('workers_per_gpu', 0, MAX_WORKERS_PER_GPU,
+                 'each is a loader process beside the trainer; a few keep a GPU fed')):
+            if key in cfg:
+                value = cfg[key]
+                self.integer(path + (key,), value, low, maximum=most,
+                             hint=hint if _is_int(value) and value > most else None)
 
     def dataset(self, path: Path, value: Any, depth: int = 0) -> None:
         if isinstance(value, (list, tuple)):  # several datasets, concatenated
@@ -521,7 +534,9 @@ class _Checker:
         if 'gpus_per_worker' in value:
             self.number(path + ('gpus_per_worker',), value['gpus_per_worker'], 0)
         if 'max_failures' in value:
-            self.integer(path + ('max_failures',), value['max_failures'], -1)
+            # -1 (MMCls/Ray's "retry for ever") is refused: a run that keeps dying holds its slot for ever
+            self.integer(path + ('max_failures',), value['max_failures'], 0,
+                         hint='retries of a run whose job died; -1 (for ever) is not allowed')
         strategy = value.get('strategy', 'ddp')
         if 'strategy' in value:
             self.one_of(path + ('strategy',), strategy, STRATEGIES)

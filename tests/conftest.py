@@ -1,2 +1,2 @@
 """Fixtures every test folder can use."""
-pytest_plugins = ["tests.s3"]  # s3_server, s3_uri: a real S3 endpoint (moto over HTTP)
+pytest_plugins = ["tests.s3", "tests.support.stack_fixtures"]  # s3_server; ray_head, pg_stack, embedded_stack

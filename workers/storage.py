@@ -19,18 +19,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 # Files of a work dir that are checkpoints: the authority (rank 0) removes the storage's copies of those it
 # rotated out (max_keep_ckpts); a pull removes the local ones the storage no longer has.
 _CKPT_SUFFIXES = (".pth", ".pth.link")
 _LINK = ".link"  # an object store has no symbolic links: ``latest.pth -> epoch_3.pth`` is stored as a small file
+# A stored link's text is a file name: anything longer is not one of ours.
+_LINK_MAX_BYTES = 255
+
+log = logging.getLogger(__name__)
 
 
 def redact(location: str | os.PathLike) -> str:
@@ -40,6 +45,16 @@ def redact(location: str | os.PathLike) -> str:
         return text
     netloc = urlsplit(text).netloc
     return text.replace(netloc, "***@" + netloc.rpartition("@")[2], 1) if "@" in netloc else text
+
+
+def strip_credentials(location: str | os.PathLike) -> str:
+    """A path or URI without the credentials a URI may carry (``s3://KEY:SECRET@bucket/...`` becomes
+    ``s3://bucket/...``): what a Ray job gets, which opens the store with its node's own credentials."""
+    text = str(location)
+    if not is_uri(text):
+        return text
+    parts = urlsplit(text)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl() if "@" in parts.netloc else text
 
 
 def is_uri(location: str | os.PathLike | None) -> bool:
@@ -260,18 +275,24 @@ class Storage:
     def push_tree(self, folder: Path, key: str, *, prune: Callable[[str], bool] | None = None) -> list[str]:
         """Upload the files of a local folder to ``key`` that the storage lacks or holds in another version.
 
-        A symbolic link is stored as ``<name>.link`` holding its target. ``prune(rel)``: remove stored files
+        A symbolic link to a file beside it (``latest.pth -> epoch_3.pth``) is stored as ``<name>.link`` holding
+        the target's name; any other link is left out (with a warning). ``prune(rel)``: remove stored files
         under ``key`` that the folder no longer has and for which it says yes. Returns the uploaded paths.
         """
         if self.is_local and Path(self.fs_path(key)) == Path(folder).resolve():
             return []
         stored = {e.rel: e for e in self.walk(key)}
         local = _local_files(Path(folder))
-        sent = []
+        sent, links = [], set()
         for rel, path in local.items():
             if path.is_symlink():
-                name = f"{rel}{_LINK}"
                 target = os.readlink(path)
+                if not _is_sibling_file(path, target):
+                    log.warning("not storing the link %s -> %s: only a link to a file beside it (latest.pth -> "
+                                "epoch_3.pth) is kept", rel, target)
+                    continue
+                links.add(rel)
+                name = f"{rel}{_LINK}"
                 if name not in stored or stored[name].size != len(target.encode()):
                     self.write_text(self.key(key, name), target)
                 elif self.read_text(self.key(key, name)) != target:
@@ -289,26 +310,53 @@ class Storage:
                     with contextlib.suppress(OSError):
                         os.utime(local[rel], (after[rel], after[rel]))
         if prune is not None:
-            keep = set(local) | {f"{rel}{_LINK}" for rel, p in local.items() if p.is_symlink()}
+            keep = set(local) | {f"{rel}{_LINK}" for rel in links}
             for rel in stored:
                 if rel not in keep and prune(rel):
                     self.remove(self.key(key, rel))
         return sent
 
-    def pull_tree(self, key: str, folder: Path | None = None, *, prune: Callable[[str], bool] | None = None) -> list[str]:
+    def pull_tree(self, key: str, folder: Path | None = None, *, prune: Callable[[str], bool] | None = None,
+                  links: bool = False) -> list[str]:
         """Download the files under ``key`` that the local folder (default: its scratch place) lacks or holds
-        in another version; ``<name>.link`` files become symbolic links. ``prune(rel)``: remove local files
-        the storage does not hold, for which it says yes. Returns the downloaded paths."""
+        in another version. ``prune(rel)``: remove local files the storage does not hold, for which it says
+        yes. Returns the downloaded paths.
+
+        Nothing is written outside the folder, nor through a symbolic link in it: a link found where the
+        storage has a folder (or a file) is removed first, never followed. With ``links`` (a run's work dir),
+        a ``<name>.link`` becomes a symbolic link only when its target is the name of a file stored beside it
+        (``latest.pth -> epoch_3.pth``); without (a dataset), no link is made, and one an older pull left at
+        such a name is removed. Any other ``.link``, and any key that is not a path inside ``key``, is skipped
+        with a warning.
+        """
         folder = Path(folder) if folder is not None else self.local(key)
         if self.is_local and Path(self.fs_path(key)) == folder.resolve():
             return []
-        stored = self.walk(key)
+        stored = [e for e in self.walk(key) if _is_inside_name(e.rel, key)]
+        files = {e.rel for e in stored if not e.rel.endswith(_LINK)}
+        base = self.scratch if self.scratch == folder or self.scratch in folder.parents else folder
+        checked: set[Path] = set()
         got: list[Entry] = []
+        made: set[str] = set()
         for entry in stored:
             target = folder / entry.rel
             if entry.rel.endswith(_LINK):
-                link = folder / entry.rel[: -len(_LINK)]
-                wanted = self.read_text(self.key(key, entry.rel))
+                name = entry.rel[: -len(_LINK)]
+                link = folder / name
+                _unlink_linked_folders(base, link, checked)
+                if not links:
+                    if link.is_symlink():
+                        link.unlink()
+                    continue
+                wanted = self.read_text(self.key(key, entry.rel)) if entry.size <= _LINK_MAX_BYTES else ""
+                sibling = None
+                if _is_file_name(wanted) and _is_file_name(PurePosixPath(name).name) and not name.endswith("/"):
+                    sibling = PurePosixPath(name).with_name(wanted).as_posix()
+                if sibling not in files:
+                    log.warning("not making the link %s under %s: its target %r is not a file stored beside it",
+                                name, key, wanted[:80])
+                    continue
+                made.add(name)
                 if not (link.is_symlink() and os.readlink(link) == wanted):
                     link.parent.mkdir(parents=True, exist_ok=True)
                     tmp = link.with_name(f".{link.name}.{os.getpid()}.lnk")
@@ -317,14 +365,16 @@ class Storage:
                     tmp.symlink_to(wanted)
                     os.replace(tmp, link)
                 continue
+            _unlink_linked_folders(base, target, checked)
             if target.is_file() and not target.is_symlink():
                 st = target.stat()
                 if st.st_size == entry.size and (entry.mtime is None or abs(st.st_mtime - entry.mtime) <= 1e-3):
                     continue
             got.append(entry)
+        # download() renames a whole file into place: a link at the file's own name is replaced, not written through
         _parallel(lambda e: self.download(self.key(key, e.rel), folder / e.rel, e.mtime), got)
         if prune is not None and folder.is_dir():
-            names = {e.rel for e in stored} | {e.rel[: -len(_LINK)] for e in stored if e.rel.endswith(_LINK)}
+            names = files | made
             for rel, path in _local_files(folder).items():
                 if rel not in names and prune(rel):
                     path.unlink(missing_ok=True)
@@ -375,6 +425,47 @@ def _local_files(folder: Path) -> dict[str, Path]:
             path = base / name
             out[path.relative_to(folder).as_posix()] = path
     return out
+
+
+def _is_file_name(text: str) -> bool:
+    """A bare file name: no folder, not ``.``/``..``, not itself a stored link's name."""
+    return (bool(text) and "/" not in text and "\\" not in text and "\x00" not in text and text not in (".", "..")
+            and not text.endswith(_LINK))
+
+
+def _is_sibling_file(link: Path, target: str) -> bool:
+    """Whether a local link points at a regular file beside it, by its bare name (what the engine makes)."""
+    sibling = link.parent / target
+    return _is_file_name(target) and sibling.is_file() and not sibling.is_symlink()
+
+
+def _is_inside_name(rel: str, key: str) -> bool:
+    """Whether a listed name stays inside the folder it is listed under (an object store takes any key,
+    ``../../x`` too); one that does not is skipped with a warning."""
+    parts = PurePosixPath(rel).parts
+    if rel and "\x00" not in rel and not rel.startswith("/") and ".." not in parts and parts:
+        return True
+    log.warning("skipping the stored name %r under %s: not a path inside it", rel[:200], key)
+    return False
+
+
+def _unlink_linked_folders(base: Path, path: Path, checked: set[Path]) -> None:
+    """Remove every symbolic link among the folders between ``base`` and ``path`` (a pull's folder is the
+    storage's mirror: a link there is not the storage's, and writing through it would leave the scratch)."""
+    try:
+        between = path.parent.relative_to(base).parts
+    except ValueError:
+        return
+    current = base
+    for part in between:
+        current = current / part
+        if current in checked:
+            continue
+        if current.is_symlink():
+            log.warning("removing the symbolic link %s in the scratch folder (-> %s): a pull never writes "
+                        "through one", current, os.readlink(current))
+            current.unlink()
+        checked.add(current)
 
 
 def default_scratch(location: str) -> Path:
@@ -431,29 +522,85 @@ def pull_work_dir(storage: Storage, folder: Path, key: str) -> list[str]:
     looks there: a restarted worker on a fresh node, or a PBT trial that adopted another trial's checkpoint."""
     if storage.is_local:
         return []
-    return storage.pull_tree(key, folder, prune=is_checkpoint_file)
+    return storage.pull_tree(key, folder, prune=is_checkpoint_file, links=True)  # latest.pth
 
 
 @contextlib.contextmanager
 def fetched(location: str) -> Iterator[str]:
-    """A local path for a file named by a path or an object-store URI (``load_from='s3://...'``): the path
-    itself, or a temporary download removed afterwards."""
-    if not is_uri(location) or urlsplit(location).scheme in ("http", "https"):
+    """A local path for a checkpoint a spec names (``load_from``): a path stays itself; an http(s) URL is
+    downloaded by :func:`workers.fetch.fetch_checkpoint`; an object-store URI (``s3://...``) is copied to a
+    temporary file removed afterwards.
+
+    Under the service's network policy (:func:`workers.fetch.configure`) the URL must be on the operator's
+    allowlist, and the URI must lie inside the service's own storage: it is then read through that storage,
+    never through a filesystem the URI's own options (``endpoint_override``, ``scheme``, credentials) open.
+
+    Args:
+        location: A path, an ``http(s)://`` URL or an object-store URI.
+
+    Raises:
+        workers.fetch.NetworkPolicyError: a URL or URI the policy refuses (nothing is contacted).
+    """
+    from workers import fetch
+
+    location = str(location)
+    if fetch.is_url(location):
+        yield str(fetch.fetch_checkpoint(location.strip()))
+        return
+    if not is_uri(location):
         yield location
         return
+    current = fetch.policy()
+    own = _inside_own_storage(location, current.own_storage) if current is not None else None
     import pyarrow.fs as pafs
 
-    fs, path = pafs.FileSystem.from_uri(location)
-    suffix = PurePosixPath(path).suffix
-    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="trainyard-fetch-")
+    if own is None:
+        fs, path = pafs.FileSystem.from_uri(location)
+    else:
+        path = own[0].fs_path(own[1])
+    fd, tmp = tempfile.mkstemp(suffix=PurePosixPath(path).suffix, prefix="trainyard-fetch-")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as out, fs.open_input_stream(path) as src:
-            shutil.copyfileobj(src, out, 1 << 22)
+        if own is None:
+            with open(tmp, "wb") as out, fs.open_input_stream(path) as src:
+                shutil.copyfileobj(src, out, 1 << 22)
+        else:
+            own[0].download(own[1], Path(tmp))
         yield tmp
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
 
 
-__all__ = ["Storage", "StorageError", "Entry", "open_storage", "is_uri", "redact", "push_work_dir", "pull_work_dir",
-           "is_checkpoint_file", "default_scratch", "fetched"]
+def _inside_own_storage(location: str, own_storage: str | None) -> tuple[Storage, str]:
+    """The service's storage and the key of an object-store URI a spec names, or a refusal.
+
+    A URI outside the service's storage, or with options of its own, would send a worker (holding the nodes'
+    cloud credentials) to a server or bucket the spec chose: an internal service, the cloud's metadata
+    endpoint. Only the storage's own options (as :meth:`Storage.uri` writes them) may ride along.
+    """
+    from workers.fetch import NetworkPolicyError
+
+    base_text, _, query = redact(location).partition("?")
+    shown = f"{base_text}?..." if query else base_text  # the query may hold secrets (pyarrow's secret_key=)
+    if not own_storage or not is_uri(own_storage):
+        raise NetworkPolicyError(f"refused to read {shown!r}: this service reads no object-store URI a spec "
+                                 "names; name another run's checkpoint by its id instead")
+    storage = open_storage(own_storage)
+    options = sorted(parse_qsl(urlsplit(location).query, keep_blank_values=True))
+    if options and options != sorted(parse_qsl(storage._query, keep_blank_values=True)):
+        raise NetworkPolicyError(f"refused to read {shown!r}: a URI a spec names may not carry options of its own "
+                                 f"({', '.join(sorted({k for k, _ in options}))}); drop them to read the service's "
+                                 "own storage")
+    key = storage.relative(location)
+    try:
+        if not key or not storage.key(key):
+            raise StorageError(key)
+    except StorageError:
+        raise NetworkPolicyError(f"refused to read {shown!r}: it is not a file inside the service's own "
+                                 "storage") from None
+    return storage, key
+
+
+__all__ = ["Storage", "StorageError", "Entry", "open_storage", "is_uri", "redact", "strip_credentials",
+           "push_work_dir", "pull_work_dir", "is_checkpoint_file", "default_scratch", "fetched"]

@@ -10,10 +10,21 @@ from django.db import models
 from django.utils import timezone
 
 
+def _limit_field(what: str, setting: str) -> models.PositiveIntegerField:
+    return models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text=f"Most {what} this team may have at once; empty: the default ({setting}). 0 stops the team.")
+
+
 class Team(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The team's own limits (backend/experiments/quotas.py), set by an operator in /admin; empty: the setting.
+    max_queued_runs = _limit_field("runs waiting to start", "TRAINYARD_TEAM_MAX_QUEUED_RUNS")
+    max_running_runs = _limit_field("runs running", "TRAINYARD_TEAM_MAX_RUNNING_RUNS")
+    max_queued_sweeps = _limit_field("sweeps waiting to start", "TRAINYARD_TEAM_MAX_QUEUED_SWEEPS")
+    max_running_sweeps = _limit_field("sweeps running", "TRAINYARD_TEAM_MAX_RUNNING_SWEEPS")
 
     def __str__(self) -> str:
         return self.name

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
+from backend.experiments import throttles
 from backend.experiments.services import Conflict, ServiceError
 
 from . import access
@@ -79,6 +80,7 @@ def remove_member(actor, team: Team, membership_id) -> None:
 
 def create_token(user, name: str) -> tuple[ApiToken, str]:
     """Issue a personal API token; the plain token is returned once and never stored."""
+    throttles.check(user, "tokens")
     name = (name or "").strip()
     if not name:
         raise ServiceError("Give the token a name (what it is for, e.g. 'laptop').",

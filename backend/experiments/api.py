@@ -5,6 +5,8 @@ runs arrive); a metrics request returns each curve downsampled to ``max_points``
 
 Access goes through the helpers at the top: another team's run is a 404, a viewer's write a 403.
 """
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, parsers, status, viewsets
@@ -96,12 +98,21 @@ def team_for_write(user, slug: str | None) -> Team:
 class ServiceException(APIException):
     def __init__(self, err: services.ServiceError):
         self.status_code = err.status
+        self.wait = getattr(err, "wait", None)  # a throttle's: DRF's handler answers it as Retry-After
         super().__init__(detail={"detail": err.message, "errors": err.errors})
+
+
+class RequestTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
 
 
 def exception_handler(exc, context):
     if isinstance(exc, services.ServiceError):
         exc = ServiceException(exc)
+    elif isinstance(exc, RequestDataTooBig):  # DRF reads a JSON or form body through request.body
+        exc = RequestTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+                              f"(DATA_UPLOAD_MAX_MEMORY_SIZE); send less at once.")
     return drf_exception_handler(exc, context)
 
 
@@ -244,7 +255,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         run = self.get_object()
         ckpt = Checkpoint.objects.filter(run=run, pk=ckpt_id).first()
         missing = "No such checkpoint file (it may have been rotated out by max_keep_ckpts)."
-        key = services.storage_file(ckpt.path) if ckpt else None
+        key = services.checkpoint_file(ckpt) if ckpt else None  # only a file in the run's own folder
         if key is None:
             raise Http404(missing)
         try:
@@ -301,8 +312,11 @@ def ingest(request, run_id):
     header = request.headers.get("Authorization", "")
     token = header[7:] if header.startswith("Bearer ") else ""
     run = Run.objects.filter(pk=run_id).first() if _is_uuid(run_id) else None
-    if run is None or not services.check_ingest_token(run.pk, token):
+    if run is None or not services.check_ingest_token(run, token):
         return Response({"detail": "Unknown run or wrong run token."}, status=status.HTTP_403_FORBIDDEN)
+    if services.ingestion_closed(run):
+        return Response({"detail": "The run has ended; its token is no longer accepted."},
+                        status=status.HTTP_403_FORBIDDEN)
     ser = IngestBatchSerializer(data=request.data)
     ser.is_valid(raise_exception=True)
     result = services.record_batch(run, ser.validated_data)

@@ -103,6 +103,12 @@ class Job(models.Model):
     status_reason = models.TextField(blank=True)
     ray_submission_id = models.CharField(max_length=100, blank=True)
     attempt = models.IntegerField(default=0, help_text="Ray jobs submitted before the current one.")
+    # The ingestion tokens themselves live only in the Ray job's environment (a run, a sweep's driver) or in
+    # the sweep driver's memory (a trial): the backend keeps their SHA-256 digests, a few per attempt (see
+    # services.issue_ingest_token), and forgets them when a retry starts a new attempt.
+    ingest_token_digests = models.JSONField(
+        default=list, blank=True, editable=False,
+        help_text="SHA-256 digests of the ingestion tokens the current attempt may use.")
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
@@ -139,6 +145,9 @@ class Job(models.Model):
             self.finished_at = now
         self.save(update_fields=["status", "status_reason", "dispatched_at", "started_at", "finished_at"])
         self._record_event(old, new, reason[:2000], now)
+        from .quotas import slot_freed  # an ended job frees its team's slot: the next waiting one starts
+
+        slot_freed(self, old, new)
         return True
 
     def _record_event(self, old: str, new: str, reason: str, at) -> None:
@@ -290,12 +299,13 @@ class Checkpoint(models.Model):
 
     @property
     def available(self) -> bool:
-        """Whether the file is still on storage (``max_keep_ckpts`` rotates old ones out); an object store
-        that cannot be reached right now counts as no (the run's page still shows)."""
-        from .services import storage_file
+        """Whether the file is still on storage (``max_keep_ckpts`` rotates old ones out) and in its run's folder
+        (what a download serves); an object store that cannot be reached right now counts as no (the run's page
+        still shows)."""
+        from .services import checkpoint_file
 
         try:
-            return storage_file(self.path) is not None
+            return checkpoint_file(self) is not None
         except OSError as exc:
             logging.getLogger(__name__).warning("checkpoint %s: the storage did not answer (%s)", self.path, exc)
             return False

@@ -14,7 +14,6 @@ from backend.accounts import access
 
 from . import services
 from .models import Checkpoint, Run, Tag
-from .storage import storage
 
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 
@@ -83,17 +82,17 @@ def cancel_runs(user, runs) -> list[BulkResult]:
     return out
 
 
-def checkpoint_load_path(ckpt: Checkpoint) -> str:
-    """What a new run's ``load_from`` gets for a checkpoint: its path on the shared storage the workers mount,
-    or its object-store URI (the engine downloads one before loading it)."""
-    return storage().uri(ckpt.path)
+def checkpoint_reference(ckpt: Checkpoint) -> str:
+    """What a new run's ``load_from`` names a checkpoint by: its id, which the server resolves into the job
+    (never a path or URI on the storage: ``jobspecs/paths.py``)."""
+    return f"checkpoint:{ckpt.pk}"
 
 
 def fork_run(run: Run, checkpoint: Checkpoint | None = None) -> dict:
     """The new-run form's initial values for a run started from ``run``'s spec.
 
-    Stores nothing: the user reviews and submits the form. From a checkpoint, ``load_from`` is set
-    to that file as a cfg option, the way MMClassification fine-tunes from a checkpoint.
+    Stores nothing: the user reviews and submits the form. From a checkpoint, ``load_from`` names it by id
+    (``checkpoint:<id>``) as a cfg option, the way MMClassification fine-tunes from a checkpoint.
 
     Args:
         run: The run to start from.
@@ -109,7 +108,7 @@ def fork_run(run: Run, checkpoint: Checkpoint | None = None) -> dict:
     lines = [f"{k}={_option_value(v)}" for k, v in options.items()]
     suffix = " (fork)"
     if checkpoint is not None:
-        lines.append(f"load_from={checkpoint_load_path(checkpoint)}")
+        lines.append(f"load_from={checkpoint_reference(checkpoint)}")
         suffix = f" (from epoch {checkpoint.epoch})"
     res = run.resources or {}
     return {

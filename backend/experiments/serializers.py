@@ -1,6 +1,14 @@
 """One representation per object, shared by the API and the dashboard's JSON endpoints."""
 from rest_framework import serializers
 
+from workers.distributed.reporter import (
+    MAX_BATCH_ITEMS,
+    MAX_CHECKPOINT_PATH,
+    MAX_LOG_LINE,
+    MAX_METRIC_NAME,
+    MAX_REASON,
+)
+
 from .models import Checkpoint, Dataset, LogLine, MetricPoint, Run, RunEvent
 
 
@@ -132,8 +140,8 @@ def _metric_point(item, index: int) -> dict:
     if mode not in ("train", "val"):
         raise bad("mode", f'"{mode}" is not a valid choice.')
     name = item.get("name")
-    if not isinstance(name, str) or not name or len(name) > 64:
-        raise bad("name", "a non-empty string of at most 64 characters")
+    if not isinstance(name, str) or not name or len(name) > MAX_METRIC_NAME:
+        raise bad("name", f"a non-empty string of at most {MAX_METRIC_NAME} characters")
     step = item.get("step")
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise bad("step", "an integer >= 0")
@@ -150,13 +158,25 @@ class IngestMetricsField(serializers.ListField):
     def to_internal_value(self, data):
         if not isinstance(data, list):
             raise serializers.ValidationError("a list of metric points")
-        if len(data) > 50000:
-            raise serializers.ValidationError("at most 50000 points a batch")
+        if len(data) > MAX_BATCH_ITEMS["metrics"]:
+            raise serializers.ValidationError(f"at most {MAX_BATCH_ITEMS['metrics']} points a batch")
         return [_metric_point(item, i) for i, item in enumerate(data)]
 
 
+class LogLineField(serializers.CharField):
+    """One log line, cut to ``MAX_LOG_LINE`` characters (its end marked "…"): the reporter sends longer ones
+    in pieces, and a line too long is not worth refusing the batch (and its metric points) over."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_blank=True, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        return text if len(text) <= MAX_LOG_LINE else text[:MAX_LOG_LINE - 1] + "…"
+
+
 class IngestCheckpointSerializer(serializers.Serializer):
-    path = serializers.CharField(max_length=500)
+    path = serializers.CharField(max_length=MAX_CHECKPOINT_PATH)
     epoch = serializers.IntegerField(min_value=0)
     iteration = serializers.IntegerField(min_value=0)
     size = serializers.IntegerField(min_value=0, required=False)
@@ -165,16 +185,19 @@ class IngestCheckpointSerializer(serializers.Serializer):
 
 class IngestEventSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["running", "succeeded", "failed"], allow_null=True)
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=MAX_REASON)
     environment = serializers.DictField(required=False, help_text="Reproducibility facts of the run.")
     early_stopped = serializers.BooleanField(required=False, help_text="A sweep's scheduler stopped the trial.")
 
 
 class IngestBatchSerializer(serializers.Serializer):
+    """One reporter batch. Its bounds (items of each kind, characters of a line or name) are the reporter's
+    own (``workers/distributed/reporter.py``): a batch beyond them is refused (400), the request body beyond
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` too (413, ``api.exception_handler``); a log line too long is cut."""
+
     session = serializers.CharField(max_length=64)
     seq = serializers.IntegerField(min_value=0)
     metrics = IngestMetricsField(child=IngestMetricSerializer(), required=False)
-    logs = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
-                                 required=False, max_length=5000)
-    checkpoints = IngestCheckpointSerializer(many=True, required=False)
-    events = IngestEventSerializer(many=True, required=False)
+    logs = serializers.ListField(child=LogLineField(), required=False, max_length=MAX_BATCH_ITEMS["logs"])
+    checkpoints = IngestCheckpointSerializer(many=True, required=False, max_length=MAX_BATCH_ITEMS["checkpoints"])
+    events = IngestEventSerializer(many=True, required=False, max_length=MAX_BATCH_ITEMS["events"])

@@ -7,10 +7,11 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import shlex
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -18,8 +19,9 @@ from django.utils import timezone
 
 import jobspecs
 from backend.accounts import access
+from workers.storage import strip_credentials
 
-from . import ray_jobs
+from . import ray_jobs, spec_paths
 from .models import (
     TERMINAL,
     Checkpoint,
@@ -37,7 +39,6 @@ log = logging.getLogger(__name__)
 # The metric the leaderboard and the run list rank by (MMClassification's name).
 PRIMARY_METRIC = "accuracy_top-1"
 DEFAULT_RESOURCES = {"num_workers": 2, "cpus_per_worker": 1, "gpus_per_worker": 0, "strategy": "ddp"}
-MAX_WORKERS = 64
 
 
 class ServiceError(Exception):
@@ -85,8 +86,13 @@ def library_spec_text(name: str) -> str:
     return (jobspecs.library_dir() / name).read_text()
 
 
-def resolve_spec(*, spec_text: str | None, spec_name: str | None, cfg_options) -> tuple[dict, str]:
+def resolve_spec(*, spec_text: str | None, spec_name: str | None, cfg_options, user=None,
+                 sweep_space: dict | None = None) -> tuple[dict, str]:
     """Load and check a spec the way the submit path does; returns (resolved spec, text).
+
+    Besides the schema and the registries, the path policy (``spec_paths``): every path stays in its area,
+    no URL the operator did not allow; with ``user``, each checkpoint the spec names must be one of a run the
+    user may read (a sweep's ``sweep_space`` values too).
 
     Raises ServiceError whose ``errors`` carry file:line:col for each problem.
     """
@@ -104,7 +110,9 @@ def resolve_spec(*, spec_text: str | None, spec_name: str | None, cfg_options) -
         problem = _problem_from_spec_error(err)
         raise ServiceError(f"The spec is not valid: {problem.as_dict()['text']}", errors=[problem.as_dict()]) from None
 
-    problems = [_problem_from_spec_error(e) for e in jobspecs.validate(spec)]
+    problems = [_problem_from_spec_error(e) for e in jobspecs.validate(spec, positions)]
+    problems += [SpecProblem(p.message, p.filename, p.line, p.column, p.hint)
+                 for p in spec_paths.check_spec(spec, positions, user=user, sweep_space=sweep_space)]
     from workers.registry import check_spec_types  # imports torch: only on the submit path
 
     for issue in check_spec_types(spec):
@@ -136,12 +144,15 @@ def _resources(spec: dict, requested: dict | None) -> dict:
     res.update(spec.get("resources") or {})
     res.update(requested or {})
     n = res.get("num_workers")
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_WORKERS:
-        raise ServiceError(f"resources.num_workers must be an integer from 1 to {MAX_WORKERS}, not {n!r}.")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= settings.TRAINYARD_MAX_NUM_WORKERS:
+        raise ServiceError(f"resources.num_workers must be an integer from 1 to {settings.TRAINYARD_MAX_NUM_WORKERS} "
+                           f"(TRAINYARD_MAX_NUM_WORKERS), not {n!r}.",
+                           errors=[{"field": "resources.num_workers", "setting": "TRAINYARD_MAX_NUM_WORKERS"}])
     for key in ("cpus_per_worker", "gpus_per_worker"):
         v = res.get(key)
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
             raise ServiceError(f"resources.{key} must be a number ≥ 0, not {v!r}.")
+    _check_maxima(res)
     if res.get("strategy") not in ("ddp", "deepspeed"):
         raise ServiceError(f"resources.strategy must be 'ddp' or 'deepspeed', not {res.get('strategy')!r}.")
     # The merged resources obey the same schema as a spec's own `resources` section.
@@ -156,13 +167,86 @@ def _resources(spec: dict, requested: dict | None) -> dict:
 # --- runs --------------------------------------------------------------------------------------
 
 
-def ingest_token(run_id) -> str:
-    """The run's ingestion token: derived, so a redelivered dispatch hands out the same one."""
-    return hmac.new(settings.SECRET_KEY.encode(), f"ingest:{run_id}".encode(), hashlib.sha256).hexdigest()
+# --- ingestion tokens --------------------------------------------------------------------------
+# A run's reporter (and a sweep's driver) authenticates with a random token made at dispatch (a trial's at
+# its registration). Only its SHA-256 digest is stored; the token itself reaches only that run's Ray job.
+# A few digests are kept per attempt: a redelivered dispatch (acks_late) makes a second token whose job
+# Ray refuses, so the first job must keep working with the first token. A PBT re-registration or the
+# driver closing a trial issues another one while the trial's own may still be reporting.
+TOKEN_DIGESTS_KEPT = 8
 
 
-def check_ingest_token(run_id, token: str) -> bool:
-    return hmac.compare_digest(ingest_token(run_id), token or "")
+def token_digest(token: str) -> str:
+    """The SHA-256 hex digest of an ingestion token (what the database keeps)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_ingest_token(obj) -> str:
+    """A new random ingestion token for a run or a sweep; its digest joins those the current attempt may use.
+
+    Committed before it returns, so a job that starts reporting at once is already let in.
+
+    Args:
+        obj: A ``Run`` or a ``Sweep``.
+
+    Returns:
+        The token (``secrets.token_urlsafe(32)``); it is not stored anywhere.
+    """
+    token = secrets.token_urlsafe(32)
+    model = type(obj)
+    with transaction.atomic():
+        locked = model.objects.select_for_update().only("pk", "ingest_token_digests").get(pk=obj.pk)
+        digests = [*(locked.ingest_token_digests or []), token_digest(token)][-TOKEN_DIGESTS_KEPT:]
+        model.objects.filter(pk=obj.pk).update(ingest_token_digests=digests)
+    obj.ingest_token_digests = digests
+    return token
+
+
+def withdraw_ingest_token(obj, token: str) -> None:
+    """Forget a token that reached no job (Ray refused the redelivered dispatch that carried it)."""
+    model = type(obj)
+    with transaction.atomic():
+        locked = model.objects.select_for_update().only("pk", "ingest_token_digests").get(pk=obj.pk)
+        digests = [d for d in locked.ingest_token_digests or [] if d != token_digest(token)]
+        model.objects.filter(pk=obj.pk).update(ingest_token_digests=digests)
+    obj.ingest_token_digests = digests
+
+
+def check_ingest_token(obj, token: str) -> bool:
+    """Whether ``token`` is one of the run's (or sweep's) current tokens; constant-time per digest."""
+    if not token:
+        return False
+    digest = token_digest(token)
+    matches = [hmac.compare_digest(digest, str(d)) for d in obj.ingest_token_digests or []]
+    return any(matches)
+
+
+def ingestion_closed(obj) -> bool:
+    """Whether a run (or sweep) ended more than ``TRAINYARD_INGEST_GRACE_SECONDS`` ago: its tokens are refused.
+
+    The grace lets the batches in flight when reconcile (or the job's own last event) ended it arrive.
+    """
+    if not obj.is_terminal:
+        return False
+    if obj.finished_at is None:
+        return True
+    return timezone.now() > obj.finished_at + timedelta(seconds=settings.TRAINYARD_INGEST_GRACE_SECONDS)
+
+
+# resources key -> the setting bounding it (the operator sets them to the cluster's largest node)
+RESOURCE_MAXIMA = {"cpus_per_worker": "TRAINYARD_MAX_CPUS_PER_WORKER",
+                   "gpus_per_worker": "TRAINYARD_MAX_GPUS_PER_WORKER", "max_failures": "TRAINYARD_MAX_FAILURES"}
+
+
+def _check_maxima(res: dict) -> None:
+    """Refuse resources beyond the operator's maxima, naming the setting (the schema checked the types)."""
+    for key, setting in RESOURCE_MAXIMA.items():
+        value, most = res.get(key), getattr(settings, setting)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > most:
+            message = (f"resources.{key} is {value}, above this service's maximum of {most:g} ({setting}); "
+                       f"ask less, or an operator to raise {setting} if the cluster has room.")
+            raise ServiceError(message, errors=[{"field": f"resources.{key}", "message": message,
+                                                 "setting": setting}])
 
 
 def submit_run(user, *, team=None, dataset, spec_text: str | None = None, spec_name: str | None = None,
@@ -172,7 +256,10 @@ def submit_run(user, *, team=None, dataset, spec_text: str | None = None, spec_n
     if team is None:
         raise ServiceError("You are not in any team yet; ask a team owner to add you.")
     access.require_write(user, team)
-    spec, text = resolve_spec(spec_text=spec_text, spec_name=spec_name, cfg_options=cfg_options)
+    from . import quotas, throttles  # they import this module
+
+    throttles.check(user, "runs")
+    spec, text = resolve_spec(spec_text=spec_text, spec_name=spec_name, cfg_options=cfg_options, user=user)
     if spec.get("sweep"):
         raise ServiceError("This spec has a sweep section: submit it as a sweep (POST /api/sweeps, or "
                            "\"New sweep\" on the dashboard), or drop the section to train it once.",
@@ -180,6 +267,7 @@ def submit_run(user, *, team=None, dataset, spec_text: str | None = None, spec_n
     ds = _find_dataset(team, dataset)
     res = _resources(spec, resources)
     with transaction.atomic():
+        quotas.check_queued(team, Run)  # under the team's lock until the run is stored
         run = Run.objects.create(
             team=team, created_by=user, dataset=ds,
             name=(name or "").strip()[:200] or _default_name(spec_name),
@@ -272,8 +360,14 @@ def run_dir(run: Run) -> Path:
 def claim_for_dispatch(model, pk):
     """Lock a run or sweep, move it to ``dispatching`` and note its Ray submission id.
 
-    Returns the object, or what to answer instead ('skipped (...)') when it is gone or past dispatch.
+    A queued one whose team is at its running limit stays queued, its status reason saying it waits for a
+    slot (``quotas.wait_reason``); it is dispatched again when a slot frees.
+
+    Returns the object, or what to answer instead ('skipped (...)') when it is gone or past dispatch, or
+    'deferred (...)' when it waits for a slot.
     """
+    from .quotas import wait_reason  # quotas imports this module
+
     with transaction.atomic():
         obj = model.objects.select_for_update().filter(pk=pk).first()
         if obj is None:
@@ -281,6 +375,11 @@ def claim_for_dispatch(model, pk):
         if obj.status not in (RunStatus.QUEUED, RunStatus.DISPATCHING):
             return f"skipped ({obj.status})"
         if obj.status == RunStatus.QUEUED:
+            if waiting := wait_reason(obj):  # locks the team's row: concurrent dispatches count in turn
+                if obj.status_reason != waiting:
+                    obj.status_reason = waiting
+                    obj.save(update_fields=["status_reason"])
+                return f"deferred ({waiting})"
             obj.transition(RunStatus.DISPATCHING)
         obj.ray_submission_id = obj.job_id
         obj.save(update_fields=["ray_submission_id"])
@@ -295,56 +394,99 @@ def dispatch(run_id: str) -> str:
     run = claim_for_dispatch(Run, run_id)
     if isinstance(run, str):
         return run
-    job_file = _write_job_file(run)
+    try:
+        job_file = _write_job_file(run)
+    except DispatchRefused as err:  # retrying cannot help: fail the run with the reason
+        return refuse_dispatch(Run, run.pk, err)
+    token = issue_ingest_token(run)
     env = {
         "TRAINYARD_RUN_ID": str(run.pk),
-        "TRAINYARD_RUN_TOKEN": ingest_token(run.pk),
+        "TRAINYARD_RUN_TOKEN": token,
         "TRAINYARD_INGEST_URL": settings.TRAINYARD_PUBLIC_URL.rstrip("/") + f"/api/ingest/{run.pk}",
-        "TRAINYARD_STORAGE": storage().location,
+        "TRAINYARD_STORAGE": job_storage_location(),
+        "TRAINYARD_MAX_IMAGE_PIXELS": str(settings.TRAINYARD_MAX_IMAGE_PIXELS),  # the workers' image loader
     }
-    # the job file by its path, or its URI (whose query holds '&'): quoted for the entrypoint's shell
+    # the job file by its key on the storage (TRAINYARD_STORAGE names the storage), quoted for the shell
     entrypoint = f"{settings.TRAINYARD_JOB_PYTHON} -m workers.distributed.launch {shlex.quote(job_file)}"
-    submitted = ray_jobs.submit(run.job_id, entrypoint, env)
+    submitted = submit_job(run, entrypoint, env, token)
     return "submitted" if submitted else "already-submitted"
 
 
+def job_storage_location() -> str:
+    """``TRAINYARD_STORAGE`` as a Ray job gets it: without credentials (``s3://KEY:SECRET@...`` loses
+    ``KEY:SECRET@``); the nodes open the store with their own (``AWS_*`` in their environment, a role)."""
+    return strip_credentials(storage().location)
+
+
+def submit_job(obj, entrypoint: str, env: dict[str, str], token: str) -> bool:
+    """Submit the Ray job of a run or sweep, whose environment carries ``token``; False when Ray already has
+    the job (a redelivered dispatch): that job keeps its own token, and this one is withdrawn.
+
+    A submission that fails otherwise (Ray unreachable) keeps its token: Ray may have taken the job.
+    """
+    submitted = ray_jobs.submit(obj.job_id, entrypoint, env)
+    if not submitted:
+        withdraw_ingest_token(obj, token)
+    return submitted
+
+
 def _write_job_file(run: Run) -> str:
-    """Write ``runs/<id>/job.json`` on the storage (whole or not at all); returns its path or URI."""
+    """Write ``runs/<id>/job.json`` on the storage (whole or not at all); returns its key.
+
+    The job names everything by key on the storage (no path or URI that could carry the storage's
+    credentials): the dataset, the run's folder, and each checkpoint the spec names by id, resolved again
+    here for the run's submitter (``spec_paths.job_checkpoints``)."""
     st = storage()
     key = run_key(run)
-    data_key, data_root = dataset_location(run.dataset)
-    job = {
-        "run_id": str(run.pk),
-        "name": run.name,
-        "spec": run.resolved_spec,
-        "data_root": data_root,
+    st.write_text(f"{key}/job.json", json.dumps(job_document(run.resolved_spec, run.dataset, run.resources,
+                                                             run.created_by, run_id=str(run.pk), name=run.name,
+                                                             run_key=key), indent=2))
+    return f"{key}/job.json"
+
+
+def job_document(spec: dict, dataset: Dataset, resources: dict, user, *, sweep_space: dict | None = None,
+                 **fields) -> dict:
+    """The parts of a job file runs and sweeps share: spec, dataset, resources, checkpoints and network policy."""
+    data_key, _ = dataset_location(dataset)
+    return {
+        **fields,
+        "spec": spec,
         "data_key": data_key,
-        "dataset_name": run.dataset.name,
-        "resources": run.resources,
-        "run_key": key,
-        "work_dir": st.uri(f"{key}/work"),
+        "dataset_name": dataset.name,
+        "resources": resources,
+        "checkpoints": spec_paths.job_checkpoints([spec], user, sweep_space),
+        "allowed_url_hosts": spec_paths.allowed_url_hosts(),
     }
-    st.write_text(f"{key}/job.json", json.dumps(job, indent=2))
-    return st.uri(f"{key}/job.json")
 
 
-def dataset_location(ds: Dataset) -> tuple[str | None, str]:
-    """``(data_key, data_root)`` of a dataset for a job file.
+class DispatchRefused(ServiceError):
+    """What a stored run or sweep cannot be dispatched with (a dataset outside its team's area): dispatch
+    fails it with this message instead of submitting a job."""
 
-    A relative path is a folder on the storage: its key, and the path or URI naming it. An absolute path
-    (a folder every node has, outside the storage) has no key and stays the path it is.
+
+def refuse_dispatch(model, pk, err: DispatchRefused) -> str:
+    """Fail a run or sweep that ``dispatch`` claimed, with the refusal's message; returns what happened."""
+    with transaction.atomic():
+        obj = model.objects.select_for_update().get(pk=pk)
+        if not obj.is_terminal:
+            obj.transition(RunStatus.FAILED, f"not dispatched: {err.message}")
+    log.warning("%s %s not dispatched: %s", model._meta.verbose_name, pk, err.message)
+    return "refused"
+
+
+def dataset_location(ds: Dataset) -> tuple[str, str]:
+    """``(data_key, data_root)`` of a dataset for a job file: its key on the storage and the storage's own name
+    for it (a path on a path storage, a URI on an object store). Never a path of the row's own: the dataset
+    must lie in its team's area ``datasets/<team slug>/`` or a shared folder, checked again here (a row stored
+    before team areas, or edited in the admin, may not; links followed on a path storage).
+
+    Raises:
+        DispatchRefused: for a dataset outside those areas.
     """
-    p = Path(ds.path)
-    if p.is_absolute():
-        return None, str(p)
-    st = storage()
-    try:
-        key = st.key(ds.path)
-    except StorageError:  # '..' in it: it may still name a folder beside a path storage, as it always could
-        if st.is_local:
-            return None, str(Path(st.root) / p)
-        raise
-    return key, st.uri(key)
+    from .datasets import stored_dataset_key  # datasets imports this module
+
+    key = stored_dataset_key(ds)
+    return key, storage().uri(key)
 
 
 # Ray job status -> what it means for an active run.
@@ -357,8 +499,12 @@ def reconcile() -> dict:
     grace = timezone.now() - timedelta(seconds=settings.TRAINYARD_DISPATCH_GRACE_SECONDS)
     # Trials run inside their sweep's Ray job: the sweep's reconcile (sweeps.py) looks after them.
     standalone = Run.objects.filter(sweep__isnull=True)
-    for run_id in standalone.filter(status=RunStatus.QUEUED, created_at__lte=grace).values_list("pk", flat=True):
-        queue_dispatch(run_id)  # its dispatch task was lost (broker down at submit time)
+    from .quotas import startable  # quotas imports this module
+
+    # Queued runs whose dispatch task was lost (broker down at submit time) or that wait for a slot of their
+    # team's running limit: per team, only as many as it has free slots, oldest first (no busy loop).
+    for run_id in startable(Run, grace=grace):
+        queue_dispatch(run_id)
         counts["redispatched"] += 1
     active = standalone.filter(status__in=[RunStatus.DISPATCHING, RunStatus.RUNNING, RunStatus.CANCELLING])
     for run in active.only("pk", "status", "dispatched_at", "attempt", "resources"):
@@ -408,7 +554,8 @@ def _retry_or_fail(run: Run, reason: str) -> int:
             tries = f" (after {run.attempt + 1} attempts)" if run.attempt else ""
             return int(run.transition(RunStatus.FAILED, reason + tries))
         run.attempt += 1
-        run.save(update_fields=["attempt"])
+        run.ingest_token_digests = []  # the dead attempt's job may not report into the new one
+        run.save(update_fields=["attempt", "ingest_token_digests"])
         run.transition(RunStatus.DISPATCHING, f"retry {run.attempt} of {allowed}: {reason}")
     queue_dispatch(run.pk)
     return 1
@@ -467,10 +614,21 @@ def record_batch(run: Run, batch: dict) -> IngestResult:
         points = [MetricPoint(run=run, mode="val", name=m["name"], step=m["step"], epoch=m.get("epoch"),
                               value=m["value"], created_at=now) for m in metrics if m["mode"] == "val"]
         lines = [LogLine(run=run, text=str(t)[:4000], created_at=now) for t in batch.get("logs", [])]
-        LogLine.objects.bulk_create(lines)
+        checkpoints = []
         for c in batch.get("checkpoints", []):
+            key = checkpoint_key(run, c["path"])
+            if key is None:
+                # Dropped, not refused: the reporter would re-send a refused batch for ever. The run's log
+                # says so, where the run's owner looks.
+                lines.append(LogLine(run=run, created_at=now, text=(
+                    "[trainyard] refused a checkpoint record outside the run's folder: "
+                    f"{str(c['path'])[:500]!r} (a run records only files under {run_key(run)}/)")))
+            else:
+                checkpoints.append((key, c))
+        LogLine.objects.bulk_create(lines)
+        for key, c in checkpoints:
             Checkpoint.objects.update_or_create(
-                run=run, path=str(c["path"])[:500],
+                run=run, path=key,
                 defaults={"epoch": int(c["epoch"]), "iteration": int(c["iteration"]),
                           "size": int(c.get("size", 0)), "metrics": c.get("metrics") or {}},
             )
@@ -548,6 +706,42 @@ def _apply_event(run: Run, event: dict) -> None:
             run.transition(status, reason)
 
 
+def checkpoint_key(run: Run, path) -> str | None:
+    """The storage key of a checkpoint a run's reporter records, if it lies in that run's own folder.
+
+    ``runs/<run id>/...`` for a run and for a sweep's trial alike (a trial trains in the folder of its own
+    run, ``workers/distributed/sweep.py``). Refused (None): an absolute path, ``..``, another folder, and on a
+    path storage a file whose real location (links followed) leaves the run's folder.
+    """
+    return _key_in_folder(run_key(run), path)
+
+
+def checkpoint_file(ckpt: Checkpoint) -> str | None:
+    """The key of a recorded checkpoint's file for a download, or None: gone, or outside its run's folder
+    (rows stored before records were checked are checked again here)."""
+    key = _key_in_folder(f"runs/{ckpt.run_id}", ckpt.path)  # run_key's folder, without loading the run
+    return storage_file(key) if key is not None else None
+
+
+def _key_in_folder(folder: str, path) -> str | None:
+    text = str(path or "")
+    if not text or "\\" in text or "\x00" in text or len(text) > 500:
+        return None
+    pure = PurePosixPath(text)
+    if pure.is_absolute() or ".." in pure.parts:
+        return None
+    key = pure.as_posix()
+    if not key.startswith(folder + "/"):
+        return None
+    st = storage()
+    if st.is_local:
+        # The folder as named under the storage root, not resolved itself: a ``runs/<id>`` that is a link to
+        # elsewhere must not move the boundary with it.
+        if Path(st.root) / folder not in (Path(st.root) / key).resolve().parents:
+            return None
+    return key
+
+
 def storage_file(relpath: str) -> str | None:
     """The key of a file on the storage named by ``relpath``, or None if it leaves the storage or is missing.
 
@@ -571,5 +765,6 @@ def storage_file(relpath: str) -> str | None:
 
 __all__ = [
     "PRIMARY_METRIC", "ServiceError", "Conflict", "submit_run", "cancel_run", "dispatch", "reconcile",
-    "record_batch", "resolve_spec", "storage_file", "ingest_token", "check_ingest_token", "TERMINAL",
+    "record_batch", "resolve_spec", "storage_file", "issue_ingest_token", "check_ingest_token", "ingestion_closed",
+    "checkpoint_key", "checkpoint_file", "TERMINAL",
 ]

@@ -21,30 +21,28 @@ from django.utils import timezone
 import jobspecs
 from backend.accounts import access
 
-from . import ray_jobs
+from . import quotas, ray_jobs, spec_paths, throttles
 from .models import TERMINAL, Run, RunEvent, RunStatus, Sweep
 from .services import (
     Conflict,
+    DispatchRefused,
     ServiceError,
     _default_name,
     _find_dataset,
     _normalise_cfg_options,
     _resources,
     claim_for_dispatch,
-    dataset_location,
-    ingest_token,
+    issue_ingest_token,
+    job_document,
+    job_storage_location,
+    refuse_dispatch,
     resolve_spec,
+    submit_job,
 )
 from .storage import storage
 
 log = logging.getLogger(__name__)
 
-MAX_TRIALS = 500
-
-
-def sweep_token(sweep_id) -> str:
-    """The sweep driver's token (registers trials, reports the sweep's own status)."""
-    return ingest_token(f"sweep-{sweep_id}")
 
 
 # --- submit --------------------------------------------------------------------------------------
@@ -92,10 +90,19 @@ def check_sweep(spec: dict) -> dict:
         message = (f"sweep.metric {cfg['metric']!r} is not a metric this spec's evaluation reports "
                    f"({', '.join(metrics)})")
         raise ServiceError(f"Bad sweep: {message}", errors=[{"field": "sweep.metric", "message": message}])
-    trials = tune_sweep.num_trials(cfg)
-    if trials > MAX_TRIALS:
-        message = f"the sweep would run {trials} trials; at most {MAX_TRIALS}"
-        raise ServiceError(f"Bad sweep: {message}", errors=[{"field": "sweep.num_samples", "message": message}])
+    trials, most = tune_sweep.num_trials(cfg), settings.TRAINYARD_SWEEP_MAX_TRIALS
+    if trials > most:
+        message = (f"the sweep would run {trials} trials; at most {most} (TRAINYARD_SWEEP_MAX_TRIALS): "
+                   f"lower num_samples or the grid")
+        raise ServiceError(f"Bad sweep: {message}", errors=[{"field": "sweep.num_samples", "message": message,
+                                                             "setting": "TRAINYARD_SWEEP_MAX_TRIALS"}])
+    concurrent, most = cfg.get("max_concurrent_trials"), settings.TRAINYARD_SWEEP_MAX_CONCURRENT_TRIALS
+    if isinstance(concurrent, int) and concurrent > most:
+        message = (f"sweep.max_concurrent_trials is {concurrent}; at most {most} "
+                   f"(TRAINYARD_SWEEP_MAX_CONCURRENT_TRIALS; an operator may raise it)")
+        raise ServiceError(f"Bad sweep: {message}", errors=[{
+            "field": "sweep.max_concurrent_trials", "message": message,
+            "setting": "TRAINYARD_SWEEP_MAX_CONCURRENT_TRIALS"}])
     # A trial's spec must be valid too: try one value of every domain.
     probe = tune_sweep.apply_params(spec, tune_sweep.probe_params(cfg["space"]))
     problems = [e.message for e in jobspecs.validate(probe)]
@@ -121,7 +128,8 @@ def submit_sweep(user, *, team=None, dataset, spec_text: str | None = None, spec
     if team is None:
         raise ServiceError("You are not in any team yet; ask a team owner to add you.")
     access.require_write(user, team)
-    spec, text = resolve_spec(spec_text=spec_text, spec_name=spec_name, cfg_options=cfg_options)
+    throttles.check(user, "sweeps")
+    spec, text = resolve_spec(spec_text=spec_text, spec_name=spec_name, cfg_options=cfg_options, user=user)
     if sweep is not None:
         spec["sweep"] = sweep
         problems = [e for e in jobspecs.validate(spec) if "sweep" in e.message]
@@ -129,10 +137,16 @@ def submit_sweep(user, *, team=None, dataset, spec_text: str | None = None, spec
             hint = f" — {problems[0].hint}" if problems[0].hint else ""
             raise ServiceError(f"Bad sweep: {problems[0].message}{hint}", errors=[
                 {"field": "sweep", "message": p.message, "hint": p.hint} for p in problems])
+    space = (spec.get("sweep") or {}).get("space")
+    problems = spec_paths.check_spec({}, None, user=user, sweep_space=space if isinstance(space, dict) else None)
+    if problems:
+        raise ServiceError(f"Bad sweep: {problems[0].message}", errors=[
+            {"field": "sweep.space", "message": p.message, "hint": p.hint} for p in problems])
     res = _resources(spec, resources)
     cfg = check_sweep({**spec, "resources": res})
     ds = _find_dataset(team, dataset)
     with transaction.atomic():
+        quotas.check_queued(team, Sweep)  # under the team's lock until the sweep is stored
         obj = Sweep.objects.create(
             team=team, created_by=user, dataset=ds,
             name=(name or "").strip()[:200] or "sweep " + _default_name(spec_name),
@@ -173,20 +187,27 @@ def dispatch(sweep_id: str) -> str:
         return sweep
     st = storage()
     key = sweep_key(sweep)
-    data_key, data_root = dataset_location(sweep.dataset)
-    job = {"sweep_id": str(sweep.pk), "name": sweep.name, "spec": sweep.resolved_spec, "sweep": sweep.config,
-           "data_root": data_root, "data_key": data_key, "resources": sweep.resources, "sweep_key": key}
+    try:
+        job = job_document(sweep.resolved_spec, sweep.dataset, sweep.resources, sweep.created_by,
+                           sweep_space=(sweep.config or {}).get("space"), sweep_id=str(sweep.pk), name=sweep.name,
+                           sweep=sweep.config, sweep_key=key,
+                       max_concurrent_trials=settings.TRAINYARD_SWEEP_MAX_CONCURRENT_TRIALS)
+    except DispatchRefused as err:  # retrying cannot help: fail the sweep with the reason
+        return refuse_dispatch(Sweep, sweep.pk, err)
     st.write_text(f"{key}/job.json", json.dumps(job, indent=2))  # whole or not at all
+    # The driver's token (registers trials, reports the sweep's status): random, its digest on the sweep.
+    token = issue_ingest_token(sweep)
     env = {
         "TRAINYARD_SWEEP_ID": str(sweep.pk),
-        "TRAINYARD_SWEEP_TOKEN": sweep_token(sweep.pk),
+        "TRAINYARD_SWEEP_TOKEN": token,
         "TRAINYARD_API_URL": settings.TRAINYARD_PUBLIC_URL.rstrip("/") + "/api",
-        "TRAINYARD_STORAGE": st.location,
+        "TRAINYARD_STORAGE": job_storage_location(),
+        "TRAINYARD_MAX_IMAGE_PIXELS": str(settings.TRAINYARD_MAX_IMAGE_PIXELS),  # the workers' image loader
     }
-    # the job file by its path, or its URI (whose query holds '&'): quoted for the entrypoint's shell
-    job_file = shlex.quote(st.uri(f"{key}/job.json"))
+    # the job file by its key on the storage (TRAINYARD_STORAGE names the storage), quoted for the shell
+    job_file = shlex.quote(f"{key}/job.json")
     entrypoint = f"{settings.TRAINYARD_JOB_PYTHON} -m workers.distributed.sweep {job_file}"
-    return "submitted" if ray_jobs.submit(sweep.job_id, entrypoint, env) else "already-submitted"
+    return "submitted" if submit_job(sweep, entrypoint, env, token) else "already-submitted"
 
 
 # --- trials --------------------------------------------------------------------------------------
@@ -311,7 +332,8 @@ def reconcile() -> dict:
     """Map Ray job states onto active sweeps (and so onto their trials)."""
     counts = {"checked": 0, "changed": 0, "redispatched": 0}
     grace = timezone.now() - timedelta(seconds=settings.TRAINYARD_DISPATCH_GRACE_SECONDS)
-    for pk in Sweep.objects.filter(status=RunStatus.QUEUED, created_at__lte=grace).values_list("pk", flat=True):
+    # lost dispatch tasks, and sweeps waiting for a slot of their team's running limit (see services.reconcile)
+    for pk in quotas.startable(Sweep, grace=grace):
         queue_dispatch(pk)
         counts["redispatched"] += 1
     active = Sweep.objects.filter(status__in=[RunStatus.DISPATCHING, RunStatus.RUNNING, RunStatus.CANCELLING])

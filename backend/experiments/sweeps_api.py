@@ -187,7 +187,7 @@ def _sweep_from_token(request, sweep_id) -> Sweep | None:
     header = request.headers.get("Authorization", "")
     token = header[7:] if header.startswith("Bearer ") else ""
     sweep = Sweep.objects.filter(pk=sweep_id).first() if _is_uuid(sweep_id) else None
-    if sweep is None or not services.check_ingest_token(f"sweep-{sweep.pk}", token):
+    if sweep is None or not services.check_ingest_token(sweep, token) or services.ingestion_closed(sweep):
         return None
     return sweep
 
@@ -205,7 +205,11 @@ class TrialRegistrationSerializer(serializers.Serializer):
 @authentication_classes([])
 @permission_classes([AllowAny])
 def register_trial(request, sweep_id):
-    """A trial of the sweep starts: create (or find) its run; answer with the run's ingestion details."""
+    """A trial of the sweep starts: create (or find) its run; answer with the run's ingestion details.
+
+    Each registration issues a new token for the trial's run (its digest joins the few the run keeps): the
+    driver closing a trial, or PBT restarting it, registers again while an earlier token may still report.
+    """
     from django.conf import settings
 
     sweep = _sweep_from_token(request, sweep_id)
@@ -214,7 +218,7 @@ def register_trial(request, sweep_id):
     ser = TrialRegistrationSerializer(data=request.data)
     ser.is_valid(raise_exception=True)
     run = sweeps.register_trial(sweep, ser.validated_data["trial_id"], ser.validated_data["params"])
-    return Response({"run_id": str(run.pk), "token": services.ingest_token(run.pk),
+    return Response({"run_id": str(run.pk), "token": services.issue_ingest_token(run),
                      "ingest_url": settings.TRAINYARD_PUBLIC_URL.rstrip("/") + f"/api/ingest/{run.pk}"})
 
 

@@ -22,6 +22,21 @@ FILTERS = [
 ]
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): a run's spec, a username, a
+# dataset or team name starting so would run when the export is opened.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A value as a CSV cell: blank for None, numbers as numbers, and text a spreadsheet would take for a
+    formula led by ``'`` (shown as text, not run)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def board(request) -> dict:
     """The board for the request's filters: entries, the zoo's reference rows and the Pareto front."""
     params = request.query_params if hasattr(request, "query_params") else request.GET
@@ -54,7 +69,7 @@ class LeaderboardViewSet(viewsets.ViewSet):
         writer.writeheader()
         for e in data["results"] + data["references"]:
             row = LeaderboardEntrySerializer(e.as_dict()).data
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="leaderboard.csv"'
         return response

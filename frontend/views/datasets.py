@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from backend.accounts import access
 from backend.experiments import datasets, services
 from backend.experiments.api import datasets_for, get_dataset_for_user
+from frontend.refusals import refused
 
 # --- access helpers ----------------------------------------------------------------------------
 
@@ -35,7 +36,7 @@ def dataset_list(request):
     team = access.default_team(request.user)
     can_write = bool(team) and access.get_membership(request.user, team).can_write
     form = {"name": "", "path": "", "description": ""}
-    error, status = None, 200
+    error, status, refusal = None, 200, None
     if request.method == "POST":
         team = _write_team(request)
         form = {k: request.POST.get(k, "").strip() for k in form}
@@ -43,13 +44,13 @@ def dataset_list(request):
             ds = datasets.register_dataset(request.user, team=team, name=form["name"], path=form["path"] or None,
                                            upload=request.FILES.get("file"), description=form["description"])
         except services.ServiceError as err:
-            error, status = err.message, 400
+            error, status, refusal = err.message, 400, err
         else:
             messages.success(request, f"Dataset “{ds.name}” registered.")
             return redirect("dataset-detail", pk=ds.pk)
-    return render(request, "frontend/dataset_list.html", {
+    return refused(render(request, "frontend/dataset_list.html", {
         "datasets": datasets_for(request.user), "form": form, "error": error, "can_write": can_write,
-        "max_upload": datasets.upload_max_bytes()}, status=status)
+        "max_upload": datasets.upload_max_bytes()}, status=status), refusal)
 
 
 @login_required

@@ -14,6 +14,7 @@ from backend.accounts import access
 from backend.experiments import run_actions, services
 from backend.experiments.api import get_run_for_user
 from backend.experiments.models import Dataset
+from frontend.refusals import refused
 
 MAX_SPEC_BYTES = 256 * 1024
 
@@ -138,8 +139,8 @@ def run_new(request):
                 spec_text=form["spec_text"] if form["spec_text"].strip() else None,
                 cfg_options=form["cfg_options"], name=form["name"], resources=_resources(form))
         except services.ServiceError as err:
-            return render(request, "frontend/run_new.html",
-                          _context(request, form, team, can_write, err.errors, err.message), status=400)
+            return refused(render(request, "frontend/run_new.html",
+                                  _context(request, form, team, can_write, err.errors, err.message), status=400), err)
         messages.success(request, f"Run “{run.name}” queued.")
         return redirect("run-detail", pk=run.pk)
 

@@ -4,7 +4,7 @@ import time
 import requests
 
 from backend.experiments.models import RunStatus
-from backend.experiments.services import ingest_token
+from backend.experiments.services import issue_ingest_token
 
 from .conftest import login
 
@@ -47,7 +47,7 @@ def _post_batch(server, run, seq, steps, logs=()):
              + [{"mode": "train", "name": "lr", "step": s, "epoch": 1, "value": 0.1} for s in steps],
              "logs": list(logs), "events": [{"status": "running"}]}
     r = requests.post(f"{server}/api/ingest/{run.pk}", json=batch,
-                      headers={"Authorization": f"Bearer {ingest_token(run.pk)}"}, timeout=10)
+                      headers={"Authorization": f"Bearer {issue_ingest_token(run)}"}, timeout=10)
     assert r.status_code == 200, r.text
 
 

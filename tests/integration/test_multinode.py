@@ -36,7 +36,7 @@ def test_it_spreads_one_runs_workers_over_two_nodes_and_they_train_together(two_
     spec = jobspecs.load_library("demo/resnet18-tiny_2xb32-6e_digits.py", cfg_options={"runner.max_epochs": 4})
     run_dir = tmp_path / "runs" / "r1"
     run_dir.mkdir(parents=True)
-    job = {"run_id": "r1", "spec": spec, "data_root": str(data), "work_dir": str(run_dir / "work"),
+    job = {"run_id": "r1", "run_key": "runs/r1", "spec": spec, "data_key": "datasets/digits",
            "resources": {"num_workers": 2, "cpus_per_worker": 1}, "seed": 0}
     (run_dir / "job.json").write_text(json.dumps(job))
 

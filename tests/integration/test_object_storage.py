@@ -38,7 +38,6 @@ def _job(storage: Storage, epochs: int) -> str:
     spec = jobspecs.load_library("demo/resnet18-tiny_2xb32-6e_digits.py",
                                  cfg_options={"runner.max_epochs": epochs, "checkpoint_config.interval": 1})
     job = {"run_id": "r1", "run_key": "runs/r1", "spec": spec, "data_key": "datasets/digits",
-           "data_root": storage.uri("datasets/digits"), "work_dir": storage.uri("runs/r1/work"),
            # DeepSpeed ZeRO-2: each rank's optimizer partition is written on its own node (test_multinode.py
            # has DDP over two nodes on a shared folder)
            "resources": {"num_workers": 2, "cpus_per_worker": 1, "strategy": "deepspeed",
@@ -96,11 +95,11 @@ def s3_stack(ray_head, s3_server, tmp_path_factory):
     """The service on PostgreSQL + Redis with ``TRAINYARD_STORAGE`` in a bucket. The backend's scratch and
     the Ray workers' (the default, under the temp dir) are different folders: what the workers read comes
     from the bucket."""
-    from .conftest import PG_URL, REDIS_URL, _require
-    from .live import create_database, drop_database, start_live_stack
+    from tests.support.live import create_database, drop_database, start_live_stack
+    from tests.support.stack_fixtures import PG_URL, REDIS_URL, require_service
 
-    _require(PG_URL, 5432, "PostgreSQL")
-    _require(REDIS_URL, 6379, "Redis")
+    require_service(PG_URL, 5432, "PostgreSQL")
+    require_service(REDIS_URL, 6379, "Redis")
     uri = s3_server.uri(s3_server.bucket(), credentials=True)
     db_url = create_database(PG_URL)
     var = tmp_path_factory.mktemp("s3stack")
@@ -111,14 +110,15 @@ def s3_stack(ray_head, s3_server, tmp_path_factory):
     yield live
     live.stack.stop()
     drop_database(PG_URL, db_url)
-    from workers.storage import default_scratch
+    from workers.storage import default_scratch, strip_credentials
 
     shutil.rmtree(default_scratch(uri), ignore_errors=True)
+    shutil.rmtree(default_scratch(strip_credentials(uri)), ignore_errors=True)  # the jobs' (no credentials)
 
 
 def test_the_service_keeps_a_runs_files_in_the_bucket_and_serves_them_from_there(s3_stack):
     live, storage = s3_stack, s3_stack.storage
-    assert storage.walk("datasets/digits"), "seed_demo did not put the dataset in the bucket"
+    assert storage.walk("datasets/demo/digits"), "seed_demo did not put the dataset in the bucket"
     run = live.submit(name="on-s3", resources={"num_workers": 2},
                       cfg_options={"runner.max_epochs": 2, "checkpoint_config.interval": 1})
     done = live.wait_for(run["id"], lambda r: r["status"] in ("succeeded", "failed", "cancelled"), 400, "the run")
@@ -134,13 +134,16 @@ def test_the_service_keeps_a_runs_files_in_the_bucket_and_serves_them_from_there
     logs = " ".join(line["text"] for line in live.api("GET", f"/api/runs/{run['id']}/logs").json())
     assert "testing:testing" not in logs  # the storage's credentials never reach a log
 
-    # a run started from that checkpoint (what "fork from checkpoint" fills in) loads it from the bucket
+    # a run started from that checkpoint loads it from the bucket: named by the object's URI (as older forks
+    # wrote it), the server resolves it to the checkpoint's id, which is what the run keeps and shows
     fork = live.submit(name="from-s3-checkpoint",
                        cfg_options={"runner.max_epochs": 1, "load_from": storage.uri(last["path"])})
+    assert fork["resolved_spec"]["load_from"] == f"checkpoint:{last['id']}"
     done = live.wait_for(fork["id"], lambda r: r["status"] in ("succeeded", "failed", "cancelled"), 300, "the fork")
     assert done["status"] == "succeeded", done["status_reason"] + live.logs_tail()
     logs = " ".join(line["text"] for line in live.api("GET", f"/api/runs/{fork['id']}/logs").json())
-    assert "load checkpoint from s3://***@" in logs and "testing:testing" not in logs
+    # the node's local copy of the object, pulled before training
+    assert "load checkpoint from /" in logs and last["path"] in logs and "testing:testing" not in logs
 
     def first_loss(run_id):
         points = live.api("GET", f"/api/runs/{run_id}/metrics").json()

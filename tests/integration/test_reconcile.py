@@ -6,7 +6,7 @@ from ray.job_submission import JobSubmissionClient
 
 from backend.experiments import services
 from backend.experiments.models import RunStatus
-from tests.unit.backend.conftest import Cast
+from tests.support.cast import Cast
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

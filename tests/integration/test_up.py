@@ -47,7 +47,9 @@ def test_it_starts_the_stack_with_the_demo_and_stops_everything_on_ctrl_c(tmp_pa
         datasets = requests.get(f"http://127.0.0.1:{web}/api/datasets",
                                 headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["results"]
         assert [(d["name"], d["num_train"], d["num_val"]) for d in datasets] == [("digits", 1438, 359)]
-        assert (tmp_path / "var" / "storage" / "datasets" / "digits" / "train" / "7").is_dir()
+        assert (tmp_path / "var" / "storage" / "datasets" / "demo" / "digits" / "train" / "7").is_dir()
+        key_file = tmp_path / "var" / "secret_key"  # no DJANGO_SECRET_KEY: one generated for this install
+        assert len(key_file.read_text().strip()) >= 50 and key_file.stat().st_mode & 0o777 == 0o600
         login = requests.get(f"http://127.0.0.1:{web}/login/", timeout=10)
         assert login.status_code == 200 and "Log in" in login.text
         assert _open(dash)

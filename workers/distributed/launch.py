@@ -16,46 +16,37 @@ import time
 import traceback
 from pathlib import Path
 
+from jobspecs import paths as path_policy
 from workers.storage import Storage, open_storage, pull_work_dir, push_work_dir
 
-# Keys of a dataset config whose relative paths point into the dataset.
-_PATH_KEYS = ("data_prefix", "ann_file", "classes")
 
+def service_spec(cfg: dict, storage: Storage | None = None) -> dict:
+    """The spec a service worker trains: every path field moved into its area and checked there
+    (``jobspecs.paths.rebase``): data into the run's dataset, outputs into the run's own folder, checkpoint
+    references onto the files the server resolved. Nothing is opened before this passed.
 
-def rebase_data_paths(spec: dict, data_root: str | Path) -> dict:
-    """Point a spec's dataset paths at a registered dataset's folder.
-
-    MMClassification specs read ``data/<name>/...`` relative to the project (``data`` being a
-    link to the datasets). Here ``data/<name>/rest`` becomes ``<data_root>/rest``, and any other
-    relative path is taken relative to ``data_root``. Absolute paths are left alone.
+    Raises:
+        jobspecs.paths.PathPolicyError: a path that leaves its area (a job not written by the service, or a
+            dataset changed since submit).
     """
-    root = Path(data_root)
-    spec = copy.deepcopy(spec)
+    storage = storage or _storage(cfg)
+    data_root = storage.local(cfg["data_key"]) if cfg.get("data_key") else cfg.get("data_root")
+    checkpoints = {ref: str(storage.local(key)) for ref, key in (cfg.get("checkpoints") or {}).items()}
+    return path_policy.rebase(cfg["spec"], data_root=data_root, run_root=cfg["run_dir"], checkpoints=checkpoints)
 
-    def fix(value: str) -> str:
-        p = Path(value)
-        if p.is_absolute():
-            return value
-        parts = p.parts
-        if len(parts) >= 2 and parts[0] == "data":
-            return str(root.joinpath(*parts[2:]))
-        return str(root / p)
 
-    def walk(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in _PATH_KEYS and isinstance(value, str) and value:
-                    if key == "classes" and not value.endswith((".txt", ".csv")):
-                        continue
-                    node[key] = fix(value)
-                elif key != "pipeline":
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
+def confine_worker(cfg: dict) -> None:
+    """This worker process reads data only inside the run's dataset and fetches only what the operator allows:
+    image names in annotation files are checked against the dataset's folder, URLs against the allowlist,
+    into the run's own cache (``workers.fetch``)."""
+    from workers import fetch
+    from workers.data.datasets.base_dataset import confine_data
 
-    walk(spec.get("data", {}))
-    return spec
+    storage = _storage(cfg)
+    data_root = storage.local(cfg["data_key"]) if cfg.get("data_key") else cfg.get("data_root")
+    confine_data(data_root)
+    fetch.configure(allowed_hosts=list(cfg.get("allowed_url_hosts") or []),
+                    cache_dir=Path(cfg["run_dir"]) / "cache", own_storage=storage.location)
 
 
 def make_reporter(cfg: dict):
@@ -85,6 +76,14 @@ def train_loop_per_worker(cfg: dict) -> None:
     cfg = prepare_node(cfg, rank)
     _record_placement(cfg, rank, ctx)
     reporter = make_reporter(cfg) if rank == 0 else None
+    try:
+        cfg["spec"] = service_spec(cfg)
+        confine_worker(cfg)
+    except path_policy.PathPolicyError as exc:
+        if reporter is not None:
+            reporter.log(f"[trainyard] refused by the path policy: {exc}")
+            reporter.close(timeout=30)
+        raise
     if reporter is not None and cfg.get("pulled"):
         reporter.log(f"[trainyard] pulled {cfg['pulled']} file(s) of the work dir and dataset from the storage")
     on_evaluate = None
@@ -153,14 +152,16 @@ def prepare_node(cfg: dict, rank: int) -> dict:
         fetched = pull_work_dir(storage, Path(cfg["work_dir"]), cfg["work_key"])
         if cfg.get("data_key"):
             fetched += storage.pull_tree(cfg["data_key"])
+        for key in (cfg.get("checkpoints") or {}).values():  # another run's checkpoint, named by the server
+            if not storage.local(key).is_file():
+                storage.download(key, storage.local(key))
+                fetched.append(key)
     cfg["pulled"] = len(fetched)
     if fetched:
         print(f"[trainyard] rank {rank}: pulled {len(fetched)} file(s) from {storage.display} "
               f"in {time.monotonic() - started:.1f}s", file=sys.stderr)
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
-    if cfg.get("data_key"):
-        cfg["spec"] = rebase_data_paths(cfg["spec"], storage.local(cfg["data_key"]))
     return cfg
 
 
@@ -246,42 +247,49 @@ def build_trainer(job: dict, cfg: dict, callbacks: list | None = None):
 
 def read_job(job_file: str) -> tuple[Storage, dict]:
     """The storage (``$TRAINYARD_STORAGE``, else the folder two levels above a job file's folder) and the job
-    file the backend wrote there, named by a path or a URI."""
+    file the backend wrote there, named by its key on the storage (what the service passes), a path or a URI."""
     location = os.environ.get("TRAINYARD_STORAGE") or str(Path(job_file).resolve().parents[2])
     storage = open_storage(location)
+    if not os.path.isabs(job_file) and "://" not in job_file and os.environ.get("TRAINYARD_STORAGE"):
+        return storage, json.loads(storage.read_text(storage.key(job_file)))
     key = storage.relative(job_file)
     text = storage.read_text(key) if key is not None else Path(job_file).read_text()
     return storage, json.loads(text)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run one Trainyard run on the Ray cluster (a Ray Job entrypoint).")
-    parser.add_argument("job_file", help="JOB.json written by the backend (a path, or a URI on the storage)")
-    args = parser.parse_args(argv)
-    storage, job = read_job(args.job_file)
-    run_key = job.get("run_key") or f"runs/{job['run_id']}"
-    spec = job["spec"]
-    data_key = None if storage.is_local else job.get("data_key")
-    if not data_key:  # on an object store each worker rebases onto its node's copy (prepare_node)
-        spec = rebase_data_paths(spec, job["data_root"])
+def job_config(storage: Storage, job: dict, run_key: str) -> dict:
+    """What every worker of one run needs (``train_loop_per_worker``'s config): the spec as stored, its
+    dataset, the run's folders, the checkpoints the server resolved and the operator's URL allowlist."""
+    res = job.get("resources") or {}
+    spec = copy.deepcopy(job["spec"])
     # The run's resources (spec merged with the request) decide the strategy the engine uses.
-    spec["resources"] = {**(spec.get("resources") or {}), **(job.get("resources") or {})}
-    work_dir = job["work_dir"] if storage.is_local else str(storage.local(f"{run_key}/work"))
-    cfg = {
+    spec["resources"] = {**(spec.get("resources") or {}), **res}
+    return {
         "spec": spec,
-        "work_dir": work_dir,
+        "work_dir": str(storage.local(f"{run_key}/work")),
         "run_dir": str(storage.local(run_key)),
         "storage_root": str(storage.scratch),
         "storage": storage.location,
         "run_key": run_key,
-        "work_key": storage.relative(work_dir) if storage.is_local else f"{run_key}/work",
-        "data_key": data_key,
-        "ingest_url": os.environ.get("TRAINYARD_INGEST_URL"),
-        "token": os.environ.get("TRAINYARD_RUN_TOKEN", ""),
-        "device": "cuda" if float((job.get("resources") or {}).get("gpus_per_worker", 0) or 0) else "cpu",
-        "threads_per_worker": int((job.get("resources") or {}).get("cpus_per_worker", 1) or 1),
-        "seed": pick_seed(job, spec),
+        "work_key": f"{run_key}/work",
+        "data_key": job.get("data_key"),
+        "data_root": job.get("data_root"),
+        "checkpoints": dict(job.get("checkpoints") or {}),
+        "allowed_url_hosts": list(job.get("allowed_url_hosts") or []),
+        "device": "cuda" if float(res.get("gpus_per_worker", 0) or 0) else "cpu",
+        "threads_per_worker": int(res.get("cpus_per_worker", 1) or 1),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run one Trainyard run on the Ray cluster (a Ray Job entrypoint).")
+    parser.add_argument("job_file", help="JOB.json written by the backend (its key on the storage, a path or a URI)")
+    args = parser.parse_args(argv)
+    storage, job = read_job(args.job_file)
+    run_key = job.get("run_key") or f"runs/{job['run_id']}"
+    cfg = job_config(storage, job, run_key)
+    cfg.update(ingest_url=os.environ.get("TRAINYARD_INGEST_URL"), token=os.environ.get("TRAINYARD_RUN_TOKEN", ""),
+               seed=pick_seed(job, cfg["spec"]))
     status = make_reporter(cfg)
     if status:
         status.event(None, environment=environment_facts(cfg["seed"]))
@@ -289,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         status.log(f"[trainyard] run {job['run_id']} started on Ray; "
                    f"{job.get('resources', {}).get('num_workers', 1)} worker(s)")
     try:
+        service_spec(cfg, storage)  # refuse a path that leaves its area before any worker starts
         build_trainer(job, cfg).fit()
     except BaseException as exc:  # report why, then let Ray mark the job failed
         reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -5,11 +5,17 @@ Items are buffered and sent in batches by a background thread. Each batch carrie
 however often it is re-sent. A batch that cannot be delivered is spooled to disk and re-sent, in
 order, before newer ones; nothing is dropped while the process lives, and a later reporter of the
 same run re-sends what an earlier one left in the spool.
+
+The ingestion endpoint bounds a batch (``MAX_BATCH_ITEMS``, ``MAX_LOG_LINE``, ...; its serializer imports
+them from here) and this reporter never builds one it would refuse: long log lines go in pieces, a batch
+stops at ``MAX_BATCH_BYTES``, and an item the backend cannot store (a NaN, a 200-character metric name) is
+left out with a warning instead of taking the whole batch down with it.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -18,6 +24,23 @@ from pathlib import Path
 import requests
 
 log = logging.getLogger(__name__)
+
+# What one batch may hold, item by item: the ingestion endpoint refuses more (400).
+MAX_BATCH_ITEMS = {"metrics": 50_000, "logs": 5_000, "checkpoints": 100, "events": 100}
+# Characters of one log line (longer ones are sent in pieces), of a metric name, of a checkpoint path
+# (relative to the storage) and of an event's reason.
+MAX_LOG_LINE = 4000
+MAX_METRIC_NAME = 64
+MAX_CHECKPOINT_PATH = 500
+MAX_REASON = 4000
+# JSON bytes of one batch: well under the server's request limit (DATA_UPLOAD_MAX_MEMORY_SIZE, 4 MiB; 413).
+MAX_BATCH_BYTES = 2 * 1024 * 1024
+EVENT_STATUSES = ("running", "succeeded", "failed")
+
+
+def log_pieces(line: str) -> list[str]:
+    """A log line as pieces of at most ``MAX_LOG_LINE`` characters (one piece when it is short)."""
+    return [line[i:i + MAX_LOG_LINE] for i in range(0, len(line), MAX_LOG_LINE)] or [""]
 
 
 class HttpReporter:
@@ -56,21 +79,36 @@ class HttpReporter:
 
     # --- the reporter protocol the engine calls ---------------------------------------------
     def log(self, line: str) -> None:
-        self._add("logs", str(line))
+        for piece in log_pieces(str(line)):
+            self._add("logs", piece)
 
     def metrics(self, step: int, values: dict, epoch: int | None = None, mode: str = "train") -> None:
+        if mode not in ("train", "val") or int(step) < 0:
+            self._skip(f"metrics of mode {mode!r} at step {step}", "mode is train or val, step >= 0")
+            return
         for name, value in values.items():
             try:
                 v = float(value)
             except (TypeError, ValueError):
                 continue
-            self._add("metrics", {"mode": mode, "name": str(name), "step": int(step), "epoch": epoch, "value": v})
+            name = str(name)
+            if not math.isfinite(v):
+                continue  # a NaN or infinite loss: the log lines show it; a curve cannot hold it
+            if not name or len(name) > MAX_METRIC_NAME:
+                self._skip(f"metric {name[:80]!r}", f"a name of 1 to {MAX_METRIC_NAME} characters")
+                continue
+            self._add("metrics", {"mode": mode, "name": name, "step": int(step),
+                                  "epoch": None if epoch is None else int(epoch), "value": v})
 
     def checkpoint(self, path: str, epoch: int, iteration: int, metrics: dict | None = None) -> None:
         p = Path(path).resolve()
         size = p.stat().st_size if p.exists() else 0
         rel = str(p.relative_to(self.storage_root)) if self.storage_root and self.storage_root in p.parents else str(p)
-        metrics = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))}
+        if len(rel) > MAX_CHECKPOINT_PATH or int(epoch) < 0 or int(iteration) < 0:
+            self._skip(f"checkpoint {rel[:80]!r}", f"a path of at most {MAX_CHECKPOINT_PATH} characters")
+            return
+        metrics = {k: float(v) for k, v in (metrics or {}).items()
+                   if isinstance(v, (int, float)) and math.isfinite(v)}
         self._add("checkpoints", {"path": rel, "epoch": int(epoch), "iteration": int(iteration), "size": size,
                                   "metrics": metrics})
         self._wake.set()
@@ -78,8 +116,26 @@ class HttpReporter:
     def event(self, status: str | None, reason: str = "", **extra) -> None:
         """A status change (``running``, ``succeeded``, ``failed``) or, with ``status=None``, facts about
         the run in ``extra`` (``environment=...``; ``early_stopped=True`` with a final status)."""
-        self._add("events", {"status": status, "reason": reason[:4000], **extra})
+        if status is not None and status not in EVENT_STATUSES:
+            self._skip(f"status {status!r}", f"one of {', '.join(EVENT_STATUSES)}")
+            status = None
+        if "environment" in extra and not isinstance(extra["environment"], dict):
+            extra.pop("environment")
+        item = {"status": status, "reason": str(reason)[:MAX_REASON]}
+        try:  # plain JSON from here on (what is not becomes its str); a NaN cannot travel
+            text = json.dumps({**item, **extra}, default=str, allow_nan=False)
+        except ValueError:
+            text = None
+        if text is None or len(text) > MAX_BATCH_BYTES // 4:
+            self._skip(f"the facts of event {status!r}", "finite JSON of at most a quarter of a batch")
+        else:
+            item = json.loads(text)
+        self._add("events", item)
         self._wake.set()
+
+    def _skip(self, what: str, rule: str) -> None:
+        """An item the backend would refuse (taking its batch with it): left out, with a warning."""
+        log.warning("reporter: %s left out (the backend takes %s)", what, rule)
 
     # --- delivery ------------------------------------------------------------------------------
     def _add(self, kind: str, item) -> None:
@@ -90,14 +146,23 @@ class HttpReporter:
             self._wake.set()
 
     def _take_batch(self) -> dict | None:
+        """The next batch: at most ``max_items`` items, ``MAX_BATCH_ITEMS`` of each kind and
+        ``MAX_BATCH_BYTES`` of JSON (each item is far below that: the first always fits)."""
         with self._lock:
             if not any(self._buf.values()):
                 return None
             batch: dict = {"session": self.session, "seq": self._seq}
-            room = self.max_items
+            room, budget = self.max_items, MAX_BATCH_BYTES - 100  # the envelope: session, seq, keys
             for kind, items in self._buf.items():
-                batch[kind], self._buf[kind] = items[:room], items[room:]
-                room -= len(batch[kind])
+                n, most = 0, min(room, MAX_BATCH_ITEMS[kind])
+                while n < min(most, len(items)):
+                    size = len(json.dumps(items[n])) + 2  # its comma and space
+                    if size > budget and (n or room < self.max_items):
+                        break
+                    budget -= size
+                    n += 1
+                batch[kind], self._buf[kind] = items[:n], items[n:]
+                room -= n
             self._seq += 1
             self._inflight += 1
             return batch

@@ -36,10 +36,10 @@ import requests
 from workers.distributed.launch import (
     build_trainer,
     environment_facts,
+    job_config,
     make_reporter,
     pick_seed,
     read_job,
-    rebase_data_paths,
 )
 from workers.storage import open_storage, push_work_dir
 
@@ -205,6 +205,13 @@ def evaluations(spec: dict) -> int:
     return max(1, int(total) // interval)
 
 
+def trial_concurrency(cfg: dict, resources: dict, cluster_cpus: float, most: int | None = None) -> int:
+    """Trials side by side: the sweep's ``max_concurrent_trials``, else as many as fit the cluster, never more
+    than the operator's bound ``most`` (``TRAINYARD_SWEEP_MAX_CONCURRENT_TRIALS``, carried by the job file)."""
+    concurrency = cfg.get("max_concurrent_trials") or default_concurrency(resources, cluster_cpus)
+    return min(concurrency, int(most)) if most else concurrency
+
+
 def default_concurrency(resources: dict, cluster_cpus: float) -> int:
     """Trials that fit side by side: each needs ``num_workers * cpus_per_worker`` CPUs."""
     per_trial = int(resources.get("num_workers", 1) or 1) * float(resources.get("cpus_per_worker", 1) or 1)
@@ -273,23 +280,9 @@ def run_trial(config: dict, job: dict) -> None:
     spec = apply_params(job["spec"], params)
     if pbt:
         spec = pbt_spec(spec)
-    cfg = {
-        "spec": spec,
-        "work_dir": str(run_dir / "work"),
-        "run_dir": str(run_dir),
-        "storage_root": str(storage.scratch),
-        "storage": storage.location,
-        "run_key": run_key,
-        "work_key": f"{run_key}/work",
-        "data_key": job.get("data_key"),
-        "ingest_url": trial["ingest_url"],
-        "token": trial["token"],
-        "device": job["device"],
-        "threads_per_worker": job["threads_per_worker"],
-        "seed": pick_seed(job, spec),
-        "report_to_tune": True,
-        "hparams_from_spec": pbt,
-    }
+    cfg = job_config(storage, {**job, "spec": spec}, run_key)  # the paths are rebased on each worker
+    cfg.update(ingest_url=trial["ingest_url"], token=trial["token"], seed=pick_seed(job, spec),
+               report_to_tune=True, hparams_from_spec=pbt)
     status = make_reporter(cfg)
     status.event(None, environment=environment_facts(cfg["seed"]))
     status.event("running", f"trial {trial_id} started")
@@ -479,7 +472,7 @@ def build_tuner(job: dict, cluster_cpus: float):
 
     cfg = job["sweep"]
     full = evaluations(job["spec"])
-    concurrency = cfg.get("max_concurrent_trials") or default_concurrency(job["resources"], cluster_cpus)
+    concurrency = trial_concurrency(cfg, job["resources"], cluster_cpus, job.get("max_concurrent_trials"))
     client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
     storage_path, filesystem = open_storage(job["storage"]).ray_storage("ray_results")
     # A sliver of a CPU: Tune refuses an empty request, and a whole CPU per trial driver would starve
@@ -512,13 +505,6 @@ def main(argv: list[str] | None = None) -> int:
     job["storage"] = storage.location
     job["api_url"] = os.environ["TRAINYARD_API_URL"]
     job["token"] = os.environ.get("TRAINYARD_SWEEP_TOKEN", "")
-    if storage.is_local or not job.get("data_key"):  # else each trial's workers rebase onto their node's copy
-        job["data_key"] = None
-        job["spec"] = rebase_data_paths(job["spec"], job["data_root"])
-    job["spec"]["resources"] = {**(job["spec"].get("resources") or {}), **(job.get("resources") or {})}
-    gpus = float((job.get("resources") or {}).get("gpus_per_worker", 0) or 0)
-    job["device"] = "cuda" if gpus else "cpu"
-    job["threads_per_worker"] = int((job.get("resources") or {}).get("cpus_per_worker", 1) or 1)
     client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
     ray.init(address="auto", ignore_reinit_error=True)
     client.event("running", "the sweep's Ray job started")

@@ -262,11 +262,25 @@ def save_deepspeed_checkpoint(engine: nn.Module, folder: Path, tag: str) -> None
     engine.save_checkpoint(str(folder), tag=tag)
 
 
+def _load_partition(path: str, map_location=None):
+    """One file of a DeepSpeed checkpoint, read ``weights_only``: tensors, plain containers and the few
+    DeepSpeed types its partitions hold (loss scalers, the ZeRO stage, fragment addresses), nothing else."""
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    with torch.serialization.safe_globals([LossScaler, DynamicLossScaler, ZeroStageEnum, fragment_address]):
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+
 def load_deepspeed_checkpoint(engine: nn.Module, folder: Path, tag: str | None) -> bool:
     """Restore weights and optimizer state from ``folder/tag`` when rank 0 sees it; return whether it did."""
     found = broadcast_object(bool(tag) and (Path(folder) / str(tag)).is_dir() if get_dist_info()[0] == 0 else None)
     if not found:
         return False
+    checkpoints = getattr(engine, "checkpoint_engine", None)
+    if checkpoints is not None:  # DeepSpeed's own reader unpickles anything (weights_only=False)
+        checkpoints.load = _load_partition
     path, _ = engine.load_checkpoint(str(folder), tag=tag, load_optimizer_states=True,
                                      load_lr_scheduler_states=False)
     if path is None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from workers import fetch
 from workers.registry import INITIALIZERS
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def pretrained_init(module: nn.Module, checkpoint: str, prefix: str | None = Non
 
     Args:
         module: The module whose ``init_cfg`` asked for it.
-        checkpoint: A local path, or an http(s) URL fetched through ``torch.hub``.
+        checkpoint: A local path, or an http(s) URL (see :func:`read_checkpoint`).
         prefix: E.g. ``'backbone.'`` to take a classifier checkpoint's backbone weights.
         map_location: Where tensors are loaded.
     """
@@ -39,11 +40,21 @@ def pretrained_init(module: nn.Module, checkpoint: str, prefix: str | None = Non
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint file or URL into a dict; ``weights_only`` so that no pickled code runs."""
-    path = str(path)
-    if path.startswith(("http://", "https://")):
-        return torch.hub.load_state_dict_from_url(path, map_location=map_location, progress=False,
-                                                  weights_only=True)
+    """Read a checkpoint file or URL into a dict; ``weights_only`` so that no pickled code runs.
+
+    Args:
+        path: A local path, or an http(s) URL: fetched by :func:`workers.fetch.fetch_checkpoint` (on the
+            service only from a host the operator allows, into the run's own cache; elsewhere as torch.hub).
+        map_location: Where tensors are loaded.
+
+    Returns:
+        The checkpoint as ``torch.load`` returns it.
+
+    Raises:
+        workers.fetch.NetworkPolicyError: a URL the service's policy refuses.
+    """
+    if fetch.is_url(path):
+        path = fetch.fetch_checkpoint(str(path).strip())
     return torch.load(path, map_location=map_location, weights_only=True)
 
 

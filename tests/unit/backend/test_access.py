@@ -13,10 +13,10 @@ READS = ["/api/runs/{id}", "/api/runs/{id}/metrics", "/api/runs/{id}/logs", "/ap
 @pytest.fixture
 def run(cast, settings, tmp_path):
     settings.TRAINYARD_STORAGE = tmp_path
-    (tmp_path / "runs").mkdir()
-    (tmp_path / "runs" / "epoch_1.pth").write_bytes(b"weights")
     run = cast.make_run(status=RunStatus.QUEUED)
-    ckpt = Checkpoint.objects.create(run=run, path="runs/epoch_1.pth", epoch=1, iteration=10, size=7)
+    (tmp_path / "runs" / str(run.pk) / "work").mkdir(parents=True)
+    (tmp_path / "runs" / str(run.pk) / "work" / "epoch_1.pth").write_bytes(b"weights")
+    ckpt = Checkpoint.objects.create(run=run, path=f"runs/{run.pk}/work/epoch_1.pth", epoch=1, iteration=10, size=7)
     run.ckpt_id = ckpt.pk
     return run
 

@@ -150,12 +150,12 @@ def test_it_names_no_pattern_that_is_gone():
 @pytest.fixture
 def world(cast, settings, tmp_path):
     settings.TRAINYARD_STORAGE = tmp_path
-    (tmp_path / "runs").mkdir()
-    (tmp_path / "runs" / "epoch_1.pth").write_bytes(b"weights")
     get_user_model().objects.create_user("newcomer")
     run = cast.make_run(status=RunStatus.RUNNING)
     run2 = cast.make_run(status=RunStatus.SUCCEEDED)
-    ckpt = Checkpoint.objects.create(run=run, path="runs/epoch_1.pth", epoch=1, iteration=10, size=7)
+    (tmp_path / "runs" / str(run.pk)).mkdir(parents=True)
+    (tmp_path / "runs" / str(run.pk) / "epoch_1.pth").write_bytes(b"weights")
+    ckpt = Checkpoint.objects.create(run=run, path=f"runs/{run.pk}/epoch_1.pth", epoch=1, iteration=10, size=7)
     sweep = Sweep.objects.create(team=cast.team, created_by=cast.users["owner"], name="s", dataset=cast.dataset,
                                  spec_text="x = 1", resolved_spec={"x": 1}, spec_hash="0" * 64,
                                  status=RunStatus.QUEUED,
@@ -244,11 +244,11 @@ def test_it_never_serves_a_checkpoint_path_outside_storage(cast, settings, tmp_p
 
 
 def test_it_serves_a_checkpoint_inside_storage(cast, settings, tmp_path):
-    (tmp_path / "runs").mkdir()
-    (tmp_path / "runs" / "epoch_2.pth").write_bytes(b"weights")
     settings.TRAINYARD_STORAGE = tmp_path
     run = cast.make_run(status=RunStatus.SUCCEEDED)
-    ckpt = Checkpoint.objects.create(run=run, path="runs/./epoch_2.pth", epoch=2, iteration=1)
+    (tmp_path / "runs" / str(run.pk)).mkdir(parents=True)
+    (tmp_path / "runs" / str(run.pk) / "epoch_2.pth").write_bytes(b"weights")
+    ckpt = Checkpoint.objects.create(run=run, path=f"runs/{run.pk}/./epoch_2.pth", epoch=2, iteration=1)
     r = cast.clients["viewer"].get(f"/api/runs/{run.pk}/checkpoints/{ckpt.pk}/download")
     assert r.status_code == 200 and b"".join(r.streaming_content) == b"weights"
 
@@ -260,9 +260,9 @@ def test_it_refuses_a_request_body_over_the_limit(cast, settings):
     assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE <= 8 * 1024 * 1024
     big = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
     r = cast.clients["member"].post("/api/runs", {"spec_text": big, "dataset": "digits"}, format="json")
-    assert r.status_code == 400
+    assert r.status_code == 413 and "DATA_UPLOAD_MAX_MEMORY_SIZE" in r.json()["detail"]
     assert not cast.team.runs.exists()
     run = cast.make_run(status=RunStatus.RUNNING)
     r = cast.ingest_client(run).post(f"/api/ingest/{run.pk}", {"session": "s", "seq": 0, "logs": [big]},
                                      format="json")
-    assert r.status_code == 400 and not run.log_lines.exists()
+    assert r.status_code == 413 and not run.log_lines.exists()

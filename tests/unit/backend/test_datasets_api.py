@@ -1,35 +1,10 @@
 """POST /api/datasets (a storage path or a zip upload) and POST /api/datasets/{id}/verify."""
 import io
-import zipfile
 
 import pytest
-from PIL import Image
 
 from backend.experiments.models import Dataset
-
-
-def png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (4, 4), (200, 10, 10)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def write_folders(root, splits=("train", "val"), classes=("cat", "dog"), per_class=2):
-    for split in splits:
-        for cls in classes:
-            (root / split / cls).mkdir(parents=True)
-            for i in range(per_class):
-                (root / split / cls / f"{i}.png").write_bytes(png())
-
-
-def make_zip(files: dict) -> io.BytesIO:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    buf.seek(0)
-    buf.name = "data.zip"
-    return buf
+from tests.support.datasets import make_zip, png, write_folders  # noqa: F401 - test_object_storage takes them here
 
 
 @pytest.fixture
@@ -39,8 +14,9 @@ def storage(settings, tmp_path):
 
 
 def test_it_registers_a_folder_on_storage_and_verifies_it(cast, storage):
-    write_folders(storage / "datasets" / "pets")
-    r = cast.clients["member"].post("/api/datasets", {"name": "pets", "path": "datasets/pets"}, format="json")
+    write_folders(storage / "datasets" / "team-a" / "pets")
+    r = cast.clients["member"].post("/api/datasets", {"name": "pets", "path": "datasets/team-a/pets"},
+                                    format="json")
     assert r.status_code == 201, r.content
     body = r.json()
     assert body["classes"] == ["cat", "dog"] and (body["num_train"], body["num_val"]) == (4, 4)
@@ -50,10 +26,16 @@ def test_it_registers_a_folder_on_storage_and_verifies_it(cast, storage):
     assert len(body["fingerprint"]) == 64 and body["team"] == "team-a"
 
 
+def outside(path: str) -> str:
+    return (f"A dataset must be a folder inside your team's area datasets/team-a/, named relative to the storage "
+            f"root without '..' (got {path!r}). Upload a zip instead, or ask an operator to place the data there "
+            "or to share its folder (TRAINYARD_SHARED_DATASETS).")
+
+
 @pytest.mark.parametrize("path, message", [
-    ("/etc", "Give the dataset's folder relative to the storage root, without '..' (got '/etc')."),
-    ("../outside", "Give the dataset's folder relative to the storage root, without '..' (got '../outside')."),
-    ("datasets/none", "No folder 'datasets/none' on the storage."),
+    ("/etc", outside("/etc")),
+    ("../outside", outside("../outside")),
+    ("datasets/team-a/none", "No folder 'datasets/team-a/none' on the storage."),
 ])
 def test_it_refuses_paths_off_the_storage(cast, storage, path, message):
     r = cast.clients["member"].post("/api/datasets", {"name": "x", "path": path}, format="json")
@@ -116,23 +98,23 @@ def test_it_refuses_a_file_that_is_not_a_zip(cast, storage):
 
 
 def test_it_refuses_a_taken_name(cast, storage):
-    write_folders(storage / "d")
-    r = cast.clients["owner"].post("/api/datasets", {"name": "digits", "path": "d"}, format="json")
+    write_folders(storage / "datasets" / "team-a" / "d")
+    r = cast.clients["owner"].post("/api/datasets", {"name": "digits", "path": "datasets/team-a/d"}, format="json")
     assert r.status_code == 400 and r.json()["detail"] == "Team Team A already has a dataset named 'digits'."
 
 
 @pytest.mark.parametrize("who, team, status", [("owner", None, 201), ("member", None, 201), ("viewer", None, 403),
                                                ("outsider", "team-a", 404)])
 def test_it_lets_only_writers_register(cast, storage, who, team, status):
-    write_folders(storage / "d")
-    payload = {"name": "new", "path": "d", **({"team": team} if team else {})}
+    write_folders(storage / "datasets" / "team-a" / "d")
+    payload = {"name": "new", "path": "datasets/team-a/d", **({"team": team} if team else {})}
     assert cast.clients[who].post("/api/datasets", payload, format="json").status_code == status
     assert Dataset.objects.filter(team=cast.team, name="new").exists() == (status == 201)
 
 
 @pytest.mark.parametrize("who, status", [("owner", 200), ("member", 200), ("viewer", 403), ("outsider", 404)])
 def test_it_lets_only_writers_verify_again(cast, storage, who, status):
-    write_folders(storage / "datasets" / "digits", classes=[str(i) for i in range(10)], per_class=1)
+    write_folders(storage / "datasets" / "team-a" / "digits", classes=[str(i) for i in range(10)], per_class=1)
     r = cast.clients[who].post(f"/api/datasets/{cast.dataset.pk}/verify")
     assert r.status_code == status
     cast.dataset.refresh_from_db()
@@ -142,13 +124,22 @@ def test_it_lets_only_writers_verify_again(cast, storage, who, status):
 
 
 def test_it_changes_the_fingerprint_when_a_file_changes(cast, storage):
-    write_folders(storage / "datasets" / "digits", classes=["0"], per_class=1)
+    write_folders(storage / "datasets" / "team-a" / "digits", classes=["0"], per_class=1)
     first = cast.clients["owner"].post(f"/api/datasets/{cast.dataset.pk}/verify").json()["fingerprint"]
-    (storage / "datasets" / "digits" / "train" / "0" / "1.png").write_bytes(png())
+    (storage / "datasets" / "team-a" / "digits" / "train" / "0" / "1.png").write_bytes(png())
     second = cast.clients["owner"].post(f"/api/datasets/{cast.dataset.pk}/verify").json()["fingerprint"]
     assert first != second
 
 
 def test_it_says_when_the_folder_is_gone(cast, storage):
     r = cast.clients["owner"].post(f"/api/datasets/{cast.dataset.pk}/verify")
-    assert r.json()["verification"]["problems"] == ["The folder datasets/digits is not on the storage any more."]
+    problems = r.json()["verification"]["problems"]
+    assert problems == ["The folder datasets/team-a/digits is not on the storage any more."]
+
+
+def test_it_keeps_the_folder_a_cifar_dataset_looks_for(cast, storage):
+    """CIFAR reads ``<data_prefix>/cifar-10-batches-py/``: a zip of that folder alone keeps it."""
+    zipped = make_zip({f"cifar-10-batches-py/{name}": b"x" for name in ("data_batch_1", "batches.meta")})
+    r = cast.clients["owner"].post("/api/datasets", {"name": "cifar", "file": zipped}, format="multipart")
+    assert r.status_code == 201, r.content
+    assert (storage / "datasets" / "team-a" / "cifar" / "cifar-10-batches-py" / "data_batch_1").is_file()

@@ -90,37 +90,25 @@ def test_a_run_dispatched_on_s3_has_its_job_file_in_the_bucket(cast, bucket, sub
     assert services.dispatch(str(run.pk)) == "submitted"
     job = json.loads(bucket.get(f"runs/{run.pk}/job.json"))
     assert job["run_id"] == str(run.pk) and job["run_key"] == f"runs/{run.pk}"
-    assert job["data_key"] == "datasets/digits" and job["data_root"] == bucket.object_uri("datasets/digits")
-    assert job["work_dir"] == bucket.object_uri(f"runs/{run.pk}/work")
+    assert job["data_key"] == "datasets/team-a/digits" and "data_root" not in job
     assert job["spec"] == {"x": 1} and job["dataset_name"] == "digits"
+    assert "work_dir" not in job and bucket.uri not in json.dumps(job)  # keys only: no URI, no credentials
     [(submission_id, entrypoint, env)] = submitted
     assert submission_id == str(run.pk) and env["TRAINYARD_STORAGE"] == bucket.uri
-    # the URI's '&' would end the command in a shell: the job file is one quoted word
-    job_uri = bucket.object_uri(f"runs/{run.pk}/job.json")
-    assert f"'{job_uri}'" in entrypoint
-    assert shlex.split(entrypoint)[-3:] == ["-m", "workers.distributed.launch", job_uri]
+    assert shlex.split(entrypoint)[-3:] == ["-m", "workers.distributed.launch", f"runs/{run.pk}/job.json"]
     assert Run.objects.get(pk=run.pk).status == RunStatus.DISPATCHING
 
 
-def test_a_run_dispatched_on_a_path_keeps_its_paths(cast, settings, tmp_path, submitted):
+def test_a_run_dispatched_on_a_path_names_its_files_by_key(cast, settings, tmp_path, submitted):
     settings.TRAINYARD_STORAGE = tmp_path
     run = cast.make_run()
     services.dispatch(str(run.pk))
     job_file = tmp_path / "runs" / str(run.pk) / "job.json"
     job = json.loads(job_file.read_text())
-    assert job["data_root"] == str(tmp_path / "datasets" / "digits") and job["data_key"] == "datasets/digits"
-    assert job["work_dir"] == str(tmp_path / "runs" / str(run.pk) / "work") and job["run_key"] == f"runs/{run.pk}"
+    assert job["data_key"] == "datasets/team-a/digits" and "data_root" not in job
+    assert job["run_key"] == f"runs/{run.pk}" and str(tmp_path) not in json.dumps(job)
     [(_, entrypoint, env)] = submitted
-    assert shlex.split(entrypoint)[-1] == str(job_file) and env["TRAINYARD_STORAGE"] == str(tmp_path)
-
-
-def test_a_dataset_outside_the_storage_has_no_key(cast, bucket, submitted, tmp_path):
-    cast.dataset.path = str(tmp_path / "nfs" / "digits")
-    cast.dataset.save()
-    run = cast.make_run()
-    services.dispatch(str(run.pk))
-    job = json.loads(bucket.get(f"runs/{run.pk}/job.json"))
-    assert job["data_key"] is None and job["data_root"] == str(tmp_path / "nfs" / "digits")
+    assert shlex.split(entrypoint)[-1] == f"runs/{run.pk}/job.json" and env["TRAINYARD_STORAGE"] == str(tmp_path)
 
 
 def test_a_sweep_dispatched_on_s3_has_its_job_file_in_the_bucket(cast, bucket, submitted):
@@ -128,11 +116,11 @@ def test_a_sweep_dispatched_on_s3_has_its_job_file_in_the_bucket(cast, bucket, s
     assert sweeps.dispatch(str(sweep.pk)) == "submitted"
     job = json.loads(bucket.get(f"sweeps/{sweep.pk}/job.json"))
     assert job["sweep_id"] == str(sweep.pk) and job["sweep_key"] == f"sweeps/{sweep.pk}"
-    assert job["data_key"] == "datasets/digits" and job["data_root"] == bucket.object_uri("datasets/digits")
+    assert job["data_key"] == "datasets/team-a/digits" and "data_root" not in job
     assert job["sweep"] == sweep.config
     [(submission_id, entrypoint, env)] = submitted
     assert submission_id == f"sweep-{sweep.pk}" and env["TRAINYARD_STORAGE"] == bucket.uri
-    assert shlex.split(entrypoint)[-1] == bucket.object_uri(f"sweeps/{sweep.pk}/job.json")
+    assert shlex.split(entrypoint)[-1] == f"sweeps/{sweep.pk}/job.json"
     assert shlex.split(entrypoint)[-2] == "workers.distributed.sweep"
 
 
@@ -161,17 +149,21 @@ def test_a_checkpoint_not_in_the_bucket_is_a_404(cast, bucket, path):
     assert r.status_code == 404 and not ckpt.available
 
 
-def test_a_fork_from_a_checkpoint_loads_it_by_its_s3_uri(cast, bucket):
+def test_a_fork_from_a_checkpoint_names_it_by_id_and_the_job_loads_that_object(cast, bucket, submitted):
     run = cast.make_run(status=RunStatus.SUCCEEDED, spec_name="demo/resnet18-tiny_2xb32-6e_digits.py")
+    bucket.put(f"runs/{run.pk}/work/epoch_2.pth", b"weights")
     ckpt = Checkpoint.objects.create(run=run, path=f"runs/{run.pk}/work/epoch_2.pth", epoch=2, iteration=20)
-    uri = bucket.object_uri(f"runs/{run.pk}/work/epoch_2.pth")
     form = run_actions.fork_run(run, ckpt)
-    assert f"load_from={uri}" in form["cfg_options"]
+    assert f"load_from=checkpoint:{ckpt.pk}" in form["cfg_options"]
     # submitted as the form sends it, the new run loads exactly that object
     r = cast.clients["member"].post("/api/runs", {"spec_name": form["spec_name"], "dataset": "digits",
                                                   "cfg_options": form["cfg_options"]}, format="json")
     assert r.status_code == 201, r.content
-    assert Run.objects.get(pk=r.json()["id"]).resolved_spec["load_from"] == uri
+    fork = Run.objects.get(pk=r.json()["id"])
+    assert fork.resolved_spec["load_from"] == f"checkpoint:{ckpt.pk}"
+    services.dispatch(str(fork.pk))
+    job = json.loads(bucket.get(f"runs/{fork.pk}/job.json"))
+    assert job["checkpoints"] == {f"checkpoint:{ckpt.pk}": f"runs/{run.pk}/work/epoch_2.pth"}
 
 
 # --- datasets -------------------------------------------------------------------------------------
@@ -224,7 +216,8 @@ def test_a_name_already_in_the_bucket_is_refused(cast, bucket):
     assert bucket.get("datasets/team-a/pets/train/cat/0.png") == b"someone else's"
 
 
-def test_a_folder_in_the_bucket_registers_by_its_path(cast, bucket):
+def test_a_shared_folder_in_the_bucket_registers_by_its_path(cast, bucket, settings):
+    settings.TRAINYARD_SHARED_DATASETS = ("shared",)
     write_dataset(bucket, "shared/pets")
     r = cast.clients["member"].post("/api/datasets", {"name": "pets", "path": "shared/./pets/"}, format="json")
     assert r.status_code == 201, r.content
@@ -232,10 +225,15 @@ def test_a_folder_in_the_bucket_registers_by_its_path(cast, bucket):
     assert ds.path == "shared/pets" and (ds.num_train, ds.num_val) == (4, 4) and ds.verification["ok"]
 
 
+OUTSIDE = ("A dataset must be a folder inside your team's area datasets/team-a/, named relative to the storage "
+           "root without '..' (got {!r}). Upload a zip instead, or ask an operator to place the data there or to "
+           "share its folder (TRAINYARD_SHARED_DATASETS).")
+
+
 @pytest.mark.parametrize("path, message", [
-    ("datasets/none", "No folder 'datasets/none' on the storage."),
-    ("../outside", "Give the dataset's folder relative to the storage root, without '..' (got '../outside')."),
-    ("/etc", "Give the dataset's folder relative to the storage root, without '..' (got '/etc')."),
+    ("datasets/team-a/none", "No folder 'datasets/team-a/none' on the storage."),
+    ("../outside", OUTSIDE.format("../outside")),
+    ("/etc", OUTSIDE.format("/etc")),
 ])
 def test_a_folder_not_in_the_bucket_is_refused(cast, bucket, path, message):
     r = cast.clients["member"].post("/api/datasets", {"name": "x", "path": path}, format="json")
@@ -256,11 +254,11 @@ def test_seed_demo_puts_the_digits_in_the_bucket(db, bucket, monkeypatch):
     monkeypatch.setattr(sklearn.datasets, "load_digits", first_digits)
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     ds = Dataset.objects.get(name="digits", team__slug="demo")
-    keys = bucket.keys("datasets/digits")
-    assert ds.path == "datasets/digits" and ds.num_train > 0 and ds.num_val > 0
-    assert sum(k.startswith("datasets/digits/train/") for k in keys) == ds.num_train
-    assert sum(k.startswith("datasets/digits/val/") for k in keys) == ds.num_val
-    assert {k.split("/")[3] for k in keys} == {str(i) for i in range(10)}
+    keys = bucket.keys("datasets/demo/digits")
+    assert ds.path == "datasets/demo/digits" and ds.num_train > 0 and ds.num_val > 0
+    assert sum(k.startswith("datasets/demo/digits/train/") for k in keys) == ds.num_train
+    assert sum(k.startswith("datasets/demo/digits/val/") for k in keys) == ds.num_val
+    assert {k.split("/")[4] for k in keys} == {str(i) for i in range(10)}
 
 
 # --- settings -------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import override_settings
 
-from backend.experiments import sweeps
+from backend.experiments import services, sweeps
 from backend.experiments.models import RunStatus
 from workers.distributed import sweep as driver
 
@@ -21,7 +21,7 @@ def running_sweep(cast, transactional_db):
 
 def _callback(live_server, sweep, tmp_path):
     with override_settings(TRAINYARD_PUBLIC_URL=live_server.url):
-        client = driver.SweepClient(live_server.url + "/api", str(sweep.pk), sweeps.sweep_token(sweep.pk))
+        client = driver.SweepClient(live_server.url + "/api", str(sweep.pk), services.issue_ingest_token(sweep))
         return driver._trial_reporter_class()(client, 6, str(tmp_path))
 
 

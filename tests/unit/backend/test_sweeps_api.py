@@ -2,7 +2,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from backend.experiments import sweeps
+from backend.experiments import services, sweeps
 from backend.experiments.models import MetricPoint, Run, RunStatus, Sweep
 
 SWEEP_SPEC = "demo/resnet18-tiny_asha-sweep_digits.py"
@@ -14,8 +14,9 @@ def _submit(cast, who="member", **payload):
 
 
 def _driver(sweep) -> APIClient:
+    """The sweep driver's client, with a token issued as dispatch issues the one in its job's environment."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {sweeps.sweep_token(sweep.pk)}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {services.issue_ingest_token(sweep)}")
     return client
 
 
@@ -79,17 +80,20 @@ def test_it_registers_a_trial_once_and_gives_it_a_run_of_its_own(cast):
     first = _driver(sweep).post(f"/api/ingest/sweeps/{sweep.pk}/trials", body, format="json")
     again = _driver(sweep).post(f"/api/ingest/sweeps/{sweep.pk}/trials", body, format="json")
     assert first.status_code == 200, first.content
-    assert first.json() == again.json()
+    assert first.json()["run_id"] == again.json()["run_id"]
+    assert first.json()["ingest_url"] == again.json()["ingest_url"]
+    assert first.json()["token"] != again.json()["token"]  # each registration issues one; both work (below)
     run = Run.objects.get(pk=first.json()["run_id"])
     assert run.sweep == sweep and run.status == RunStatus.RUNNING and run.team == cast.team
     assert run.resolved_spec["optimizer"]["lr"] == 0.02 and "sweep" not in run.resolved_spec
     assert run.trial_params == body["params"]
     # the trial reports like any run, with the token it was given
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {first.json()['token']}")
-    r = client.post(f"/api/ingest/{run.pk}", {"session": "s", "seq": 0, "metrics": [
-        {"mode": "val", "name": "accuracy_top-1", "step": 10, "epoch": 1, "value": 71.5}]}, format="json")
-    assert r.status_code == 200, r.content
+    for seq, answer in enumerate((first, again)):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {answer.json()['token']}")
+        r = client.post(f"/api/ingest/{run.pk}", {"session": "s", "seq": seq, "metrics": [
+            {"mode": "val", "name": "accuracy_top-1", "step": 10, "epoch": 1, "value": 71.5}]}, format="json")
+        assert r.status_code == 200, r.content
     sweep.refresh_from_db()
     assert sweep.best_trial == run and sweep.best_value == 71.5
 
@@ -182,7 +186,7 @@ def test_it_hides_sweeps_from_outsiders_and_refuses_viewers_writes(cast, method,
 
 
 def test_it_lets_a_trial_be_trained_again_as_a_plain_run(cast):
-    from backend.experiments import run_actions, services
+    from backend.experiments import run_actions
 
     sweep = _running_sweep(cast)
     trial = sweeps.register_trial(sweep, "t0", {"optimizer.lr": 0.02})

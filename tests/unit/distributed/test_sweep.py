@@ -89,6 +89,13 @@ def test_it_counts_evaluations_and_concurrency():
     assert sw.default_concurrency({"num_workers": 4, "cpus_per_worker": 1}, 2.0) == 1  # never zero
 
 
+def test_the_operators_bound_caps_trials_that_would_fit_side_by_side():
+    one_cpu = {"num_workers": 1, "cpus_per_worker": 1}
+    assert sw.trial_concurrency({}, one_cpu, 64.0) == 64
+    assert sw.trial_concurrency({}, one_cpu, 64.0, most=16) == 16
+    assert sw.trial_concurrency({"max_concurrent_trials": 3}, one_cpu, 64.0, most=16) == 3
+
+
 def test_pbt_needs_a_key_it_can_mutate():
     space = {"optimizer.lr": {"type": "grid_search", "values": [0.1, 0.01]}}
     with pytest.raises(ValueError, match="scheduler 'pbt' needs a space key it can mutate"):

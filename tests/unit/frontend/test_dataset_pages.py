@@ -27,8 +27,8 @@ def test_it_lists_only_the_teams_datasets(cast):
 
 
 def test_it_registers_a_path_and_shows_the_verification(cast, storage):
-    write_folders(storage / "datasets" / "pets")
-    r = login("member").post("/datasets", {"name": "pets", "path": "datasets/pets"}, follow=True)
+    write_folders(storage / "datasets" / "team-a" / "pets")
+    r = login("member").post("/datasets", {"name": "pets", "path": "datasets/team-a/pets"}, follow=True)
     page = r.content.decode()
     ds = Dataset.objects.get(name="pets")
     assert r.redirect_chain[-1][0] == f"/datasets/{ds.pk}"
@@ -43,7 +43,7 @@ def test_it_registers_an_uploaded_zip(cast, storage):
 
 def test_it_shows_a_registration_error(cast, storage):
     r = login("member").post("/datasets", {"name": "x", "path": "../etc"})
-    assert r.status_code == 400 and "without &#x27;..&#x27;" in r.content.decode()
+    assert r.status_code == 400 and "inside your team&#x27;s area datasets/team-a/" in r.content.decode()
 
 
 def test_it_lists_the_problems_found(cast, storage):
@@ -54,7 +54,7 @@ def test_it_lists_the_problems_found(cast, storage):
 
 @pytest.mark.parametrize("who, status", [("owner", 302), ("member", 302), ("viewer", 403), ("outsider", 404)])
 def test_it_lets_only_writers_verify_again(cast, storage, who, status):
-    write_folders(storage / "datasets" / "digits", classes=["0"], per_class=1)
+    write_folders(storage / "datasets" / "team-a" / "digits", classes=["0"], per_class=1)
     assert login(who).post(f"/datasets/{cast.dataset.pk}/verify").status_code == status
     cast.dataset.refresh_from_db()
     assert bool(cast.dataset.verification) == (status == 302)
@@ -66,6 +66,6 @@ def test_it_shows_a_dataset_only_to_its_team(cast, who, status):
 
 
 def test_it_refuses_registration_by_a_viewer(cast, storage):
-    write_folders(storage / "d")
-    assert login("viewer").post("/datasets", {"name": "v", "path": "d"}).status_code == 403
+    write_folders(storage / "datasets" / "team-a" / "d")
+    assert login("viewer").post("/datasets", {"name": "v", "path": "datasets/team-a/d"}).status_code == 403
     assert not Dataset.objects.filter(name="v").exists()

@@ -146,10 +146,11 @@ def test_it_offers_downloads_only_for_checkpoints_still_on_storage(cast, setting
     from backend.experiments.models import Checkpoint
 
     settings.TRAINYARD_STORAGE = tmp_path
-    (tmp_path / "epoch_4.pth").write_bytes(b"w")
     run = cast.make_run(status=RunStatus.SUCCEEDED)
-    Checkpoint.objects.create(run=run, path="epoch_2.pth", epoch=2, iteration=20)
-    kept = Checkpoint.objects.create(run=run, path="epoch_4.pth", epoch=4, iteration=40)
+    (tmp_path / "runs" / str(run.pk)).mkdir(parents=True)
+    (tmp_path / "runs" / str(run.pk) / "epoch_4.pth").write_bytes(b"w")
+    Checkpoint.objects.create(run=run, path=f"runs/{run.pk}/epoch_2.pth", epoch=2, iteration=20)
+    kept = Checkpoint.objects.create(run=run, path=f"runs/{run.pk}/epoch_4.pth", epoch=4, iteration=40)
     page = login(cast, "viewer").get(f"/runs/{run.pk}/checkpoints").content.decode()
     assert page.count("download</a>") == 1 and f"/checkpoints/{kept.pk}/download" in page
     assert "rotated out" in page

@@ -71,11 +71,12 @@ def test_it_prefills_a_fork_with_the_spec_and_options(cast, demo_run):
     assert 'value="runner.max_epochs=2"' in page and 'value="demo (fork)"' in page
 
 
-def test_it_forks_from_a_checkpoint_with_load_from(cast, demo_run, settings, tmp_path):
+def test_it_forks_from_a_checkpoint_with_load_from_naming_it_by_id(cast, demo_run, settings, tmp_path):
     settings.TRAINYARD_STORAGE = tmp_path
     ckpt = Checkpoint.objects.create(run=demo_run, path="runs/x/epoch_2.pth", epoch=2, iteration=20)
     page = login("member").get(f"/runs/new?fork={demo_run.pk}&checkpoint={ckpt.pk}").content.decode()
-    assert f'value="load_from={tmp_path}/runs/x/epoch_2.pth"' in page and "(from epoch 2)" in page
+    assert f'value="load_from=checkpoint:{ckpt.pk}"' in page and "(from epoch 2)" in page
+    assert str(tmp_path) not in page  # no storage path reaches the form
 
 
 def test_it_refuses_a_fork_from_another_runs_checkpoint(cast, demo_run):
@@ -106,9 +107,11 @@ def test_it_shows_the_run_only_to_its_team(cast, demo_run, path, who, status):
 
 def test_it_offers_fork_links_only_to_writers(cast, demo_run, settings, tmp_path):
     settings.TRAINYARD_STORAGE = tmp_path
-    (tmp_path / "e.pth").write_bytes(b"w")
-    Checkpoint.objects.create(run=demo_run, path="e.pth", epoch=1, iteration=1)
-    assert 'id="fork-run"' in login("member").get(f"/runs/{demo_run.pk}").content.decode()
+    (tmp_path / "runs" / str(demo_run.pk)).mkdir(parents=True)
+    (tmp_path / "runs" / str(demo_run.pk) / "e.pth").write_bytes(b"w")
+    Checkpoint.objects.create(run=demo_run, path=f"runs/{demo_run.pk}/e.pth", epoch=1, iteration=1)
+    member_page = login("member").get(f"/runs/{demo_run.pk}").content.decode()
+    assert 'id="fork-run"' in member_page and "fork from here" in member_page
     viewer_page = login("viewer").get(f"/runs/{demo_run.pk}").content.decode()
     assert 'id="fork-run"' not in viewer_page and "fork from here" not in viewer_page
 

@@ -26,8 +26,13 @@ def test_it_accepts_a_valid_spec():
     ('runner = dict(max_iters=10)',
      'spec.py:2:10: runner sets both max_epochs and max_iters — '
      'keep max_epochs for EpochBasedRunner, max_iters for IterBasedRunner'),
-    ('data = dict(samples_per_gpu=0)', 'spec.py:2:29: data.samples_per_gpu must be a positive integer, not 0'),
-    ('data = dict(workers_per_gpu=-1)', 'spec.py:2:29: data.workers_per_gpu must be an integer >= 0, not -1'),
+    ('data = dict(samples_per_gpu=0)', 'spec.py:2:29: data.samples_per_gpu must be an integer from 1 to 4096, not 0'),
+    ('data = dict(workers_per_gpu=-1)', 'spec.py:2:29: data.workers_per_gpu must be an integer from 0 to 16, not -1'),
+    ('data = dict(workers_per_gpu=17)', 'spec.py:2:29: data.workers_per_gpu must be an integer from 0 to 16, not 17 '
+                                        '— each is a loader process beside the trainer; a few keep a GPU fed'),
+    ('data = dict(train_dataloader=dict(samples_per_gpu=4097))',
+     'spec.py:2:51: data.train_dataloader.samples_per_gpu must be an integer from 1 to 4096, not 4097 '
+     '— a larger batch takes more GPUs (resources.num_workers)'),
     ("data = dict(train=dict(pipeline=[dict(size=3)]))", "spec.py:2:34: data.train.pipeline.0 has no 'type' — "
                                                           "add type='...' naming the class"),
     ('data = dict(train=dict(type=3))', 'spec.py:2:29: data.train.type must be a class name string, not 3'),
@@ -105,7 +110,8 @@ def test_it_accepts_resources_for_ddp_and_deepspeed():
                                           "not 'fsdp'"),
     ('resources = dict(cpus_per_worker=0)', 'spec.py:2:34: resources.cpus_per_worker must be a positive number, not 0'),
     ('resources = dict(gpus_per_worker=-1)', 'spec.py:2:34: resources.gpus_per_worker must be a number >= 0, not -1'),
-    ('resources = dict(max_failures=-2)', 'spec.py:2:31: resources.max_failures must be an integer >= -1, not -2'),
+    ('resources = dict(max_failures=-1)', 'spec.py:2:31: resources.max_failures must be an integer >= 0, not -1 '
+                                          '— retries of a run whose job died; -1 (for ever) is not allowed'),
     ('resources = dict(deepspeed=dict())', "spec.py:2:28: resources.deepspeed is set but resources.strategy is not "
                                            "'deepspeed' — add strategy='deepspeed', or remove the deepspeed settings"),
     ("resources = dict(strategy='deepspeed', deepspeed=dict(zero_stage=4))",

@@ -5,7 +5,7 @@ import stat
 import pytest
 
 from backend.experiments.models import LogLine, Run, RunStatus
-from tests.unit.backend.conftest import DEMO_SPEC, Cast
+from tests.support.cast import DEMO_SPEC, Cast
 from workers import remote
 from workers.cli import main
 

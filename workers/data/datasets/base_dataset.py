@@ -3,16 +3,45 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from torch.utils.data import Dataset
 
+from jobspecs.paths import PathPolicyError
 from workers.data.transforms import Compose
 from workers.evaluation import evaluate_classification
 
-__all__ = ["BaseDataset", "expanduser", "read_lines"]
+__all__ = ["BaseDataset", "confine_data", "data_file", "expanduser", "read_lines"]
+
+# Set on a service worker (``workers.distributed.launch.confine_worker``): the run's dataset folder, which every
+# file an annotation names must stay inside. ``None`` (the CLI on a user's own machine): paths are free.
+_CONFINED_ROOT: str | None = None
+
+
+def confine_data(root: str | Path | None) -> None:
+    """Confine the files annotations name to ``root`` (the run's dataset) in this process, or lift it (None)."""
+    global _CONFINED_ROOT
+    _CONFINED_ROOT = os.path.realpath(root) if root else None
+
+
+def _check_name(name: str, where: str) -> None:
+    """Refuse an annotation's file name that leaves its folder: an absolute path, or ``..``.
+
+    Checked on the names as written, once per dataset: the dataset's own folder was resolved (links followed)
+    when the spec was rebased, and what lies inside it came from an upload, which holds no links."""
+    text = str(name).replace("\\", "/")
+    if text.startswith(("/", "~")) or ".." in text.split("/") or "\x00" in text or (len(text) > 1 and text[1] == ":"):
+        raise PathPolicyError(f"{where} names {str(name)[:200]!r}, a file outside the run's dataset")
+
+
+def data_file(prefix: str | None, name: str, where: str = "an annotation") -> str:
+    """``prefix/name`` for a file an annotation names, refused on a service worker if it leaves the dataset."""
+    if _CONFINED_ROOT is not None:
+        _check_name(name, where)
+    return os.path.join(prefix, name) if prefix is not None else name
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -57,6 +86,19 @@ class BaseDataset(Dataset):
         self.pipeline = Compose(list(pipeline))
         self.CLASSES = self.get_classes(classes)
         self.data_infos = self.load_annotations()
+        if _CONFINED_ROOT is not None:
+            self._check_confined()
+
+    def _check_confined(self) -> None:
+        """Every image an annotation names lies inside the run's dataset (a service worker's rule)."""
+        where = f"{type(self).__name__} {self.ann_file or self.data_prefix}"
+        for info in self.data_infos:
+            name = (info.get("img_info") or {}).get("filename")
+            if name is not None:
+                _check_name(name, where)
+            prefix = info.get("img_prefix")
+            if prefix is not None and prefix != self.data_prefix:
+                _check_name(os.path.relpath(os.path.realpath(prefix), _CONFINED_ROOT), where)
 
     def load_annotations(self) -> list[dict]:
         raise NotImplementedError

@@ -4,17 +4,21 @@ The files lie under ``data_prefix/<base_folder>`` as the archives unpack (``cifa
 ``data_batch_1..5``, ``test_batch``, ``batches.meta``; ``cifar-100-python`` with ``train``, ``test``,
 ``meta``). Nothing is downloaded: a missing file raises and names the archive's URL. Images are HxWx3
 uint8 in RGB order, already in memory, so pipelines start without ``LoadImageFromFile`` (seed 59.3).
+
+The batches are pickles that a team member may have uploaded: they are read with
+:func:`workers.data.safe_pickle.load`, which builds arrays, lists, dicts, strings and numbers and refuses
+anything else (issue 13, "no code from data"), never with ``pickle.load``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 from collections.abc import Sequence
 
 import numpy as np
 
+from workers.data import safe_pickle
 from workers.data.datasets.base_dataset import BaseDataset
 from workers.registry import DATASETS
 
@@ -81,10 +85,14 @@ class CIFAR10(BaseDataset):
             raise RuntimeError(f"{path}: md5 mismatch, the file is corrupt or not the published one")
         return path
 
-    @staticmethod
-    def _unpickle(path: str) -> dict:
-        with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")
+    def _unpickle(self, path: str) -> dict:
+        """One batch or meta file: plain data only. Errors name it as ``<base_folder>/<file>``, not by the
+        worker's absolute path. Latin-1 because the published files were pickled by Python 2."""
+        name = f"{self.base_folder}/{os.path.basename(path)}"
+        entry = safe_pickle.load(path, encoding="latin1", name=name)
+        if not isinstance(entry, dict):
+            raise ValueError(f"{name}: expected a dict, found a {type(entry).__name__}")
+        return entry
 
     def load_annotations(self) -> list[dict]:
         images, labels = [], []

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from workers.data.datasets.base_dataset import read_lines
+from workers.data.datasets.base_dataset import data_file, read_lines
 from workers.data.datasets.multi_label import MultiLabelDataset
 from workers.registry import DATASETS
 
@@ -63,7 +63,8 @@ class VOC(MultiLabelDataset):
         difficult_label = -1 if self.difficult_as_postive is None else int(bool(self.difficult_as_postive))
         infos = []
         for img_id in (line.strip() for line in read_lines(self.ann_file)):
-            root = ET.parse(os.path.join(self.data_prefix, "Annotations", f"{img_id}.xml")).getroot()
+            xml = data_file(os.path.join(self.data_prefix, "Annotations"), f"{img_id}.xml", self.ann_file)
+            root = ET.parse(xml).getroot()
             present, difficult = [], []
             for obj in root.findall("object"):
                 name = obj.findtext("name", "").strip()

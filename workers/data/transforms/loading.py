@@ -1,4 +1,5 @@
-"""LoadImageFromFile: read an image with Pillow into mmcv's layout (HxWxC uint8, BGR channel order)."""
+"""LoadImageFromFile: read an image with Pillow into mmcv's layout (HxWxC uint8, BGR channel order),
+refusing one over ``TRAINYARD_MAX_IMAGE_PIXELS`` before decoding it (a decompression bomb)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,42 @@ from PIL import Image
 
 from workers.registry import TRANSFORMS
 
-__all__ = ["LoadImageFromFile", "imread"]
+__all__ = ["LoadImageFromFile", "imread", "ImageTooLarge", "max_image_pixels"]
+
+# 8192 x 8192: decoded as RGB, 192 MiB. The backend's default (backend/settings.py) is the same number.
+DEFAULT_MAX_IMAGE_PIXELS = 64 * 1024 ** 2
+
+
+class ImageTooLarge(ValueError):
+    """An image with more pixels than ``TRAINYARD_MAX_IMAGE_PIXELS``: refused before it is decoded."""
+
+
+def max_image_pixels() -> int:
+    """The most pixels an image may have: ``$TRAINYARD_MAX_IMAGE_PIXELS`` (the Ray job carries the backend's
+    value), else ``DEFAULT_MAX_IMAGE_PIXELS``."""
+    text = os.environ.get("TRAINYARD_MAX_IMAGE_PIXELS", "").strip()
+    if not text:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"TRAINYARD_MAX_IMAGE_PIXELS must be a whole number of pixels, not {text!r}") from None
+
+
+def _open_checked(path: str) -> Image.Image:
+    """``Image.open`` (which reads the header only) and the pixel limit, before anything is decoded."""
+    limit = max_image_pixels()
+    try:
+        pil = Image.open(path)
+    except Image.DecompressionBombError as exc:  # Pillow's own limit (2 x Image.MAX_IMAGE_PIXELS) is lower still
+        raise ImageTooLarge(f"{path}: {exc} It is over the limit of {limit} pixels (TRAINYARD_MAX_IMAGE_PIXELS) "
+                            "and was not decoded.") from None
+    width, height = pil.size
+    if width * height > limit:
+        pil.close()
+        raise ImageTooLarge(f"{path}: {width}x{height} = {width * height} pixels, over the limit of {limit} "
+                            "(TRAINYARD_MAX_IMAGE_PIXELS); the image was not decoded.")
+    return pil
 
 
 def imread(path: str, color_type: str = "color") -> np.ndarray:
@@ -17,8 +53,11 @@ def imread(path: str, color_type: str = "color") -> np.ndarray:
 
     ``'color'`` gives HxWx3 in BGR order (MMCls configs' ``to_rgb=True`` assumes it), ``'grayscale'``
     HxW, ``'unchanged'`` the file's own channels (RGB(A) stays in file order reversed to BGR(A)).
+
+    Raises:
+        ImageTooLarge: for an image over ``TRAINYARD_MAX_IMAGE_PIXELS``, before decoding it.
     """
-    with Image.open(path) as pil:
+    with _open_checked(path) as pil:
         if color_type == "color":
             # most JPEGs are RGB already: skip Pillow's conversion copy
             array = np.asarray(pil if pil.mode == "RGB" else pil.convert("RGB"))[..., ::-1]

@@ -1,10 +1,11 @@
-"""Create the demo team, user, API token and the digits dataset (idempotent)."""
+"""Create the demo team, user, API token and the digits dataset in the team's area (idempotent)."""
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from backend.accounts.models import ApiToken, Membership, Role, Team
+from backend.experiments.datasets import team_area
 from backend.experiments.models import Dataset
 from backend.experiments.storage import storage
 
@@ -29,13 +30,14 @@ class Command(BaseCommand):
         Membership.objects.get_or_create(user=user, team=team, defaults={"role": Role.OWNER})
 
         st = storage()
-        root = st.local("datasets/digits")  # on a path storage its place; else the scratch copy, then uploaded
-        self.stdout.write(f"Writing the handwritten-digits dataset to {st.uri('datasets/digits')} ...")
+        key = f"{team_area(team)}/digits"  # datasets/demo/digits: a team's datasets live in its area
+        root = st.local(key)  # on a path storage its place; else the scratch copy, then uploaded
+        self.stdout.write(f"Writing the handwritten-digits dataset to {st.uri(key)} ...")
         counts = write_digits_dataset(root)
-        st.push_tree(root, "datasets/digits")  # only what the store lacks or holds in another version
+        st.push_tree(root, key)  # only what the store lacks or holds in another version
         Dataset.objects.update_or_create(
             team=team, name="digits",
-            defaults={"path": "datasets/digits", "classes": [str(i) for i in range(10)],
+            defaults={"path": key, "classes": [str(i) for i in range(10)],
                       "num_train": counts.get("train", 0), "num_val": counts.get("val", 0),
                       "description": "scikit-learn's 8x8 handwritten digits as PNGs (CustomDataset folders)."},
         )

@@ -64,6 +64,23 @@ class LiveStack:
                              f"({run.get('status_reason')}); dead processes: {self.stack.dead()}\n"
                              + self.logs_tail())
 
+    def client_for(self, username: str, team_slug: str, role: str = "owner") -> "LiveStack":
+        """A client of the same stack for another user, made (with their team, if new) through
+        ``manage.py shell``: e.g. the member of a second team who attacks the demo team's data."""
+        code = (
+            "from django.contrib.auth import get_user_model\n"
+            "from backend.accounts.models import ApiToken, Membership, Team\n"
+            f"user, _ = get_user_model().objects.get_or_create(username={username!r})\n"
+            f"team, _ = Team.objects.get_or_create(slug={team_slug!r}, defaults={{'name': {team_slug!r}}})\n"
+            f"Membership.objects.update_or_create(user=user, team=team, defaults={{'role': {role!r}}})\n"
+            "print('TOKEN=' + ApiToken.issue(user, 'test')[1])\n"
+        )
+        done = self.stack.manage("shell", "-c", code, check=False)
+        tokens = [line[6:] for line in done.stdout.splitlines() if line.startswith("TOKEN=")]
+        if done.returncode != 0 or not tokens:
+            raise RuntimeError(f"could not create {username} in {team_slug}:\n{done.stdout}\n{done.stderr}")
+        return LiveStack(self.stack, self.url, tokens[0])
+
     def logs_tail(self, n: int = 40) -> str:
         out = []
         for name in ("celery", "web"):
@@ -82,6 +99,10 @@ def start_live_stack(var: Path, ray_env: dict, extra_env: dict) -> LiveStack:
     stack.env.update(ray_env)
     stack.env.update(extra_env)
     stack.env["TRAINYARD_RECONCILE_SECONDS"] = "2"
+    # The suites submit far faster than a person: the per-user submission rates are out of reach here
+    # (a test that wants them passes TRAINYARD_THROTTLE_* in extra_env).
+    for scope in ("RUNS", "SWEEPS", "DATASETS", "TOKENS"):
+        stack.env[f"TRAINYARD_THROTTLE_{scope}"] = "1000000/min"
     port = _free_port()
     stack.env["TRAINYARD_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     token_file = var / "token"

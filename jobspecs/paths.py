@@ -1,0 +1,436 @@
+"""Where a spec's paths may lead: the one path policy of the trust boundary (DESIGN.md, "The trust boundary").
+
+Many teams share one cluster, so a spec is written by someone who may be attacking the other teams. Every
+path-valued field of a spec is declared here with the *area* it belongs to:
+
+- ``data``: inside the run's dataset (``data_prefix``, ``ann_file``, a class file, ...);
+- ``output``: inside the run's own folder (``checkpoint_config.out_dir``, a TensorBoard ``log_dir``, ...);
+- ``checkpoint``: another run's checkpoint, named by id (``'checkpoint:123'``) and resolved by the server,
+  or a URL on the operator's allowlist (``init_cfg=dict(type='Pretrained', checkpoint='https://...')``).
+
+The service applies the policy twice: at submit, on the resolved spec (absolute paths, ``~``, ``..``, a
+URL the operator did not allow: refused with file:line:col, nothing stored), and on the worker after
+rebasing, where every path is resolved (symbolic links included) and must still lie inside its area before
+any file is opened. The ``trainyard`` command on a user's own machine is not the service: there, paths
+stay free and none of this applies.
+
+Pure standard library, like the rest of ``jobspecs``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import SpecError
+
+__all__ = [
+    'AREAS', 'PATH_FIELDS', 'CheckpointRef', 'Location', 'PathField', 'PathPolicyError', 'check', 'check_sweep_space',
+    'checkpoint_ref', 'confine', 'field_for', 'locations', 'rebase', 'relative_problem', 'url_problem',
+]
+
+AREAS = ('data', 'output', 'checkpoint')
+URL_SCHEMES = ('http', 'https')
+# 'checkpoint:123': another run's checkpoint, by the id its run page and GET /api/runs/<id>/checkpoints show
+_REF = re.compile(r'^checkpoint:(\d{1,18})$')
+_SCHEME = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*://')
+MAX_PATH_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class PathField:
+    """One path-valued field of a spec: where it may occur and which area its value must stay in.
+
+    Args:
+        key: The field's own key, a glob for families of keys (``'*_path'``).
+        area: ``'data'``, ``'output'`` or ``'checkpoint'``.
+        section: The keys a location must start with (``('data',)``: anywhere under ``data``).
+        exact: The location is exactly ``section + (key,)`` (``load_from`` at the top level).
+        why: What the field is, for the table in the README and the errors.
+    """
+
+    key: str
+    area: str
+    section: tuple = ()
+    exact: bool = False
+    why: str = ''
+
+    def matches(self, path: tuple) -> bool:
+        if not path or not isinstance(path[-1], str) or not fnmatchcase(path[-1], self.key):
+            return False
+        if self.exact:
+            return tuple(path[:-1]) == self.section
+        return tuple(path[:len(self.section)]) == self.section and len(path) > len(self.section)
+
+
+# Every path-valued field the engine reads. A new one goes here: tests/security/test_path_fields.py walks the
+# registries' arguments, the schema's keys and the library specs, and fails for a path-looking field not listed.
+PATH_FIELDS: tuple[PathField, ...] = (
+    PathField('data_prefix', 'data', ('data',), why="a dataset's image folder"),
+    PathField('ann_file', 'data', ('data',), why='an annotation file'),
+    PathField('classes', 'data', ('data',), why='a file of class names (a list of names is no path)'),
+    PathField('image_class_labels_file', 'data', ('data',), why="CUB's label file"),
+    PathField('train_test_split_file', 'data', ('data',), why="CUB's split file"),
+    PathField('load_from', 'checkpoint', (), exact=True, why='weights to start from'),
+    PathField('resume_from', 'checkpoint', (), exact=True, why='a checkpoint to continue'),
+    PathField('checkpoint', 'checkpoint', ('model',), why="init_cfg=dict(type='Pretrained', checkpoint=...)"),
+    PathField('pretrained', 'checkpoint', ('model',), why="MMCls's deprecated pretrained= shortcut"),
+    PathField('work_dir', 'output', (), exact=True, why="the run's folder (the service sets its own)"),
+    PathField('out_dir', 'output', ('checkpoint_config',), exact=True, why="mmcv's checkpoint folder"),
+    PathField('log_dir', 'output', ('log_config',), why="TensorboardLoggerHook's event files"),
+    PathField('out_dir', 'output', ('log_config',), why="mmcv's logger out_dir"),
+    PathField('log_dir', 'output', ('custom_hooks',), why='a hook\'s log folder'),
+    PathField('out_dir', 'output', ('custom_hooks',), why='a hook\'s output folder'),
+    # DeepSpeed's own config (monitors' output_path, flops_profiler.output_file, offload nvme_path, ...)
+    PathField('*path', 'output', ('resources', 'deepspeed', 'config'), why="a DeepSpeed config path"),
+    PathField('*_file', 'output', ('resources', 'deepspeed', 'config'), why="a DeepSpeed config file"),
+    PathField('*_dir', 'output', ('resources', 'deepspeed', 'config'), why="a DeepSpeed config folder"),
+    PathField('*folder', 'output', ('resources', 'deepspeed', 'config'), why="a DeepSpeed config folder"),
+)
+# DeepSpeed monitors that send a run's metrics to a third party: no network from a spec.
+NETWORK_SECTIONS = (('resources', 'deepspeed', 'config', 'wandb'), ('resources', 'deepspeed', 'config', 'comet'))
+
+
+class PathPolicyError(ValueError):
+    """A path of a spec leaves its area (raised on the worker, before any file is opened)."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A path field found in a spec: where (``('data', 'train', 'ann_file')``), its value and its field."""
+
+    path: tuple
+    value: str
+    field: PathField
+
+    @property
+    def dotted(self) -> str:
+        return '.'.join(str(p) for p in self.path)
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    """A checkpoint a spec names for the server to resolve: by id, or by its key on the service's storage."""
+
+    location: Location
+    checkpoint_id: int | None = None
+    key: str | None = None
+
+
+def field_for(path: Sequence) -> PathField | None:
+    """The path field a location belongs to, or None."""
+    path = tuple(path)
+    return next((f for f in PATH_FIELDS if f.matches(path)), None)
+
+
+def locations(spec: Any) -> Iterator[Location]:
+    """Every path field of ``spec`` that holds a string, in spec order."""
+    def walk(node: Any, path: tuple, depth: int) -> Iterator[Location]:
+        if depth > 64:
+            return
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, (list, tuple)) else ()
+        for key, value in items:
+            here = path + (key,)
+            if isinstance(value, str):
+                found = field_for(here)
+                if found is not None:
+                    yield Location(here, value, found)
+            elif isinstance(value, (dict, list, tuple)):
+                yield from walk(value, here, depth + 1)
+
+    yield from walk(spec, (), 0)
+
+
+def checkpoint_ref(value: str) -> int | None:
+    """The id in ``'checkpoint:<id>'``, or None."""
+    match = _REF.match(value.strip())
+    return int(match.group(1)) if match else None
+
+
+def relative_problem(value: str) -> str | None:
+    """Why ``value`` is not a plain relative path that stays below its starting folder, or None."""
+    if len(value) > MAX_PATH_CHARS:
+        return f'is longer than {MAX_PATH_CHARS} characters'
+    if '\x00' in value:
+        return 'holds a NUL character'
+    if _SCHEME.match(value):
+        return 'is a URL, not a path'
+    text = value.replace('\\', '/')
+    if text.startswith('/') or re.match(r'^[A-Za-z]:', text):
+        return 'is an absolute path'
+    if text.startswith('~'):
+        return "starts with '~' (a home folder)"
+    if '..' in text.split('/'):
+        return "goes up with '..'"
+    return None
+
+
+_AREA_WORDS = {'data': "the run's dataset", 'output': "the run's own folder"}
+
+
+def check(spec: Any, positions: Any = None, *, allowed_url_hosts: Sequence[str] = (),
+          own_storage: Any = None) -> tuple[list[SpecError], list[CheckpointRef]]:
+    """Apply the path policy to a resolved spec at submit time (no file is touched).
+
+    Args:
+        spec: The resolved spec (after ``cfg_options``).
+        positions: Its ``Positions``, so each problem points at the line that wrote the value.
+        allowed_url_hosts: The operator's URL allowlist (``TRAINYARD_CHECKPOINT_URL_HOSTS``).
+        own_storage: A callable mapping a URI or key to a key on the service's own storage, or None when it
+            names no such key (``workers.storage.Storage.relative`` fits); None refuses every URI.
+
+    Returns:
+        The problems (``SpecError`` with file:line:col and a hint), and the checkpoints the spec names for
+        the server to resolve (it must check the submitter may read each).
+    """
+    errors: list[SpecError] = []
+    refs: list[CheckpointRef] = []
+
+    def error(loc_path: tuple, message: str, hint: str) -> None:
+        where = positions.nearest(loc_path) if positions is not None and hasattr(positions, 'nearest') else None
+        filename, line, col = where or (getattr(positions, 'filename', '<spec>'), None, None)
+        errors.append(SpecError(message, filename, line, col, hint))
+
+    for loc in locations(spec):
+        value = loc.value.strip()
+        if loc.field.area == 'checkpoint':
+            ref = _checkpoint_location(loc, value, allowed_url_hosts, own_storage, error)
+            if ref is not None:
+                refs.append(ref)
+            continue
+        problem = relative_problem(loc.value)
+        if problem:
+            error(loc.path, f'{loc.dotted} {loc.value[:80]!r} {problem}; it must stay inside {_AREA_WORDS[loc.field.area]}',
+                  "write it relative to the dataset, e.g. 'data/<name>/train' or 'meta/train.txt'"
+                  if loc.field.area == 'data' else "write a folder name relative to the run's folder, e.g. 'tf_logs'")
+    for section in NETWORK_SECTIONS:
+        node: Any = spec
+        for key in section:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get('enabled'):
+            error(section, f"{'.'.join(section)} sends the run's metrics over the network; a spec may not",
+                  'use the TensorBoard monitor or the dashboard instead')
+    return errors, refs
+
+
+def _checkpoint_location(loc: Location, value: str, allowed_url_hosts, own_storage, error) -> CheckpointRef | None:
+    if not value:
+        return None
+    hint = ("name another run's checkpoint by id, e.g. load_from='checkpoint:123' (ids are listed on the run's "
+            "page), or a URL on the operator's allowlist")
+    ident = checkpoint_ref(value)
+    if ident is not None:
+        return CheckpointRef(loc, checkpoint_id=ident)
+    scheme = urlsplit(value).scheme.lower() if _SCHEME.match(value) else ''
+    if scheme in URL_SCHEMES:
+        problem = url_problem(value, allowed_url_hosts)
+        if problem:
+            error(loc.path, f'{loc.dotted}: {problem}', hint)
+        return None
+    key = own_storage(value) if own_storage is not None and (scheme or not relative_problem(value)) else None
+    if key:
+        return CheckpointRef(loc, key=key)
+    what = 'an object-store URI outside the service\'s storage' if scheme else (
+        'a path' if not relative_problem(value) else f'a path that {relative_problem(value)}')
+    error(loc.path, f'{loc.dotted} {value[:80]!r} is {what}; a run reads only checkpoints the service resolves', hint)
+    return None
+
+
+def check_sweep_space(space: Any, positions: Any = None, *, allowed_url_hosts: Sequence[str] = (),
+                      own_storage: Any = None) -> tuple[list[SpecError], list[CheckpointRef]]:
+    """The path policy for a sweep's search space: every value a path field may take is checked; a continuous
+    domain over a path field is refused."""
+    errors: list[SpecError] = []
+    refs: list[CheckpointRef] = []
+    if not isinstance(space, dict):
+        return errors, refs
+    for key, domain in space.items():
+        parts = tuple(int(p) if p.isdigit() else p for p in str(key).split('.'))
+        if field_for(parts) is None or not isinstance(domain, dict):
+            continue
+        at = ('sweep', 'space', key)
+        values = domain.get('values')
+        if domain.get('type') not in ('choice', 'grid_search') or not isinstance(values, (list, tuple)):
+            where = positions.nearest(at) if positions is not None and hasattr(positions, 'nearest') else None
+            filename, line, col = where or ('<spec>', None, None)
+            errors.append(SpecError(f'sweep.space[{key!r}] searches a path field; only choice or grid_search '
+                                    'over named values can', filename, line, col))
+            continue
+        # each value checked as if the spec held it, its errors pointing at the domain
+        probe: dict = {}
+        node = probe
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        for value in values:
+            node[parts[-1]] = value
+            found, found_refs = check(probe, _Shifted(positions, at), allowed_url_hosts=allowed_url_hosts,
+                                      own_storage=own_storage)
+            errors += found
+            refs += found_refs
+    return errors, refs
+
+
+class _Shifted:
+    """Positions that answer every lookup with one location (a sweep domain's)."""
+
+    def __init__(self, positions: Any, at: tuple) -> None:
+        self.positions, self.at = positions, at
+        self.filename = getattr(positions, 'filename', '<spec>')
+
+    def nearest(self, path):
+        if self.positions is None or not hasattr(self.positions, 'nearest'):
+            return None
+        return self.positions.nearest(self.at)
+
+
+# --- the worker side ---------------------------------------------------------------------------------------
+
+
+def confine(path: str | os.PathLike, root: str | os.PathLike, what: str = 'path') -> str:
+    """``path`` with every symbolic link resolved, if it lies inside ``root`` (resolved too); else raise.
+
+    A path that does not exist yet (an output folder) is resolved as far as it exists.
+
+    Raises:
+        PathPolicyError: naming ``what`` and the area, never the contents of anything.
+    """
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and os.path.commonpath([real, real_root]) != real_root:
+        raise PathPolicyError(f'{what} leaves its area: {os.fspath(path)!r} resolves outside {os.fspath(root)!r}')
+    return real
+
+
+def rebase(spec: dict, *, data_root: str | os.PathLike | None, run_root: str | os.PathLike,
+           checkpoints: Mapping[str, str] | None = None) -> dict:
+    """The spec a service worker trains: each path field moved into its area and checked there.
+
+    ``data`` fields follow MMClassification's ``data/<name>/...`` convention: ``data/<name>/rest`` becomes
+    ``<data_root>/rest``; any other relative path is taken relative to ``data_root``. ``output`` fields land
+    in ``run_root``. ``checkpoint`` fields must be references the server resolved (``checkpoints`` maps each
+    ``'checkpoint:<id>'`` or key to a local file) or URLs (fetched under the operator's allowlist by
+    ``workers.fetch``). Every result is resolved (links followed) and must lie in its area.
+
+    Raises:
+        PathPolicyError: for the first field that breaks the policy (the submit check missed nothing it could
+            see: a dataset changed since, or a job file not written by the service).
+    """
+    import copy
+
+    out = copy.deepcopy(spec)
+    checkpoints = dict(checkpoints or {})
+    for loc in list(locations(out)):
+        value = loc.value
+        if loc.field.area == 'checkpoint':
+            if not value.strip() or (_SCHEME.match(value) and urlsplit(value).scheme.lower() in URL_SCHEMES):
+                continue
+            if value not in checkpoints:
+                raise PathPolicyError(f'{loc.dotted} {value[:80]!r} is not a checkpoint the service resolved')
+            new = checkpoints[value]
+        else:
+            problem = relative_problem(value)
+            if problem:
+                raise PathPolicyError(f'{loc.dotted} {value[:80]!r} {problem}')
+            if loc.field.area == 'data':
+                if data_root is None:
+                    raise PathPolicyError(f'{loc.dotted}: the run has no dataset to read it from')
+                parts = [p for p in value.replace('\\', '/').split('/') if p not in ('', '.')]
+                if len(parts) >= 2 and parts[0] == 'data':
+                    parts = parts[2:]
+                new = os.path.join(os.fspath(data_root), *parts)
+                confine(new, data_root, loc.dotted)
+            else:
+                new = os.path.join(os.fspath(run_root), value)
+                confine(new, run_root, loc.dotted)
+        node: Any = out
+        for key in loc.path[:-1]:
+            node = node[key]
+        node[loc.path[-1]] = new
+    return out
+
+
+# --- URLs ----------------------------------------------------------------------------------------------------
+
+DEFAULT_PORTS = {'http': 80, 'https': 443}
+
+
+def _host(name: str) -> str:
+    """A host name as compared: lower case, without the trailing dot of a fully qualified name
+    (``example.com.`` is ``example.com`` to DNS, so it must be to the allowlist too)."""
+    return name.strip().lower().removesuffix('.')
+
+
+def _allow_entry(entry: str) -> tuple[str, int | None] | None:
+    """``(host, port or None)`` of one allowlist entry (``host``, ``host:port``, ``*.domain``, an IP address,
+    ``[v6]:port``), or None for an empty or malformed entry (which then allows nothing)."""
+    entry = entry.strip().lower()
+    if not entry:
+        return None
+    if entry.count(':') > 1 and not entry.startswith('['):  # a bare IPv6 address: its colons are no port
+        return _host(entry), None
+    try:
+        parts = urlsplit('//' + entry)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.path or parts.query or parts.fragment or parts.username is not None or not parts.hostname:
+        return None
+    return _host(parts.hostname), port
+
+
+def _host_allowed(host: str, port: int, allowed: Sequence[str]) -> bool:
+    """Whether ``host`` (as :func:`_host` gives it) on ``port`` matches an entry of ``allowed``."""
+    for entry in allowed:
+        parsed = _allow_entry(entry)
+        if parsed is None:
+            continue
+        name, want_port = parsed
+        if want_port is not None and port != want_port:
+            continue
+        if name.startswith('*.'):
+            suffix = name[1:]  # '.example.com'
+            if len(suffix) > 1 and host.endswith(suffix) and len(host) > len(suffix):
+                return True
+        elif name and host == name:
+            return True
+    return False
+
+
+def url_problem(url: str, allowed_hosts: Sequence[str]) -> str | None:
+    """Why a spec may not make a worker fetch ``url``, or None when the operator allows it.
+
+    Args:
+        url: An ``http(s)://`` URL a spec names (a ``Pretrained`` checkpoint, ``load_from``).
+        allowed_hosts: The server's allowlist (``TRAINYARD_CHECKPOINT_URL_HOSTS``): host names, ``host:port``
+            or ``*.example.com`` for every subdomain (not ``example.com`` itself); an entry without a port
+            allows every port of that host. Empty (the default) allows no URL at all.
+
+    Returns:
+        A sentence naming what is wrong, or None.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        return f'{url!r} is not a valid URL ({err})'
+    if parts.scheme.lower() not in URL_SCHEMES:
+        return f'{url!r}: only http(s) URLs can be fetched'
+    if parts.username is not None or parts.password is not None:
+        return f'{url!r} carries credentials; a spec may not'
+    host = _host(parts.hostname or '')
+    if not host:
+        return f'{url!r} names no host'
+    if port is None:  # 'example.com:443' on the allowlist allows 'https://example.com/'
+        port = DEFAULT_PORTS[parts.scheme.lower()]
+    if not allowed_hosts:
+        return (f'{url!r}: this service fetches no URL a spec names (the operator allows none: '
+                'TRAINYARD_CHECKPOINT_URL_HOSTS is empty)')
+    if not _host_allowed(host, port, allowed_hosts):
+        return (f'{url!r}: host {host!r} is not on the operator\'s allowlist '
+                f'(TRAINYARD_CHECKPOINT_URL_HOSTS: {", ".join(allowed_hosts)})')
+    return None

@@ -1,0 +1,91 @@
+"""Real services for tests: a local Ray head (one per session), PostgreSQL, Redis, and the stack's processes
+(uvicorn + Celery worker/beat) started exactly as ``manage.py up`` starts them. Registered as a pytest
+plugin by the root conftest, so ``tests/integration`` and ``tests/security`` use the same ones.
+
+With ``CI=true`` a missing PostgreSQL or Redis fails these tests; elsewhere they are skipped.
+"""
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+
+from backend.stack import Stack, _free_port
+
+from .live import create_database, drop_database, start_live_stack
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(url: str, default_port: int, what: str) -> None:
+    """Skip (fail in CI) when the service at ``url`` does not accept connections."""
+    p = urlparse(url)
+    try:
+        with socket.create_connection((p.hostname, p.port or default_port), timeout=3):
+            return
+    except OSError as exc:
+        msg = f"{what} at {url} is unreachable ({exc})"
+        if IN_CI:
+            pytest.fail(msg + "; CI requires it")
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory):
+    """A Ray head with token auth; yields the env (RAY_ADDRESS, RAY_AUTH_*) that stacks need.
+
+    The head reads its token from a file (``RAY_AUTH_TOKEN_PATH``); ``RAY_AUTH_TOKEN`` here is for the tests'
+    own Jobs API clients and the stacks' service processes, never for a Ray process."""
+    from tests.s3 import CREDENTIALS
+
+    var = tmp_path_factory.mktemp("ray")
+    stack = Stack(var_dir=var)
+    for key, value in CREDENTIALS.items():  # a job opens a bucket with its node's credentials (moto's dummies)
+        stack.env.setdefault(key, value)
+    stack.start_ray(dashboard_port=_free_port(), num_cpus=4)
+    env = {k: stack.env[k] for k in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH") if k in stack.env}
+    env["RAY_AUTH_TOKEN"] = stack.ray_auth_token
+    yield env
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_stack(ray_head, tmp_path_factory):
+    """The stack on PostgreSQL + Redis (production settings), in a database of its own."""
+    require_service(PG_URL, 5432, "PostgreSQL")
+    require_service(REDIS_URL, 6379, "Redis")
+    db_url = create_database(PG_URL)
+    redis_db = REDIS_URL.rsplit("/", 1)[0] + "/9"
+    live = start_live_stack(tmp_path_factory.mktemp("pg"), ray_head,
+                            {"DATABASE_URL": db_url, "CELERY_BROKER_URL": redis_db})
+    live.redis_url = redis_db
+    yield live
+    live.stack.stop()
+    drop_database(PG_URL, db_url)
+
+
+@pytest.fixture(scope="module")
+def embedded_stack(ray_head, tmp_path_factory):
+    """The stack on the embedded defaults: SQLite under var/ and the filesystem:// broker."""
+    live = start_live_stack(tmp_path_factory.mktemp("embedded"), ray_head, {})
+    yield live
+    live.stack.stop()
+
+
+@pytest.fixture(scope="session")
+def attack_stack(ray_head, tmp_path_factory):
+    """One stack on PostgreSQL + Redis for every test of ``tests/security`` that attacks through the public
+    API: ``attack_stack`` is the demo team's client (the victim), ``attack_stack.attacker`` an owner of a
+    second team, ``attack_stack.viewer`` a viewer of the demo team. Tests must leave it usable for the next."""
+    require_service(PG_URL, 5432, "PostgreSQL")
+    require_service(REDIS_URL, 6379, "Redis")
+    db_url = create_database(PG_URL)
+    live = start_live_stack(tmp_path_factory.mktemp("attack"), ray_head,
+                            {"DATABASE_URL": db_url, "CELERY_BROKER_URL": REDIS_URL.rsplit("/", 1)[0] + "/7"})
+    live.attacker = live.client_for("mallory", "intruders")
+    live.viewer = live.client_for("vic", "demo", role="viewer")
+    yield live
+    live.stack.stop()
+    drop_database(PG_URL, db_url)
