@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 # Folders of the library that hold building blocks or virtual files, not specs.
@@ -20,6 +21,13 @@ def list_library() -> list[str]:
     Files under ``_base_/`` (building blocks) and ``_user_/`` (where submitted text
     virtually lives) are left out.
     """
+    return list(_library_names())
+
+
+@functools.cache
+def _library_names() -> tuple[str, ...]:
+    """The listing, read once per process: the library ships with the code (walking its ~600 files took a
+    third of a ``POST /api/runs``, which checks the name it is given against it)."""
     root = library_dir()
     names = []
     for path in root.rglob('*.py'):
@@ -29,4 +37,4 @@ def list_library() -> list[str]:
         if path.name == '__init__.py':
             continue
         names.append(relative.as_posix())
-    return sorted(names)
+    return tuple(sorted(names))

@@ -61,11 +61,13 @@ class PathField:
     why: str = ''
 
     def matches(self, path: tuple) -> bool:
-        if not path or not isinstance(path[-1], str) or not fnmatchcase(path[-1], self.key):
+        if not path or not isinstance(path[-1], str):
             return False
         if self.exact:
-            return tuple(path[:-1]) == self.section
-        return tuple(path[:len(self.section)]) == self.section and len(path) > len(self.section)
+            inside = tuple(path[:-1]) == self.section
+        else:
+            inside = len(path) > len(self.section) and tuple(path[:len(self.section)]) == self.section
+        return inside and fnmatchcase(path[-1], self.key)
 
 
 # Every path-valued field the engine reads. A new one goes here: tests/security/test_path_fields.py walks the
@@ -122,10 +124,23 @@ class CheckpointRef:
     key: str | None = None
 
 
+# field_for runs for every key of every submitted spec: look fields up by their key, globs after.
+_BY_KEY: dict[str, list[PathField]] = {}
+_GLOBS: list[PathField] = []
+for _field in PATH_FIELDS:
+    (_GLOBS if any(c in _field.key for c in '*?[') else _BY_KEY.setdefault(_field.key, [])).append(_field)
+
+
 def field_for(path: Sequence) -> PathField | None:
     """The path field a location belongs to, or None."""
     path = tuple(path)
-    return next((f for f in PATH_FIELDS if f.matches(path)), None)
+    if not path or not isinstance(path[-1], str):
+        return None
+    for candidates in (_BY_KEY.get(path[-1], ()), _GLOBS):
+        for found in candidates:
+            if found.matches(path):
+                return found
+    return None
 
 
 def locations(spec: Any) -> Iterator[Location]:
