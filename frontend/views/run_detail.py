@@ -11,7 +11,7 @@ from backend.accounts import access
 from backend.experiments import run_actions, services
 from backend.experiments.api import get_run_for_user, runs_for
 from backend.experiments.models import LogLine, MetricPoint, Run
-from workers.engine.scaling import batch_facts
+from jobspecs.batch import batch_facts
 
 LOG_TAIL = 2000  # log lines the page starts with; older ones are in the API
 

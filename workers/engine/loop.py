@@ -43,6 +43,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from jobspecs.batch import apply_auto_scale_lr
 from workers.data import build_dataloader, build_dataset
 from workers.engine.checkpoint import (
     find_latest_checkpoint,
@@ -73,7 +74,6 @@ from workers.engine.logger import RunLogger, eta_string
 from workers.engine.lr_schedules import LrSchedule, build_lr_schedule
 from workers.engine.momentum_schedules import MomentumSchedule, build_momentum_schedule
 from workers.engine.optimizers import build_optimizer
-from workers.engine.scaling import apply_auto_scale_lr
 from workers.engine.sections import CheckpointSettings, EvalSettings
 from workers.engine.strategy import (
     DeepSpeedOptimizerHook,

@@ -2,7 +2,7 @@
 import pytest
 
 import jobspecs
-from workers.engine.scaling import apply_auto_scale_lr, batch_facts
+from jobspecs.batch import apply_auto_scale_lr, batch_facts
 
 SPEC = "demo/resnet18-tiny_2xb32-6e_digits.py"
 

@@ -1,4 +1,5 @@
-"""The effective batch of a run and the linear learning-rate scaling rule (``auto_scale_lr``).
+"""The effective batch of a run and the linear learning-rate scaling rule (``auto_scale_lr``): spec arithmetic,
+so it lives with the spec language and the web reads it without importing the engine.
 
 ``data.samples_per_gpu`` keeps the seed's meaning: images per worker per step. The batch one
 optimizer step sees is that times the number of workers times the gradient accumulation
