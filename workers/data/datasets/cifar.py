@@ -6,7 +6,7 @@ The files lie under ``data_prefix/<base_folder>`` as the archives unpack (``cifa
 uint8 in RGB order, already in memory, so pipelines start without ``LoadImageFromFile`` (seed 59.3).
 
 The batches are pickles that a team member may have uploaded: they are read with
-:func:`workers.data.safe_pickle.load`, which builds arrays, lists, dicts, strings and numbers and refuses
+:func:`workers.data.plain_data.read`, which builds arrays, lists, dicts, strings and numbers and refuses
 anything else (issue 13, "no code from data"), never with ``pickle.load``.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from workers.data import safe_pickle
+from workers.data import plain_data
 from workers.data.datasets.base_dataset import BaseDataset
 from workers.registry import DATASETS
 
@@ -89,7 +89,7 @@ class CIFAR10(BaseDataset):
         """One batch or meta file: plain data only. Errors name it as ``<base_folder>/<file>``, not by the
         worker's absolute path. Latin-1 because the published files were pickled by Python 2."""
         name = f"{self.base_folder}/{os.path.basename(path)}"
-        entry = safe_pickle.load(path, encoding="latin1", name=name)
+        entry = plain_data.read(path, encoding="latin1", name=name)
         if not isinstance(entry, dict):
             raise ValueError(f"{name}: expected a dict, found a {type(entry).__name__}")
         return entry

@@ -25,8 +25,8 @@ from tests.support.cifar import (
     py2_pickle,
     write_cifar10,
 )
-from workers.data import build_dataset, safe_pickle
-from workers.data.safe_pickle import UnsafePickleError
+from workers.data import build_dataset, plain_data
+from workers.data.plain_data import UnsafePickleError
 
 PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
 IN_MEMORY = [{"type": "ImageToTensor", "keys": ["img"]}, {"type": "ToTensor", "keys": ["gt_label"]},
@@ -54,7 +54,7 @@ def test_it_reads_a_batch_pickled_by_python_2_as_pickle_load_does():
     batch["data"][2, 5] = 200  # a byte above 127: the latin1 path must keep it
     raw = py2_pickle(batch)
 
-    got = safe_pickle.loads(raw, encoding="latin1")
+    got = plain_data.parse(raw, encoding="latin1")
 
     assert same(got, pickle.loads(raw, encoding="latin1"))
     assert got["data"].dtype == np.uint8 and got["data"].shape == (5, 3072) and got["data"][2, 5] == 200
@@ -70,7 +70,7 @@ def test_it_reads_arrays_pickled_by_the_installed_numpy(protocol):
               np.int64(-7), np.str_("label")]
     data = {"arrays": arrays, "shared": [arrays[0], arrays[0]]}
 
-    got = safe_pickle.loads(pickle.dumps(data, protocol=protocol))
+    got = plain_data.parse(pickle.dumps(data, protocol=protocol))
 
     assert same(got["arrays"][:9], arrays[:9])
     assert got["arrays"][1].flags.f_contiguous
@@ -80,7 +80,7 @@ def test_it_reads_arrays_pickled_by_the_installed_numpy(protocol):
 
 
 def test_it_reads_the_python_2_layout_with_encoding_bytes():
-    got = safe_pickle.loads(py2_pickle({"label_names": ["cat"], "data": np.arange(3, dtype=np.uint8)}),
+    got = plain_data.parse(py2_pickle({"label_names": ["cat"], "data": np.arange(3, dtype=np.uint8)}),
                             encoding="bytes")
     assert got[b"label_names"] == [b"cat"] and got[b"data"].tolist() == [0, 1, 2]
 
@@ -103,7 +103,7 @@ arrays = hnp.arrays(
 @given(data=plain, array=arrays, protocol=st.sampled_from(PROTOCOLS))
 def test_it_round_trips_plain_data_and_arrays(data, array, protocol):
     value = {"data": data, "array": array, "set": {1, "a"}, "bytes": bytearray(b"\x00\xff")}
-    got = safe_pickle.loads(pickle.dumps(value, protocol=protocol))
+    got = plain_data.parse(pickle.dumps(value, protocol=protocol))
     assert same(got["data"], data)
     assert same(got["array"], array)
     assert got["set"] == {1, "a"} and got["bytes"] == bytearray(b"\x00\xff")
@@ -128,7 +128,7 @@ class Anything:
 
 def refused(raw: bytes, name: str = "cifar-10-batches-py/data_batch_1") -> str:
     with pytest.raises(UnsafePickleError) as info:
-        safe_pickle.load(io.BytesIO(raw), encoding="latin1", name=name)
+        plain_data.read(io.BytesIO(raw), encoding="latin1", name=name)
     assert str(info.value).startswith(f"{name}: ") and str(info.value).endswith(REFUSAL)
     return str(info.value)
 
@@ -168,7 +168,7 @@ def test_it_refuses_every_other_callable(tmp_path, payload, named, protocol):
     raw = pickle.dumps(payload(marker), protocol=protocol, fix_imports=False)
     message = refused(raw)
     assert f"refused to unpickle {named!r}" in message or (
-        named == "copyreg._reconstructor" and "refused to unpickle 'tests.unit.workers.test_safe_pickle." in message)
+        named == "copyreg._reconstructor" and "refused to unpickle 'tests.unit.workers.test_plain_data." in message)
     assert not marker.exists()
 
 
@@ -208,7 +208,7 @@ def test_it_never_hands_a_crafted_dtype_state_to_numpy():
     crafted = raw.replace(b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t", b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x1ft")
     assert crafted != raw
 
-    got = safe_pickle.loads(crafted)
+    got = plain_data.parse(crafted)
 
     assert got.dtype == np.uint8 and got.dtype.flags == 0 and not got.dtype.hasobject
     assert got.tolist() == list(range(8))

@@ -1,9 +1,10 @@
-"""A restricted unpickler for dataset files: plain data and numeric numpy arrays, never code.
+"""Plain data from dataset files in pickle formats: a restricted unpickler that builds numbers, strings,
+containers and numeric numpy arrays, never code.
 
 Some dataset formats are pickles (CIFAR's ``cifar-10-batches-py/*`` and ``cifar-100-python/*``). A dataset is
 uploaded by a team member, and unpickling runs whatever callable the file names (``os.system`` through
 ``__reduce__``), so ``pickle.load`` on it would let anyone with an upload run code on every training node
-(issue 13, "no code from data"). :func:`load` builds only what those formats hold: None, bools, numbers,
+(issue 13, "no code from data"). :func:`read` builds only what those formats hold: None, bools, numbers,
 strings, bytes, lists, tuples, dicts, sets, and numpy arrays and scalars of bool, integer, float, complex,
 bytes and unicode dtypes. Any other global the file names is refused with :class:`UnsafePickleError`.
 
@@ -24,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["UnsafePickleError", "load", "loads"]
+__all__ = ["UnsafePickleError", "parse", "read"]
 
 ALLOWED_CONTENT = "dataset files may hold only arrays, lists, dicts, strings and numbers"
 
@@ -39,7 +40,7 @@ class UnsafePickleError(pickle.UnpicklingError):
 
 
 class _Refusal(Exception):
-    """Raised inside the unpickler; :func:`load` turns it into :class:`UnsafePickleError` naming the file."""
+    """Raised inside the unpickler; :func:`read` turns it into :class:`UnsafePickleError` naming the file."""
 
 
 # --- inert records of numpy's pickle calls ---------------------------------------------------------------
@@ -398,7 +399,7 @@ def _resolve(obj, memo: dict, open_tuples: set):
 # --- public --------------------------------------------------------------------------------------------------
 
 
-def load(path_or_file, *, encoding: str = "ASCII", errors: str = "strict", name: str | None = None):
+def read(path_or_file, *, encoding: str = "ASCII", errors: str = "strict", name: str | None = None):
     """Unpickle a dataset file that may hold only plain data and numeric numpy arrays.
 
     Args:
@@ -425,17 +426,17 @@ def load(path_or_file, *, encoding: str = "ASCII", errors: str = "strict", name:
     return _load(path_or_file, encoding, errors, name or getattr(path_or_file, "name", "<pickle>"))
 
 
-def loads(data: bytes, *, encoding: str = "ASCII", errors: str = "strict", name: str = "<bytes>"):
-    """:func:`load` from bytes in memory.
+def parse(data: bytes, *, encoding: str = "ASCII", errors: str = "strict", name: str = "<bytes>"):
+    """:func:`read` from bytes in memory.
 
     Args:
         data: The pickle.
-        encoding: As for :func:`load`.
-        errors: As for :func:`load`.
+        encoding: As for :func:`read`.
+        errors: As for :func:`read`.
         name: How error messages name the data.
 
     Returns:
-        As :func:`load`.
+        As :func:`read`.
     """
     return _load(io.BytesIO(data), encoding, errors, name)
 
