@@ -206,102 +206,85 @@ def check(spec: Any, positions: Any = None, *, allowed_url_hosts: Sequence[str] 
     """
     errors: list[SpecError] = []
     refs: list[CheckpointRef] = []
-
-    def error(loc_path: tuple, message: str, hint: str) -> None:
-        where = positions.nearest(loc_path) if positions is not None and hasattr(positions, 'nearest') else None
-        filename, line, col = where or (getattr(positions, 'filename', '<spec>'), None, None)
-        errors.append(SpecError(message, filename, line, col, hint))
-
     for loc in locations(spec):
-        value = loc.value.strip()
-        if loc.field.area == 'checkpoint':
-            ref = _checkpoint_location(loc, value, allowed_url_hosts, own_storage, error)
-            if ref is not None:
-                refs.append(ref)
-            continue
-        problem = relative_problem(loc.value)
-        if problem:
-            error(loc.path, f'{loc.dotted} {loc.value[:80]!r} {problem}; it must stay inside {_AREA_WORDS[loc.field.area]}',
-                  "write it relative to the dataset, e.g. 'data/<name>/train' or 'meta/train.txt'"
-                  if loc.field.area == 'data' else "write a folder name relative to the run's folder, e.g. 'tf_logs'")
+        _check_location(loc, loc.path, positions, allowed_url_hosts, own_storage, errors, refs)
     for section in NETWORK_SECTIONS:
         node: Any = spec
         for key in section:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict) and node.get('enabled'):
-            error(section, f"{'.'.join(section)} sends the run's metrics over the network; a spec may not",
-                  'use the TensorBoard monitor or the dashboard instead')
+            errors.append(_error(positions, section, f"{'.'.join(section)} sends the run's metrics over the "
+                                 "network; a spec may not", 'use the TensorBoard monitor or the dashboard instead'))
     return errors, refs
-
-
-def _checkpoint_location(loc: Location, value: str, allowed_url_hosts, own_storage, error) -> CheckpointRef | None:
-    if not value:
-        return None
-    hint = ("name another run's checkpoint by id, e.g. load_from='checkpoint:123' (ids are listed on the run's "
-            "page), or a URL on the operator's allowlist")
-    ident = checkpoint_ref(value)
-    if ident is not None:
-        return CheckpointRef(loc, checkpoint_id=ident)
-    scheme = urlsplit(value).scheme.lower() if _SCHEME.match(value) else ''
-    if scheme in URL_SCHEMES:
-        problem = url_problem(value, allowed_url_hosts)
-        if problem:
-            error(loc.path, f'{loc.dotted}: {problem}', hint)
-        return None
-    key = own_storage(value) if own_storage is not None and (scheme or not relative_problem(value)) else None
-    if key:
-        return CheckpointRef(loc, key=key)
-    what = 'an object-store URI outside the service\'s storage' if scheme else (
-        'a path' if not relative_problem(value) else f'a path that {relative_problem(value)}')
-    error(loc.path, f'{loc.dotted} {value[:80]!r} is {what}; a run reads only checkpoints the service resolves', hint)
-    return None
 
 
 def check_sweep_space(space: Any, positions: Any = None, *, allowed_url_hosts: Sequence[str] = (),
                       own_storage: Any = None) -> tuple[list[SpecError], list[CheckpointRef]]:
-    """The path policy for a sweep's search space: every value a path field may take is checked; a continuous
-    domain over a path field is refused."""
+    """The path policy for a sweep's search space: every value a path field may take is checked as if the spec
+    held it, its problems pointing at the domain; a continuous domain over a path field is refused."""
     errors: list[SpecError] = []
     refs: list[CheckpointRef] = []
-    if not isinstance(space, dict):
-        return errors, refs
-    for key, domain in space.items():
-        parts = tuple(int(p) if p.isdigit() else p for p in str(key).split('.'))
-        if field_for(parts) is None or not isinstance(domain, dict):
+    for key, domain in space.items() if isinstance(space, dict) else ():
+        path = tuple(int(p) if p.isdigit() else p for p in str(key).split('.'))
+        field = field_for(path)
+        if field is None or not isinstance(domain, dict):
             continue
         at = ('sweep', 'space', key)
         values = domain.get('values')
         if domain.get('type') not in ('choice', 'grid_search') or not isinstance(values, (list, tuple)):
-            where = positions.nearest(at) if positions is not None and hasattr(positions, 'nearest') else None
-            filename, line, col = where or ('<spec>', None, None)
-            errors.append(SpecError(f'sweep.space[{key!r}] searches a path field; only choice or grid_search '
-                                    'over named values can', filename, line, col))
+            errors.append(_error(positions, at, f'sweep.space[{key!r}] searches a path field; only choice or '
+                                 'grid_search over named values can'))
             continue
-        # each value checked as if the spec held it, its errors pointing at the domain
-        probe: dict = {}
-        node = probe
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
         for value in values:
-            node[parts[-1]] = value
-            found, found_refs = check(probe, _Shifted(positions, at), allowed_url_hosts=allowed_url_hosts,
-                                      own_storage=own_storage)
-            errors += found
-            refs += found_refs
+            if isinstance(value, str):
+                _check_location(Location(path, value, field), at, positions, allowed_url_hosts, own_storage,
+                                errors, refs)
     return errors, refs
 
 
-class _Shifted:
-    """Positions that answer every lookup with one location (a sweep domain's)."""
+def _error(positions: Any, at: tuple, message: str, hint: str | None = None) -> SpecError:
+    """A problem at ``at`` (or its nearest written ancestor) of the spec ``positions`` describe."""
+    where = positions.nearest(at) if positions is not None and hasattr(positions, 'nearest') else None
+    filename, line, col = where or (getattr(positions, 'filename', '<spec>'), None, None)
+    return SpecError(message, filename, line, col, hint)
 
-    def __init__(self, positions: Any, at: tuple) -> None:
-        self.positions, self.at = positions, at
-        self.filename = getattr(positions, 'filename', '<spec>')
 
-    def nearest(self, path):
-        if self.positions is None or not hasattr(self.positions, 'nearest'):
-            return None
-        return self.positions.nearest(self.at)
+def _check_location(loc: Location, at: tuple, positions: Any, allowed_url_hosts, own_storage,
+                    errors: list[SpecError], refs: list[CheckpointRef]) -> None:
+    """Check one path field's value against its area; a problem goes to ``errors`` (reported at ``at``), a
+    checkpoint the server must resolve to ``refs``."""
+    if loc.field.area != 'checkpoint':
+        problem = relative_problem(loc.value)
+        if problem:
+            errors.append(_error(
+                positions, at, f'{loc.dotted} {loc.value[:80]!r} {problem}; it must stay inside '
+                f'{_AREA_WORDS[loc.field.area]}',
+                "write it relative to the dataset, e.g. 'data/<name>/train' or 'meta/train.txt'"
+                if loc.field.area == 'data' else "write a folder name relative to the run's folder, e.g. 'tf_logs'"))
+        return
+    value = loc.value.strip()
+    if not value:
+        return
+    hint = ("name another run's checkpoint by id, e.g. load_from='checkpoint:123' (ids are listed on the run's "
+            "page), or a URL on the operator's allowlist")
+    ident = checkpoint_ref(value)
+    if ident is not None:
+        refs.append(CheckpointRef(loc, checkpoint_id=ident))
+        return
+    scheme = urlsplit(value).scheme.lower() if _SCHEME.match(value) else ''
+    if scheme in URL_SCHEMES:
+        problem = url_problem(value, allowed_url_hosts)
+        if problem:
+            errors.append(_error(positions, at, f'{loc.dotted}: {problem}', hint))
+        return
+    key = own_storage(value) if own_storage is not None and (scheme or not relative_problem(value)) else None
+    if key:
+        refs.append(CheckpointRef(loc, key=key))
+        return
+    what = 'an object-store URI outside the service\'s storage' if scheme else (
+        'a path' if not relative_problem(value) else f'a path that {relative_problem(value)}')
+    errors.append(_error(positions, at, f'{loc.dotted} {value[:80]!r} is {what}; a run reads only checkpoints the '
+                         'service resolves', hint))
 
 
 # --- the worker side ---------------------------------------------------------------------------------------

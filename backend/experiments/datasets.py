@@ -111,7 +111,7 @@ def _lexical_area(team, path) -> tuple[str, str]:
     """
     text = str(path or "").strip().replace("\\", "/")
     rel = PurePosixPath(text)
-    if not text or "\x00" in text or rel.is_absolute() or ".." in rel.parts or not rel.parts:
+    if not text or relative_problem(text) or not rel.parts:
         raise _outside_areas(team, path)
     own = PurePosixPath(team_area(team))
     if own in rel.parents:

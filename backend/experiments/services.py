@@ -19,6 +19,7 @@ from django.utils import timezone
 
 import jobspecs
 from backend.accounts import access
+from jobspecs.paths import relative_problem
 from workers.storage import strip_credentials
 
 from . import ray_jobs, spec_paths
@@ -447,11 +448,12 @@ def _write_job_file(run: Run) -> str:
 def job_document(spec: dict, dataset: Dataset, resources: dict, user, *, sweep_space: dict | None = None,
                  **fields) -> dict:
     """The parts of a job file runs and sweeps share: spec, dataset, resources, checkpoints and network policy."""
-    data_key, _ = dataset_location(dataset)
+    from .datasets import stored_dataset_key  # datasets imports this module
+
     return {
         **fields,
         "spec": spec,
-        "data_key": data_key,
+        "data_key": stored_dataset_key(dataset),  # checked again: DispatchRefused outside the team's area
         "dataset_name": dataset.name,
         "resources": resources,
         "checkpoints": spec_paths.job_checkpoints([spec], user, sweep_space),
@@ -472,21 +474,6 @@ def refuse_dispatch(model, pk, err: DispatchRefused) -> str:
             obj.transition(RunStatus.FAILED, f"not dispatched: {err.message}")
     log.warning("%s %s not dispatched: %s", model._meta.verbose_name, pk, err.message)
     return "refused"
-
-
-def dataset_location(ds: Dataset) -> tuple[str, str]:
-    """``(data_key, data_root)`` of a dataset for a job file: its key on the storage and the storage's own name
-    for it (a path on a path storage, a URI on an object store). Never a path of the row's own: the dataset
-    must lie in its team's area ``datasets/<team slug>/`` or a shared folder, checked again here (a row stored
-    before team areas, or edited in the admin, may not; links followed on a path storage).
-
-    Raises:
-        DispatchRefused: for a dataset outside those areas.
-    """
-    from .datasets import stored_dataset_key  # datasets imports this module
-
-    key = stored_dataset_key(ds)
-    return key, storage().uri(key)
 
 
 # Ray job status -> what it means for an active run.
@@ -725,12 +712,9 @@ def checkpoint_file(ckpt: Checkpoint) -> str | None:
 
 def _key_in_folder(folder: str, path) -> str | None:
     text = str(path or "")
-    if not text or "\\" in text or "\x00" in text or len(text) > 500:
+    if not text or "\\" in text or len(text) > 500 or relative_problem(text):  # the path policy's rule
         return None
-    pure = PurePosixPath(text)
-    if pure.is_absolute() or ".." in pure.parts:
-        return None
-    key = pure.as_posix()
+    key = PurePosixPath(text).as_posix()
     if not key.startswith(folder + "/"):
         return None
     st = storage()

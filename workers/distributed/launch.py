@@ -30,9 +30,14 @@ def service_spec(cfg: dict, storage: Storage | None = None) -> dict:
             dataset changed since submit).
     """
     storage = storage or _storage(cfg)
-    data_root = storage.local(cfg["data_key"]) if cfg.get("data_key") else cfg.get("data_root")
     checkpoints = {ref: str(storage.local(key)) for ref, key in (cfg.get("checkpoints") or {}).items()}
-    return path_policy.rebase(cfg["spec"], data_root=data_root, run_root=cfg["run_dir"], checkpoints=checkpoints)
+    return path_policy.rebase(cfg["spec"], data_root=_data_root(cfg, storage), run_root=cfg["run_dir"],
+                              checkpoints=checkpoints)
+
+
+def _data_root(cfg: dict, storage: Storage) -> Path | None:
+    """The run's dataset on this node: the storage's folder, or on an object store the node's copy of it."""
+    return storage.local(cfg["data_key"]) if cfg.get("data_key") else None
 
 
 def confine_worker(cfg: dict) -> None:
@@ -43,8 +48,7 @@ def confine_worker(cfg: dict) -> None:
     from workers.data.datasets.base_dataset import confine_data
 
     storage = _storage(cfg)
-    data_root = storage.local(cfg["data_key"]) if cfg.get("data_key") else cfg.get("data_root")
-    confine_data(data_root)
+    confine_data(_data_root(cfg, storage))
     fetch.configure(allowed_hosts=list(cfg.get("allowed_url_hosts") or []),
                     cache_dir=Path(cfg["run_dir"]) / "cache", own_storage=storage.location)
 
@@ -273,7 +277,6 @@ def job_config(storage: Storage, job: dict, run_key: str) -> dict:
         "run_key": run_key,
         "work_key": f"{run_key}/work",
         "data_key": job.get("data_key"),
-        "data_root": job.get("data_root"),
         "checkpoints": dict(job.get("checkpoints") or {}),
         "allowed_url_hosts": list(job.get("allowed_url_hosts") or []),
         "device": "cuda" if float(res.get("gpus_per_worker", 0) or 0) else "cpu",

@@ -1,5 +1,6 @@
 """Datasets belong to teams: a folder registered by path lies in ``datasets/<team slug>/`` or a shared folder
 (``TRAINYARD_SHARED_DATASETS``), links followed; dispatch and verification check a stored row again."""
+import json
 import os
 
 import pytest
@@ -161,8 +162,8 @@ def test_a_sweep_whose_dataset_lies_outside_its_teams_area_fails_at_dispatch(cas
 def test_a_run_in_its_teams_area_is_dispatched_by_key(cast, storage, submitted):
     run = cast.make_run()
     assert services.dispatch(str(run.pk)) == "submitted"
-    assert services.dataset_location(cast.dataset) == ("datasets/team-a/digits",
-                                                       str(storage / "datasets" / "team-a" / "digits"))
+    job = json.loads((storage / "runs" / str(run.pk) / "job.json").read_text())
+    assert job["data_key"] == "datasets/team-a/digits"
 
 
 def test_verification_does_not_look_outside_the_area(cast, storage):

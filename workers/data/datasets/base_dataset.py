@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from jobspecs.paths import PathPolicyError
+from jobspecs.paths import PathPolicyError, relative_problem
 from workers.data.transforms import Compose
 from workers.evaluation import evaluate_classification
 
@@ -32,8 +32,7 @@ def _check_name(name: str, where: str) -> None:
 
     Checked on the names as written, once per dataset: the dataset's own folder was resolved (links followed)
     when the spec was rebased, and what lies inside it came from an upload, which holds no links."""
-    text = str(name).replace("\\", "/")
-    if text.startswith(("/", "~")) or ".." in text.split("/") or "\x00" in text or (len(text) > 1 and text[1] == ":"):
+    if relative_problem(str(name)):
         raise PathPolicyError(f"{where} names {str(name)[:200]!r}, a file outside the run's dataset")
 
 
