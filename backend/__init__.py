@@ -1,4 +1,2 @@
-"""Trainyard's Django project: settings, Celery app, and the accounts / experiments apps."""
-from .celery import app as celery_app
-
-__all__ = ["celery_app"]
+"""Trainyard's service: the Django project (``backend.project``) and its apps (accounts, experiments,
+leaderboard)."""

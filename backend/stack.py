@@ -122,7 +122,7 @@ class Stack:
 
     # --- Celery and web --------------------------------------------------------------------------
     def start_celery(self, *, beat: bool = True, concurrency: int = 2) -> subprocess.Popen:
-        cmd = [PYTHON, "-m", "celery", "-A", "backend", "worker", "--loglevel=INFO",
+        cmd = [PYTHON, "-m", "celery", "-A", "backend.project", "worker", "--loglevel=INFO",
                f"--concurrency={concurrency}", "--without-gossip", "--without-mingle"]
         if beat:
             cmd += ["-B", "-s", str(self.var_dir / "celerybeat-schedule")]
@@ -131,7 +131,7 @@ class Stack:
     def start_web(self, *, host: str = "127.0.0.1", port: int = 8000, timeout: float = 60) -> str:
         url = f"http://{host}:{port}"
         self.env.setdefault("TRAINYARD_PUBLIC_URL", url)
-        proc = self._spawn("web", [PYTHON, "-m", "uvicorn", "backend.asgi:application", "--host", host,
+        proc = self._spawn("web", [PYTHON, "-m", "uvicorn", "backend.project.asgi:application", "--host", host,
                                    "--port", str(port), "--no-access-log", "--timeout-graceful-shutdown", "3"])
         wait_http(f"{url}/login/", timeout, proc)
         return url

@@ -150,7 +150,7 @@ def get(client, url: str, token: str):
 def ingestion(client, seeded: dict, batches: int, size: int) -> float:
     """Points per second through POST /api/ingest/<run> (batches of ``size`` train + val points)."""
     from backend.experiments.models import Run, RunStatus
-    from backend.experiments.services import issue_ingest_token
+    from backend.experiments.tokens import issue_ingest_token
 
     run = Run.objects.create(team=seeded["team"], created_by=seeded["user"], name="ingest", dataset=seeded["dataset"],
                              spec_text="x = 1", resolved_spec={}, spec_hash="0" * 64, status=RunStatus.RUNNING)
@@ -184,7 +184,7 @@ def main() -> None:
     url = create_database()
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("CELERY_BROKER_URL", "memory://")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "backend.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "backend.project.settings"
     try:
         import django
 

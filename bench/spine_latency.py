@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.project.settings")
 
-from backend.stack import Stack, _free_port  # noqa: E402
+from backend.stack import Stack  # noqa: E402
 from tests.support.live import create_database, drop_database, start_live_stack  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0] + "/10"
@@ -67,7 +68,7 @@ def main() -> int:
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="trainyard-bench-"))
     ray = Stack(var_dir=root / "ray")
-    ray.start_ray(dashboard_port=_free_port(), num_cpus=4)
+    ray.start_ray(dashboard_port=free_port(), num_cpus=4)
     env = {k: ray.env[k] for k in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
     env["RAY_AUTH_TOKEN"] = ray.ray_auth_token  # the bench's own Jobs API client; the head reads the file
     db_url = create_database(PG_URL)

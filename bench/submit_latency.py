@@ -39,7 +39,7 @@ DEFAULT_BASELINE = "0728959"
 
 WORKER = r'''
 import json, os, sys, time
-os.environ["DJANGO_SETTINGS_MODULE"] = "backend.settings_test"
+os.environ["DJANGO_SETTINGS_MODULE"] = "backend.project.settings_test"
 import django
 django.setup()
 from django.test.utils import setup_databases, teardown_databases

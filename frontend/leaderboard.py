@@ -9,11 +9,9 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseBadRequest
 from django.shortcuts import render
-from rest_framework.exceptions import ValidationError
 
 from backend.accounts import access
 from backend.experiments.models import Dataset
-from backend.leaderboard import api as leaderboard_api
 from backend.leaderboard import services
 from backend.leaderboard.serializers import LeaderboardEntrySerializer
 
@@ -53,9 +51,9 @@ def scatter(results: list, references: list, pareto: list[str]) -> dict | None:
 @login_required
 def leaderboard(request):
     try:
-        data = leaderboard_api.board(request)
-    except ValidationError as err:
-        return HttpResponseBadRequest(str(err.detail["ordering"][0]))
+        data = services.board(request.user, request.GET)
+    except ValueError as err:
+        return HttpResponseBadRequest(str(err))
     results = LeaderboardEntrySerializer([e.as_dict() for e in data["results"]], many=True).data
     references = LeaderboardEntrySerializer([e.as_dict() for e in data["references"]], many=True).data
     ordering = request.GET.get("ordering") or "-top1"

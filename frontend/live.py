@@ -10,7 +10,7 @@ import json
 from asgiref.sync import sync_to_async
 from django.http import Http404, HttpResponseForbidden, StreamingHttpResponse
 
-from backend.experiments.api import get_run_for_user
+from backend.experiments.access import get_run_for_user
 from backend.experiments.models import TERMINAL, LogLine, MetricPoint, Run
 
 POLL_SECONDS = 1.0

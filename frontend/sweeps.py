@@ -1,7 +1,7 @@
 """Sweep pages: the list, a new sweep (with a search-space editor) and a sweep's trials.
 
-State changes go through ``backend.experiments.sweeps``; access through the helpers of the API module
-(another team's sweep is a 404, a viewer's write a 403).
+State changes go through ``backend.experiments.submit`` and ``lifecycle``; access through
+``backend.experiments.access`` (another team's sweep is a 404, a viewer's write a 403).
 """
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ from django.views.decorators.http import require_POST
 
 import jobspecs
 from backend.accounts import access
-from backend.experiments import services, sweeps
-from backend.experiments.models import TERMINAL, Dataset
-from backend.experiments.sweeps_api import get_sweep_for_user, sweeps_for, trial_values
+from backend.experiments import lifecycle, submit
+from backend.experiments.access import get_sweep_for_user, sweeps_for
+from backend.experiments.errors import ServiceError
+from backend.experiments.models import DEFAULT_PRIMARY, TERMINAL, Dataset
+from backend.experiments.trials import trial_values
 from frontend.refusals import refused
+from jobspecs.contract import ContractError, spec_facts
 
 DOMAIN_TYPES = ["choice", "grid_search", "uniform", "loguniform", "randint", "quniform", "qloguniform",
                 "qrandint", "lograndint", "randn", "qrandn"]
@@ -87,12 +90,19 @@ def sweep_new(request):
     spec_name = request.POST.get("spec_name") or request.GET.get("spec_name") or \
         "demo/resnet18-tiny_asha-sweep_digits.py"
     form = {"spec_name": spec_name, "dataset": request.POST.get("dataset", ""), "name": request.POST.get("name", ""),
-            "cfg_options": request.POST.get("cfg_options", ""), "metric": "accuracy_top-1", "mode": "max",
+            "cfg_options": request.POST.get("cfg_options", ""), "metric": DEFAULT_PRIMARY[0], "mode": DEFAULT_PRIMARY[1],
             "num_samples": "8", "search_alg": "random", "scheduler": "asha", "max_concurrent_trials": "2",
             "num_workers": "1"}
     rows: list[dict] = []
-    if spec_name in set(specs):  # start from the library spec's own sweep section
-        base = jobspecs.load(jobspecs.library_dir() / spec_name).get("sweep") or {}
+    if spec_name in set(specs):  # start from the library spec's primary metric and its own sweep section
+        spec = jobspecs.load(jobspecs.library_dir() / spec_name)
+        try:
+            facts = spec_facts(spec)
+        except ContractError:
+            facts = None
+        if facts is not None and facts.primary_metric:
+            form.update(metric=facts.primary_metric, mode=facts.primary_mode)
+        base = spec.get("sweep") or {}
         rows = _rows_from_space(base.get("space", {}))
         for key in ("metric", "mode", "num_samples", "max_concurrent_trials"):
             if base.get(key) is not None:
@@ -113,13 +123,13 @@ def sweep_new(request):
                       "max_concurrent_trials": int(form["max_concurrent_trials"]) if form["max_concurrent_trials"]
                       else None}
             cfg_options = [line.strip() for line in form["cfg_options"].splitlines() if line.strip()]
-            sweep = sweeps.submit_sweep(
+            sweep = submit.submit_sweep(
                 request.user, team=team, dataset=form["dataset"], spec_name=form["spec_name"],
                 cfg_options=cfg_options, name=form["name"], sweep=config,
                 resources={"num_workers": int(form["num_workers"] or 1)})
         except ValueError as err:
             error = str(err)
-        except services.ServiceError as err:
+        except ServiceError as err:
             if err.status == 403:
                 raise PermissionDenied(err.message) from None
             error, errors, refusal = err.message, err.errors, err
@@ -177,8 +187,8 @@ def sweep_trials(request, pk):
 def sweep_cancel(request, pk):
     sweep = get_sweep_for_user(request.user, pk)
     try:
-        sweeps.cancel_sweep(request.user, sweep)
-    except services.ServiceError as err:
+        lifecycle.cancel(request.user, sweep)
+    except ServiceError as err:
         if err.status == 403:
             raise PermissionDenied(err.message) from None
         messages.error(request, err.message)

@@ -9,10 +9,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from backend.accounts import access, services
-from backend.accounts.api import get_team_for_user, teams_for
+from backend.accounts.access import get_team_for_user, teams_for
 from backend.accounts.models import Role
 from backend.experiments import quotas
-from backend.experiments.services import ServiceError
+from backend.experiments.errors import ServiceError
 from frontend.refusals import refused
 
 

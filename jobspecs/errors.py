@@ -20,6 +20,9 @@ class SpecError(Exception):
         lineno: 1-based line, or None when the error is not about one place.
         col: 1-based column (in characters), or None.
         hint: What to write instead, or None.
+        path: The spec's key the problem concerns (``('resources', 'num_workers')``), ``()`` when it is
+            about the spec as a whole or not about one key: callers pick the problems of a section by it,
+            never by the message's words.
     """
 
     def __init__(
@@ -29,6 +32,7 @@ class SpecError(Exception):
         lineno: int | None = None,
         col: int | None = None,
         hint: str | None = None,
+        path: tuple = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -36,6 +40,7 @@ class SpecError(Exception):
         self.lineno = lineno
         self.col = col
         self.hint = hint
+        self.path = tuple(path)
 
     @property
     def location(self) -> str:
@@ -58,7 +63,7 @@ class SpecError(Exception):
 
     def __reduce__(self):
         # Keep every field through pickling (Celery results, multiprocessing).
-        return (type(self), (self.message, self.filename, self.lineno, self.col, self.hint))
+        return (type(self), (self.message, self.filename, self.lineno, self.col, self.hint, self.path))
 
     def as_dict(self) -> dict[str, Any]:
         """The error's fields as plain data, e.g. for a 400 response body."""

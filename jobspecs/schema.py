@@ -106,7 +106,7 @@ class _Checker:
                     where = self.positions.get(probe)
                     probe = probe[:-1]
         filename, lineno, col = where or (getattr(self.positions, 'filename', '<spec>'), None, None)
-        self.errors.append(SpecError(message, filename, lineno, col, hint))
+        self.errors.append(SpecError(message, filename, lineno, col, hint, path=path))
 
     def expect(self, path: Path, value: Any, what: str, hint: str | None = None) -> None:
         self.error(path, f'{_dotted(path)} must be {what}, not {_show(value)}', hint)

@@ -1,2 +1,36 @@
-"""Fixtures every test folder can use."""
-pytest_plugins = ["tests.s3", "tests.support.stack_fixtures"]  # s3_server; ray_head, pg_stack, embedded_stack
+"""Fixtures every test folder can use, and the markers the suite is selected and distributed by.
+
+Markers (``pytest -m``): ``integration`` on every test of ``tests/integration`` and every test that uses a live
+fixture (a Ray head or a whole stack: ``stack_fixtures.LIVE_FIXTURES``); ``e2e`` on the browser tests of
+``tests/e2e``. ``make test-fast`` runs the rest.
+
+Distribution (``pytest -n N --dist loadgroup``): the live tests run in lanes, one worker and one Ray head each,
+beside the unit tests (``tests/support/lanes.py``).
+"""
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.support.s3", "tests.support.stack_fixtures"]  # s3_server; ray_head, pg_stack, ...
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    from tests.support.stack_fixtures import LIVE_FIXTURES  # imported here: a plugin, so pytest rewrites it
+
+    for item in items:
+        module = Path(str(item.fspath)).resolve().relative_to(TESTS).as_posix()
+        if module.startswith("e2e/"):
+            item.add_marker(pytest.mark.e2e)
+        if module.startswith("integration/") or LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadgroup":
+        from tests.support.lanes import make_scheduler
+
+        return make_scheduler(config, log)
+    return None

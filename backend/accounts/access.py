@@ -38,3 +38,31 @@ def default_team(user) -> Team | None:
     """The team a user's new objects go to when they do not name one: their first membership."""
     m = memberships(user).order_by("id").first()
     return m.team if m else None
+
+
+def teams_for(user):
+    """The user's teams, with their members."""
+    return Team.objects.filter(pk__in=team_ids(user)).prefetch_related("memberships__user").order_by("name")
+
+
+def get_team_for_user(user, slug) -> Team:
+    """The team if the user is in it; 404 otherwise."""
+    team = teams_for(user).filter(slug=slug).first()
+    if team is None:
+        raise Http404("No such team.")
+    return team
+
+
+def team_for_write(user, slug: str | None) -> Team:
+    """The team named by ``slug`` (default: the user's first), if the user may write there; 404 for a team
+    the user is not in, 403 for a viewer."""
+    if slug:
+        team = Team.objects.filter(slug=slug, memberships__user=user).first()
+        if team is None:
+            raise Http404("No such team.")
+    else:
+        team = default_team(user)
+        if team is None:
+            raise Http404("You are not in any team.")
+    require_write(user, team)
+    return team

@@ -1,16 +1,15 @@
 """REST API for teams (read; owners manage members) and your personal API tokens.
 
-Access goes through ``access`` and the service functions: another team is a 404, a non-owner's
+Access goes through ``access.py`` and the service functions: another team is a 404, a non-owner's
 change a 403.
 """
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from . import access, services
-from .models import Team
+from . import services
+from .access import get_team_for_user, teams_for
 from .serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
@@ -18,21 +17,6 @@ from .serializers import (
     MemberWriteSerializer,
     TeamSerializer,
 )
-
-# --- access helpers ----------------------------------------------------------------------------
-
-
-def teams_for(user):
-    return Team.objects.filter(pk__in=access.team_ids(user)).prefetch_related("memberships__user").order_by("name")
-
-
-def get_team_for_user(user, slug) -> Team:
-    """The team if the user is in it; 404 otherwise."""
-    team = teams_for(user).filter(slug=slug).first()
-    if team is None:
-        raise Http404("No such team.")
-    return team
-
 
 # --- teams ---------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from backend.experiments import throttles
-from backend.experiments.services import Conflict, ServiceError
+from backend.experiments.errors import Conflict, ServiceError
 
 from . import access
 from .models import ApiToken, Membership, Role, Team

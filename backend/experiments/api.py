@@ -3,7 +3,7 @@
 Run lists filter with the parameters of ``filters.py`` and page with a cursor (stable while new
 runs arrive); a metrics request returns each curve downsampled to ``max_points`` (``downsample.py``).
 
-Access goes through the helpers at the top: another team's run is a 404, a viewer's write a 403.
+Access goes through ``access.py``: another team's run is a 404, a viewer's write a 403.
 """
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -17,12 +17,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from backend.accounts import access
-from backend.accounts.models import Team
+from backend.accounts.access import team_for_write
 
-from . import datasets, downsample, run_actions, services
+from . import datasets, downsample, ingestion, lifecycle, run_actions, submit, tokens
+from .access import datasets_for, get_dataset_for_user, get_run_for_user, get_runs_for_user, is_uuid, runs_for
+from .checkpoints import checkpoint_file, with_availability
+from .errors import ServiceError
 from .filters import ORDERING_FIELDS, RunFilterBackend, RunOrderingFilter
-from .models import Checkpoint, Dataset, LogLine, MetricPoint, Run
+from .models import Checkpoint, LogLine, MetricPoint, Run
 from .serializers import (
     CheckpointSerializer,
     DatasetCreateSerializer,
@@ -39,64 +41,9 @@ from .serializers import (
 )
 from .storage import storage
 
-# --- access helpers ----------------------------------------------------------------------------
-
-
-def runs_for(user):
-    return (Run.objects.filter(team_id__in=access.team_ids(user))
-            .select_related("team", "dataset", "created_by").prefetch_related("tags"))
-
-
-def get_run_for_user(user, pk) -> Run:
-    """The run if it is in one of the user's teams; 404 otherwise (also for a malformed id)."""
-    if not _is_uuid(pk):
-        raise Http404("No such run.")
-    try:
-        return runs_for(user).get(pk=pk)
-    except Run.DoesNotExist:
-        raise Http404("No such run.") from None
-
-
-def datasets_for(user):
-    return Dataset.objects.filter(team_id__in=access.team_ids(user)).select_related("team")
-
-
-def get_dataset_for_user(user, pk) -> Dataset:
-    """The dataset if it is in one of the user's teams; 404 otherwise."""
-    if not str(pk).isdigit():
-        raise Http404("No such dataset.")
-    try:
-        return datasets_for(user).get(pk=pk)
-    except Dataset.DoesNotExist:
-        raise Http404("No such dataset.") from None
-
-
-def get_runs_for_user(user, ids) -> list[Run]:
-    """The runs named by ``ids``, all of them visible to the user; 404 if any is not."""
-    wanted = {str(i) for i in ids}
-    if not all(_is_uuid(i) for i in wanted):
-        raise Http404("No such run.")
-    found = list(runs_for(user).filter(pk__in=wanted))
-    if len(found) != len(wanted):
-        raise Http404("No such run.")
-    return found
-
-
-def team_for_write(user, slug: str | None) -> Team:
-    if slug:
-        team = Team.objects.filter(slug=slug, memberships__user=user).first()
-        if team is None:
-            raise Http404("No such team.")
-    else:
-        team = access.default_team(user)
-        if team is None:
-            raise Http404("You are not in any team.")
-    access.require_write(user, team)
-    return team
-
 
 class ServiceException(APIException):
-    def __init__(self, err: services.ServiceError):
+    def __init__(self, err: ServiceError):
         self.status_code = err.status
         self.wait = getattr(err, "wait", None)  # a throttle's: DRF's handler answers it as Retry-After
         super().__init__(detail={"detail": err.message, "errors": err.errors})
@@ -108,7 +55,7 @@ class RequestTooLarge(APIException):
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, services.ServiceError):
+    if isinstance(exc, ServiceError):
         exc = ServiceException(exc)
     elif isinstance(exc, RequestDataTooBig):  # DRF reads a JSON or form body through request.body
         exc = RequestTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
@@ -163,7 +110,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
         team = team_for_write(request.user, data.get("team"))
-        run = services.submit_run(
+        run = submit.submit_run(
             request.user, team=team, dataset=data["dataset"], spec_text=data.get("spec_text") or None,
             spec_name=data.get("spec_name") or None, cfg_options=data.get("cfg_options"),
             name=data.get("name"), resources=data.get("resources"),
@@ -173,8 +120,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(request=None, responses={202: RunSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        run = services.cancel_run(request.user, self.get_object())
-        run.refresh_from_db()
+        run = lifecycle.cancel(request.user, self.get_object())
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -247,7 +193,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True)
     def checkpoints(self, request, pk=None):
         run = self.get_object()
-        return Response(CheckpointSerializer(run.checkpoints.all(), many=True).data)
+        return Response(CheckpointSerializer(with_availability(run.checkpoints.all()), many=True).data)
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     @action(detail=True, url_path=r"checkpoints/(?P<ckpt_id>\d+)/download")
@@ -255,7 +201,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         run = self.get_object()
         ckpt = Checkpoint.objects.filter(run=run, pk=ckpt_id).first()
         missing = "No such checkpoint file (it may have been rotated out by max_keep_ckpts)."
-        key = services.checkpoint_file(ckpt) if ckpt else None  # only a file in the run's own folder
+        key = checkpoint_file(ckpt) if ckpt else None  # only a file in the run's own folder
         if key is None:
             raise Http404(missing)
         try:
@@ -311,25 +257,15 @@ def ingest(request, run_id):
     """Receive one batch from a run's reporter, authenticated by the run's own token."""
     header = request.headers.get("Authorization", "")
     token = header[7:] if header.startswith("Bearer ") else ""
-    run = Run.objects.filter(pk=run_id).first() if _is_uuid(run_id) else None
-    if run is None or not services.check_ingest_token(run, token):
+    run = Run.objects.filter(pk=run_id).first() if is_uuid(run_id) else None
+    if run is None or not tokens.check_ingest_token(run, token):
         return Response({"detail": "Unknown run or wrong run token."}, status=status.HTTP_403_FORBIDDEN)
-    if services.ingestion_closed(run):
+    if tokens.ingestion_closed(run):
         return Response({"detail": "The run has ended; its token is no longer accepted."},
                         status=status.HTTP_403_FORBIDDEN)
     ser = IngestBatchSerializer(data=request.data)
     ser.is_valid(raise_exception=True)
-    result = services.record_batch(run, ser.validated_data)
+    result = ingestion.record_batch(run, ser.validated_data)
     if result.stop:
         return Response({"detail": "The run was cancelled.", "stop": True}, status=status.HTTP_409_CONFLICT)
     return Response({"duplicate": result.duplicate, "stored": result.stored, "stop": False})
-
-
-def _is_uuid(value) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True

@@ -36,8 +36,8 @@ from backend.accounts import access
 from jobspecs.paths import relative_problem
 
 from . import throttles
+from .errors import DispatchRefused, ServiceError
 from .models import Dataset
-from .services import DispatchRefused, ServiceError
 from .storage import Storage, storage
 
 log = logging.getLogger(__name__)

@@ -1,16 +1,20 @@
 """What a team trains and what its runs produce.
 
-A ``Run`` moves through a small state machine (``TRANSITIONS``); every change goes through
-``Run.transition`` inside the service functions, and is kept as a ``RunEvent`` for the timeline.
+A ``Run`` (and a ``Sweep``) moves through a small state machine (``TRANSITIONS``); every change goes through
+``Job.transition`` inside the service functions, is kept as a ``RunEvent`` (``SweepEvent``) for the timeline,
+and is announced by ``status_changed`` (``lifecycle`` starts a team's waiting jobs when one ends).
 """
-import logging
 import uuid
 
 from django.conf import settings
 from django.db import models
+from django.dispatch import Signal
 from django.utils import timezone
 
 from backend.accounts.models import Team
+from jobspecs import training
+from jobspecs.batch import batch_facts
+from jobspecs.contract import ContractError, SpecFacts, spec_facts
 
 
 class Dataset(models.Model):
@@ -69,6 +73,48 @@ class InvalidTransition(Exception):
     pass
 
 
+# Sent by ``Job.transition`` after each change, inside the caller's transaction: ``sender`` is the model class,
+# with ``job``, ``old`` and ``new`` (statuses). The lifecycle listens (``lifecycle.slot_freed``).
+status_changed = Signal()
+
+# What the service assumes of a spec it knows no facts of (a row stored before facts, a spec that cannot be
+# read) and the metric "best" compares for a spec that evaluates nothing: MMClassification's default
+# evaluation (``evaluation = dict(metric='accuracy')``), named by the engine's rule.
+DEFAULT_METRICS = tuple(training.metric_names())
+DEFAULT_PRIMARY = (DEFAULT_METRICS[0], "max" if training.greater_is_better(DEFAULT_METRICS[0]) else "min")
+
+
+def _trained(spec, resources: dict | None) -> dict:
+    """The spec as a worker trains it: the job's ``resources`` merged over the spec's own."""
+    spec = spec if isinstance(spec, dict) else {}
+    own = spec.get("resources") if isinstance(spec.get("resources"), dict) else {}
+    return {**spec, "resources": {**own, **(resources or {})}}
+
+
+def facts_of(spec, resources: dict | None = None) -> dict:
+    """``SpecFacts.to_json()`` of a stored spec trained with ``resources`` (the run's, merged over the spec's:
+    the effective batch counts the real workers); ``{}`` when the spec cannot be read (it reads as
+    ``default_facts``). What submit stores on a job, and what a migration filled in for the rows before it."""
+    if not isinstance(spec, dict):
+        return {}
+    try:
+        return spec_facts(_trained(spec, resources)).to_json()
+    except (ContractError, TypeError, ValueError, AttributeError, KeyError):
+        return {}
+
+
+def default_facts(spec=None, resources: dict | None = None) -> SpecFacts:
+    """The facts of a job whose spec could not be read whole: MMClassification's default evaluation, one epoch,
+    and the batch arithmetic of what there is (``jobspecs.batch``, on ``resources``)."""
+    try:
+        batch = batch_facts(_trained(spec, resources))
+    except (TypeError, ValueError, AttributeError):
+        batch = batch_facts(_trained({}, resources))
+    return SpecFacts(model=None, backbone=None, unit="epoch", length=1, evaluation_interval=1, evaluations=1,
+                     metric_names=DEFAULT_METRICS, primary_metric=DEFAULT_PRIMARY[0], primary_mode=DEFAULT_PRIMARY[1],
+                     batch=batch)
+
+
 class Tag(models.Model):
     """A label a team puts on runs (``baseline``, ``paper-fig-3``): filter and bulk-tag by it."""
 
@@ -98,6 +144,9 @@ class Job(models.Model):
     resolved_spec = models.JSONField()
     spec_hash = models.CharField(max_length=64, db_index=True)
     resources = models.JSONField(default=dict, blank=True)
+    facts = models.JSONField(
+        default=dict, db_default=models.Value({}, models.JSONField()), blank=True, editable=False,
+        help_text="What the service knows of the spec (jobspecs.contract.SpecFacts): metrics, length, batch.")
 
     status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
     status_reason = models.TextField(blank=True)
@@ -105,7 +154,7 @@ class Job(models.Model):
     attempt = models.IntegerField(default=0, help_text="Ray jobs submitted before the current one.")
     # The ingestion tokens themselves live only in the Ray job's environment (a run, a sweep's driver) or in
     # the sweep driver's memory (a trial): the backend keeps their SHA-256 digests, a few per attempt (see
-    # services.issue_ingest_token), and forgets them when a retry starts a new attempt.
+    # tokens.issue_ingest_token), and forgets them when a retry starts a new attempt.
     ingest_token_digests = models.JSONField(
         default=list, blank=True, editable=False,
         help_text="SHA-256 digests of the ingestion tokens the current attempt may use.")
@@ -124,6 +173,32 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    def save(self, *args, **kwargs):
+        """Save; a job created without facts (not through submit: a trial, the admin, a script) gets those of
+        its spec, so every job has them."""
+        if not self.facts and kwargs.get("update_fields") is None:
+            self.facts = facts_of(self.resolved_spec, self.resources)
+        super().save(*args, **kwargs)
+
+    def spec_facts(self) -> SpecFacts:
+        """The stored facts of the job's spec (``default_facts`` where none could be computed). The service
+        reads a spec's metrics, length and batch here, never in the spec's training fields."""
+        if self.facts:
+            try:
+                return SpecFacts.from_json(self.facts)
+            except ContractError:
+                pass
+        return default_facts(self.resolved_spec, self.resources)
+
+    @property
+    def primary_metric(self) -> tuple[str, str]:
+        """The metric "best" compares and its mode (``'max'``, ``'min'``): the spec's (``evaluation.save_best``,
+        else its first metric); MMClassification's default for a spec that evaluates nothing."""
+        facts = self.spec_facts()
+        if facts.primary_metric is None:
+            return DEFAULT_PRIMARY
+        return facts.primary_metric, facts.primary_mode or DEFAULT_PRIMARY[1]
 
     def transition(self, new: str, reason: str = "") -> bool:
         """Move to ``new`` (saving the object and an event). Returns False if already there.
@@ -144,14 +219,9 @@ class Job(models.Model):
         if new in TERMINAL:
             self.finished_at = now
         self.save(update_fields=["status", "status_reason", "dispatched_at", "started_at", "finished_at"])
-        self._record_event(old, new, reason[:2000], now)
-        from .quotas import slot_freed  # an ended job frees its team's slot: the next waiting one starts
-
-        slot_freed(self, old, new)
+        self.events.create(from_status=old, to_status=new, reason=reason[:2000], at=now)  # RunEvent, SweepEvent
+        status_changed.send(sender=type(self), job=self, old=old, new=new)
         return True
-
-    def _record_event(self, old: str, new: str, reason: str, at) -> None:
-        raise NotImplementedError
 
 
 class Run(Job):
@@ -175,6 +245,12 @@ class Run(Job):
                                                name="trial_once_per_sweep")]
 
     @property
+    def primary_best(self) -> float | None:
+        """The best value of ``primary_metric`` so far (``best_metrics`` keeps it), or None."""
+        value = (self.best_metrics or {}).get(self.primary_metric[0])
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    @property
     def job_id(self) -> str:
         """The Ray submission id of the current attempt: the run's UUID, then ``<uuid>-retry<n>``.
 
@@ -185,9 +261,6 @@ class Run(Job):
         if self.sweep_id:
             return self.sweep.job_id
         return str(self.pk) if self.attempt == 0 else f"{self.pk}-retry{self.attempt}"
-
-    def _record_event(self, old: str, new: str, reason: str, at) -> None:
-        RunEvent.objects.create(run=self, from_status=old, to_status=new, reason=reason, at=at)
 
 
 class Sweep(Job):
@@ -210,30 +283,26 @@ class Sweep(Job):
         base = f"sweep-{self.pk}"
         return base if self.attempt == 0 else f"{base}-retry{self.attempt}"
 
-    def _record_event(self, old: str, new: str, reason: str, at) -> None:
-        SweepEvent.objects.create(sweep=self, from_status=old, to_status=new, reason=reason, at=at)
+
+class Event(models.Model):
+    """One step of a job's state machine, for its timeline."""
+
+    from_status = models.CharField(max_length=12)
+    to_status = models.CharField(max_length=12)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["id"]
 
 
-class SweepEvent(models.Model):
+class SweepEvent(Event):
     sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=12)
-    to_status = models.CharField(max_length=12)
-    reason = models.TextField(blank=True)
-    at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["id"]
 
 
-class RunEvent(models.Model):
+class RunEvent(Event):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=12)
-    to_status = models.CharField(max_length=12)
-    reason = models.TextField(blank=True)
-    at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["id"]
 
 
 class IngestBatch(models.Model):
@@ -281,6 +350,9 @@ class LogLine(models.Model):
 
 
 class Checkpoint(models.Model):
+    """A checkpoint file a run's reporter recorded. Whether it is still stored is asked of the storage for a
+    whole listing at once (``checkpoints.with_availability``), never per row."""
+
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="checkpoints")
     path = models.CharField(max_length=500, help_text="Relative to TRAINYARD_STORAGE.")
     epoch = models.IntegerField()
@@ -296,16 +368,3 @@ class Checkpoint(models.Model):
     @property
     def filename(self) -> str:
         return self.path.rsplit("/", 1)[-1]
-
-    @property
-    def available(self) -> bool:
-        """Whether the file is still on storage (``max_keep_ckpts`` rotates old ones out) and in its run's folder
-        (what a download serves); an object store that cannot be reached right now counts as no (the run's page
-        still shows)."""
-        from .services import checkpoint_file
-
-        try:
-            return checkpoint_file(self) is not None
-        except OSError as exc:
-            logging.getLogger(__name__).warning("checkpoint %s: the storage did not answer (%s)", self.path, exc)
-            return False

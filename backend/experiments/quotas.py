@@ -8,7 +8,7 @@ the setting ``TRAINYARD_TEAM_MAX_*``. Two limits per kind:
   (``QuotaExceeded``, 429: the request is fine, the team has to wait).
 - **running**: those holding, or about to hold, the cluster (``dispatching``, ``running``, ``cancelling``).
   Dispatch checks it: a run over it stays ``queued`` with a reason saying it waits for a slot. When an
-  active one ends (``Job.transition`` calls ``slot_freed``), the team's oldest waiting ones are dispatched;
+  active one ends (``lifecycle.slot_freed``), the team's oldest waiting ones are dispatched (``free_slots``);
   reconcile does the same as a backstop. Within a team, waiting runs start in submission order.
 
 A sweep counts once; its trials count toward neither limit (``max_concurrent_trials`` bounds them).
@@ -20,13 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count, Q
 
 from backend.accounts.models import Team
 
+from .errors import ServiceError
 from .models import Run, RunStatus, Sweep
-from .services import ServiceError
 
 # What holds a slot of the running limit: a job Ray has (or is being given) until it ends.
 ACTIVE = (RunStatus.DISPATCHING, RunStatus.RUNNING, RunStatus.CANCELLING)
@@ -192,13 +191,10 @@ def startable(model, *, grace) -> list:
     return out
 
 
-def start_waiting(model, team_id: int) -> list:
-    """Queue the dispatch of the team's oldest queued runs (or sweeps), as many as it has free slots.
+def free_slots(model, team_id: int) -> list:
+    """The team's oldest queued runs (or sweeps), as many as it has free slots of its running limit.
 
     Only a hint (nothing is locked): each dispatch decides under the team's lock.
-
-    Returns:
-        The ids queued.
     """
     kind = kind_of(model)
     team = Team.objects.filter(pk=team_id).first()
@@ -208,22 +204,4 @@ def start_waiting(model, team_id: int) -> list:
     free = limit(team, kind, "running").value - jobs.filter(status__in=ACTIVE).count()
     if free <= 0:
         return []
-    ids = list(jobs.filter(status=RunStatus.QUEUED).order_by("created_at", "pk").values_list("pk", flat=True)[:free])
-    if kind is RUNS:
-        from .services import queue_dispatch
-    else:
-        from .sweeps import queue_dispatch
-    for pk in ids:
-        queue_dispatch(pk)
-    return ids
-
-
-def slot_freed(obj, old: str, new: str) -> None:
-    """Called by ``Job.transition``: when an active run (or sweep) ends, its team's next waiting ones are
-    dispatched once the transaction commits. A sweep's trials hold no slot."""
-    if old not in ACTIVE or new in ACTIVE:  # running -> dispatching (a retry) keeps its slot
-        return
-    if isinstance(obj, Run) and obj.sweep_id:
-        return
-    model, team_id = type(obj), obj.team_id
-    transaction.on_commit(lambda: start_waiting(model, team_id))
+    return list(jobs.filter(status=RunStatus.QUEUED).order_by("created_at", "pk").values_list("pk", flat=True)[:free])

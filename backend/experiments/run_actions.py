@@ -1,6 +1,6 @@
 """Actions on existing runs besides the state machine: tags, bulk cancel, forks.
 
-Like ``services``, these are called by the API and the dashboard alike; access is checked here
+Like the submit and lifecycle functions, these are called by the API and the dashboard alike; access is checked here
 (``require_write`` per team), so neither caller can forget it.
 """
 from __future__ import annotations
@@ -12,8 +12,10 @@ from django.db import transaction
 
 from backend.accounts import access
 
-from . import services
+from . import lifecycle
+from .errors import ServiceError
 from .models import Checkpoint, Run, Tag
+from .specs import DEFAULT_RESOURCES
 
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 
@@ -26,7 +28,7 @@ def clean_tag(name: str) -> str:
     """
     tag = (name or "").strip().lower().replace(" ", "-")
     if not TAG_RE.match(tag):
-        raise services.ServiceError(
+        raise ServiceError(
             f"A tag is 1-50 characters of a-z, 0-9, '-' and '_' (got {name!r}).",
             errors=[{"field": "tag", "message": "invalid"}])
     return tag
@@ -74,8 +76,8 @@ def cancel_runs(user, runs) -> list[BulkResult]:
     out = []
     for run in runs:
         try:
-            services.cancel_run(user, run)
-        except services.ServiceError as err:
+            lifecycle.cancel(user, run)
+        except ServiceError as err:
             out.append(BulkResult(str(run.pk), False, err.message))
         else:
             out.append(BulkResult(str(run.pk), True, "cancel requested"))
@@ -103,7 +105,7 @@ def fork_run(run: Run, checkpoint: Checkpoint | None = None) -> dict:
         ``dataset``, ``name`` and the resources.
     """
     if checkpoint is not None and checkpoint.run_id != run.pk:
-        raise services.ServiceError("That checkpoint belongs to another run.")
+        raise ServiceError("That checkpoint belongs to another run.")
     options = {k: v for k, v in (run.cfg_options or {}).items() if k != "load_from"}
     lines = [f"{k}={_option_value(v)}" for k, v in options.items()]
     suffix = " (fork)"
@@ -114,8 +116,8 @@ def fork_run(run: Run, checkpoint: Checkpoint | None = None) -> dict:
     return {
         "spec_name": run.spec_name, "spec_text": "" if run.spec_name else run.spec_text,
         "cfg_options": lines, "dataset": run.dataset.name, "name": (run.name + suffix)[:200],
-        "num_workers": str(res.get("num_workers", services.DEFAULT_RESOURCES["num_workers"])),
-        "cpus_per_worker": str(res.get("cpus_per_worker", services.DEFAULT_RESOURCES["cpus_per_worker"])),
+        "num_workers": str(res.get("num_workers", DEFAULT_RESOURCES["num_workers"])),
+        "cpus_per_worker": str(res.get("cpus_per_worker", DEFAULT_RESOURCES["cpus_per_worker"])),
         "strategy": res.get("strategy", "ddp"),
     }
 

@@ -17,13 +17,14 @@ from backend.accounts import access
 from jobspecs import paths as policy
 from workers.storage import StorageError, is_uri
 
+from .checkpoints import checkpoint_file
 from .models import Checkpoint
 from .storage import storage
 
 
 @dataclass
 class PathProblem:
-    """One refused path, as ``services.SpecProblem`` wants it."""
+    """One refused path, as ``specs.SpecProblem`` wants it."""
 
     message: str
     filename: str | None
@@ -88,8 +89,6 @@ def _readable_checkpoint(user, ref: policy.CheckpointRef) -> tuple[Checkpoint | 
     """The checkpoint ``ref`` names if ``user`` may read its run and the file is still stored; else why not.
 
     Another team's checkpoint gets the same answer as one that does not exist: no oracle."""
-    from .services import checkpoint_file
-
     qs = Checkpoint.objects.filter(run__team_id__in=access.team_ids(user)).select_related("run")
     if ref.checkpoint_id is not None:
         ckpt = qs.filter(pk=ref.checkpoint_id).first()
@@ -127,8 +126,6 @@ def job_checkpoints(specs: list[dict], user, sweep_space: dict | None = None) ->
                 wanted.add(ident)
     if not wanted or user is None:
         return {}
-    from .services import checkpoint_file
-
     found = {}
     for ckpt in Checkpoint.objects.filter(pk__in=wanted, run__team_id__in=access.team_ids(user)):
         key = checkpoint_file(ckpt)  # in its run's folder and still stored

@@ -1,37 +1,19 @@
 """REST API for sweeps and their trials, and the sweep driver's ingestion endpoints.
 
-Access goes through the helpers at the top: another team's sweep is a 404, a viewer's write a 403.
+Access goes through ``access.py``: another team's sweep is a 404, a viewer's write a 403.
 """
-from django.http import Http404
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from backend.accounts import access
+from backend.accounts.access import team_for_write
 
-from . import ray_jobs, services, sweeps
-from .api import _is_uuid, team_for_write
+from . import ingestion, lifecycle, ray_jobs, submit, tokens, trials
+from .access import get_sweep_for_user, is_uuid, sweeps_for
 from .models import Run, Sweep
-
-# --- access helpers ------------------------------------------------------------------------------
-
-
-def sweeps_for(user):
-    return Sweep.objects.filter(team_id__in=access.team_ids(user)).select_related(
-        "team", "dataset", "created_by", "best_trial")
-
-
-def get_sweep_for_user(user, pk) -> Sweep:
-    """The sweep if it is in one of the user's teams; 404 otherwise (also for a malformed id)."""
-    if not _is_uuid(pk):
-        raise Http404("No such sweep.")
-    try:
-        return sweeps_for(user).get(pk=pk)
-    except Sweep.DoesNotExist:
-        raise Http404("No such sweep.") from None
-
 
 # --- serializers ---------------------------------------------------------------------------------
 
@@ -98,18 +80,6 @@ class SweepCreateSerializer(serializers.Serializer):
     resources = serializers.JSONField(required=False, help_text="Per trial: num_workers, cpus_per_worker, ...")
 
 
-def trial_values(sweep: Sweep) -> dict:
-    """Each trial's best value of the sweep's metric (max or min by the sweep's mode)."""
-    from django.db.models import Max, Min
-
-    from .models import MetricPoint
-
-    agg = Max if sweep.config.get("mode", "max") == "max" else Min
-    rows = (MetricPoint.objects.filter(run__sweep=sweep, mode="val", name=sweep.config.get("metric"))
-            .values("run_id").annotate(v=agg("value")))
-    return {row["run_id"]: row["v"] for row in rows}
-
-
 # --- viewset -------------------------------------------------------------------------------------
 
 
@@ -143,7 +113,7 @@ class SweepViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
         team = team_for_write(request.user, data.get("team"))
-        sweep = sweeps.submit_sweep(
+        sweep = submit.submit_sweep(
             request.user, team=team, dataset=data["dataset"], spec_text=data.get("spec_text") or None,
             spec_name=data.get("spec_name") or None, cfg_options=data.get("cfg_options"),
             name=data.get("name"), resources=data.get("resources"), sweep=data.get("sweep"),
@@ -153,7 +123,7 @@ class SweepViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(request=None, responses={202: SweepSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        sweep = sweeps.cancel_sweep(request.user, self.get_object())
+        sweep = lifecycle.cancel(request.user, self.get_object())
         return Response(SweepSerializer(sweep).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=TrialSerializer(many=True))
@@ -161,12 +131,12 @@ class SweepViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def trials(self, request, pk=None):
         """The sweep's trials, best first (by the sweep's metric and mode); unscored trials last."""
         sweep = self.get_object()
-        values = trial_values(sweep)
-        trials = list(sweep.trials.order_by("created_at"))
+        values = trials.trial_values(sweep)
+        ranked = list(sweep.trials.order_by("created_at"))
         sign = -1 if sweep.config.get("mode", "max") == "max" else 1
-        trials.sort(key=lambda r: (values.get(r.pk) is None, sign * (values.get(r.pk) or 0)))
+        ranked.sort(key=lambda r: (values.get(r.pk) is None, sign * (values.get(r.pk) or 0)))
         ctx = {"metric": sweep.config.get("metric"), "best_values": values}
-        return Response(TrialSerializer(trials, many=True, context=ctx).data)
+        return Response(TrialSerializer(ranked, many=True, context=ctx).data)
 
     @extend_schema(responses=inline_serializer("SweepLogs", {"text": serializers.CharField()}))
     @action(detail=True)
@@ -186,8 +156,8 @@ class SweepViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 def _sweep_from_token(request, sweep_id) -> Sweep | None:
     header = request.headers.get("Authorization", "")
     token = header[7:] if header.startswith("Bearer ") else ""
-    sweep = Sweep.objects.filter(pk=sweep_id).first() if _is_uuid(sweep_id) else None
-    if sweep is None or not services.check_ingest_token(sweep, token) or services.ingestion_closed(sweep):
+    sweep = Sweep.objects.filter(pk=sweep_id).first() if is_uuid(sweep_id) else None
+    if sweep is None or not tokens.check_ingest_token(sweep, token) or tokens.ingestion_closed(sweep):
         return None
     return sweep
 
@@ -210,15 +180,13 @@ def register_trial(request, sweep_id):
     Each registration issues a new token for the trial's run (its digest joins the few the run keeps): the
     driver closing a trial, or PBT restarting it, registers again while an earlier token may still report.
     """
-    from django.conf import settings
-
     sweep = _sweep_from_token(request, sweep_id)
     if sweep is None:
         return Response({"detail": "Unknown sweep or wrong sweep token."}, status=status.HTTP_403_FORBIDDEN)
     ser = TrialRegistrationSerializer(data=request.data)
     ser.is_valid(raise_exception=True)
-    run = sweeps.register_trial(sweep, ser.validated_data["trial_id"], ser.validated_data["params"])
-    return Response({"run_id": str(run.pk), "token": services.issue_ingest_token(run),
+    run = trials.register_trial(sweep, ser.validated_data["trial_id"], ser.validated_data["params"])
+    return Response({"run_id": str(run.pk), "token": tokens.issue_ingest_token(run),
                      "ingest_url": settings.TRAINYARD_PUBLIC_URL.rstrip("/") + f"/api/ingest/{run.pk}"})
 
 
@@ -237,9 +205,9 @@ def ingest_sweep(request, sweep_id):
         return Response({"detail": "Unknown sweep or wrong sweep token."}, status=status.HTTP_403_FORBIDDEN)
     ser = SweepIngestSerializer(data=request.data)
     ser.is_valid(raise_exception=True)
-    sweeps.record_sweep_events(sweep, ser.validated_data.get("events", []))
+    ingestion.record_sweep_events(sweep, ser.validated_data.get("events", []))
     sweep.refresh_from_db()
     return Response({"status": sweep.status})
 
 
-__all__ = ["SweepViewSet", "register_trial", "ingest_sweep", "get_sweep_for_user", "sweeps_for"]
+__all__ = ["SweepViewSet", "register_trial", "ingest_sweep"]

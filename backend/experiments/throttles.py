@@ -14,7 +14,7 @@ import math
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from .services import ServiceError
+from .errors import ServiceError
 
 # scope -> the setting that sets its rate (named in refusals)
 SCOPES = {

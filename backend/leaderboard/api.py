@@ -38,17 +38,11 @@ def csv_cell(value):
 
 
 def board(request) -> dict:
-    """The board for the request's filters: entries, the zoo's reference rows and the Pareto front."""
-    params = request.query_params if hasattr(request, "query_params") else request.GET
+    """``services.board`` for the request's filters; a bad ordering is a 400."""
     try:
-        rows = services.entries(request.user, dataset=params.get("dataset") or None,
-                                team=params.get("team") or None, family=params.get("family") or None,
-                                q=params.get("q") or None, ordering=params.get("ordering") or "-top1")
+        return services.board(request.user, request.query_params)
     except ValueError as err:
         raise ValidationError({"ordering": [str(err)]}) from None
-    points = {(e.flops_g, e.top1): e.run_id for e in rows if e.flops_g is not None and e.top1 is not None}
-    front = services.pareto_front(list(points))
-    return {"results": rows, "references": services.references(rows), "pareto": [points[p] for p in front]}
 
 
 class LeaderboardViewSet(viewsets.ViewSet):

@@ -21,6 +21,11 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     run_id = serializers.CharField(allow_null=True)
     runs = serializers.IntegerField(help_text="Runs of this spec on this dataset.")
     reference = serializers.BooleanField(help_text="A published row of the model zoo, not a team's run.")
+    metric = serializers.CharField(allow_null=True, help_text="The metric the run is ranked by (its spec's "
+                                   "primary metric: accuracy_top-1, mAP...).")
+    best = serializers.FloatField(allow_null=True, help_text="The run's best value of that metric.")
+    length = serializers.IntegerField(allow_null=True, help_text="The run's length in its unit.")
+    unit = serializers.CharField(allow_null=True, help_text="'epoch' or 'iter' (epochs are also in epochs).")
 
 
 class LeaderboardSerializer(serializers.Serializer):

@@ -1,8 +1,10 @@
 """The team leaderboard: the best run per (dataset, spec), with the model zoo's published numbers.
 
-One window query ranks a dataset's runs by their best validated top-1 inside each (dataset, spec)
-partition and keeps the first of each (issue #6). Nothing is denormalised: ``Run.best_metrics`` is
-kept current by ingestion, and ranking the runs of a few teams (10k rows) in one sort is cheap.
+One window query ranks a dataset's runs by the best value of their primary metric (top-1 for a
+classification spec, mAP for a multi-label one; higher or lower is better as the spec's facts say) inside
+each (dataset, spec) partition and keeps the first of each (issue #6). Nothing is denormalised:
+``Run.best_metrics`` is kept current by ingestion, a run's spec facts (``Run.facts``) name its primary
+metric and its length, and ranking the runs of a few teams (10k rows) in one sort is cheap.
 A pasted spec has no library name; its runs group by the resolved spec's hash instead.
 """
 from __future__ import annotations
@@ -12,18 +14,19 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from django.db import connection
-from django.db.models import Case, CharField, Count, F, FloatField, Value, When, Window
+from django.db import NotSupportedError, connection
+from django.db.models import Case, CharField, Count, F, FloatField, Func, Value, When, Window
 from django.db.models.fields.json import KT, KeyTextTransform
-from django.db.models.functions import Cast, Collate, Concat, Left, RowNumber
+from django.db.models.functions import Cast, Coalesce, Collate, Concat, Left, NullIf, RowNumber
 
 from backend.accounts import access
-from backend.experiments.models import Run
-from backend.experiments.services import PRIMARY_METRIC
+from backend.experiments.models import DEFAULT_PRIMARY, Run
+from jobspecs.training import accuracy_keys
 
 log = logging.getLogger(__name__)
 
-TOP5 = "accuracy_top-5"
+# The accuracy columns, beside the zoo's published top-1 and top-5 (the engine's names for topk 1 and 5).
+TOP1, TOP5 = accuracy_keys((1, 5))
 # What the API's and the page's ``ordering`` accepts (a leading '-' sorts descending).
 ORDERINGS = ("top1", "top5", "params_m", "flops_g", "epochs", "train_seconds", "finished_at", "model", "family")
 
@@ -50,6 +53,10 @@ class Entry:
     run_id: str | None
     runs: int
     reference: bool = False
+    metric: str | None = None  # the primary metric the run is ranked by, and its best value
+    best: float | None = None
+    length: int | None = None  # the run's length in ``unit`` ('epoch' or 'iter'; ``epochs`` is set for 'epoch')
+    unit: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -83,23 +90,61 @@ def _spec_key():
     return Collate(key, "C") if connection.vendor == "postgresql" else key
 
 
+class JSONValueAt(Func):
+    """``json[key]`` as a float where the key is itself an expression of the row (each run's own primary
+    metric), which Django's key transforms (a fixed key) cannot say. PostgreSQL and SQLite."""
+
+    arity = 2
+    output_field = FloatField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="(%(expressions)s)::double precision",
+                           arg_joiner=" ->> ", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="CAST(json_extract(%(expressions)s || '\"') AS REAL)",
+                           arg_joiner=", '$.\"' || ", **extra)
+
+    def as_sql(self, compiler, connection, **extra):
+        if "template" not in extra:
+            raise NotSupportedError(f"the leaderboard reads JSON on PostgreSQL and SQLite, not {connection.vendor}")
+        return super().as_sql(compiler, connection, **extra)
+
+
+def _primary_metric():
+    """A run's primary metric, by its spec's facts (``DEFAULT_PRIMARY`` for a run whose facts name none; SQLite
+    reads a JSON null as the text 'null')."""
+    named = NullIf(KT("facts__primary_metric"), Value("null"))
+    return Coalesce(named, Value(DEFAULT_PRIMARY[0]), output_field=CharField())
+
+
+def _primary_best():
+    """The run's best value of its primary metric (``best_metrics`` keeps it), or NULL."""
+    return JSONValueAt(F("best_metrics"), _primary_metric())
+
+
+def _score():
+    """The primary best signed so that higher ranks first: negated for a metric where lower is better."""
+    lower_is_better = When(facts__primary_mode="min", then=Value(-1.0))
+    return _primary_best() * Case(lower_is_better, default=Value(1.0), output_field=FloatField())
+
+
 def _best_runs(user, *, dataset: str | None, team: str | None) -> dict:
     """``{run id: runs of its spec}`` for the best run of each (dataset, spec) of the user's teams.
 
-    One window query over narrow rows (id, dataset, spec, top-1): the details of the few winners are
+    One window query over narrow rows (id, dataset, spec, best value): the details of the few winners are
     read afterwards by primary key, so the sort never carries names, users or specs.
     """
-    top1 = Cast(KeyTextTransform(PRIMARY_METRIC, "best_metrics"), FloatField())
     key = _spec_key()
     partition = [F("dataset_id"), key]
-    qs = Run.objects.filter(team_id__in=access.team_ids(user), best_metrics__has_key=PRIMARY_METRIC).order_by()
+    qs = Run.objects.filter(team_id__in=access.team_ids(user)).order_by()
     if dataset:
         qs = qs.filter(dataset__name=dataset)
     if team:
         qs = qs.filter(team__slug=team)
-    ranked = qs.annotate(
+    ranked = qs.annotate(score=_score()).filter(score__isnull=False).annotate(
         rank=Window(RowNumber(), partition_by=partition,
-                    order_by=[top1.desc(nulls_last=True), F("finished_at").asc(nulls_last=True)]),
+                    order_by=[F("score").desc(nulls_last=True), F("finished_at").asc(nulls_last=True)]),
         runs=Window(Count("id"), partition_by=partition),
     ).filter(rank=1)
     return dict(ranked.values_list("id", "runs"))
@@ -119,15 +164,16 @@ def entries(user, *, dataset: str | None = None, team: str | None = None, family
     """
     if ordering.lstrip("-") not in ORDERINGS:
         raise ValueError(f"ordering must be one of {', '.join(ORDERINGS)} (with '-' for descending)")
-    best = _best_runs(user, dataset=dataset, team=team)
-    rows = Run.objects.filter(pk__in=list(best)).order_by().annotate(
-        top1=Cast(KeyTextTransform(PRIMARY_METRIC, "best_metrics"), FloatField()),
+    winners = _best_runs(user, dataset=dataset, team=team)
+    rows = Run.objects.filter(pk__in=list(winners)).order_by().annotate(
+        top1=Cast(KeyTextTransform(TOP1, "best_metrics"), FloatField()),
         top5=Cast(KeyTextTransform(TOP5, "best_metrics"), FloatField()),
-        max_epochs=Cast(KT("resolved_spec__runner__max_epochs"), FloatField()),
+        metric=_primary_metric(), best=_primary_best(),
+        length=Cast(KT("facts__length"), FloatField()), unit=KT("facts__unit"),
         spec_key=_spec_key(),
-    ).values("id", "spec_key", "spec_name", "top1", "top5", "max_epochs", "started_at", "finished_at",
-             "created_by__username", "dataset__name", "team__slug")
-    out = [_entry({**row, "runs": best[row["id"]]}) for row in rows]
+    ).values("id", "spec_key", "spec_name", "top1", "top5", "metric", "best", "length", "unit", "started_at",
+             "finished_at", "created_by__username", "dataset__name", "team__slug")
+    out = [_entry({**row, "runs": winners[row["id"]]}) for row in rows]
     if family:
         out = [e for e in out if e.family.lower() == family.lower()]
     if q:
@@ -138,7 +184,8 @@ def entries(user, *, dataset: str | None = None, team: str | None = None, family
 def _entry(row: dict) -> Entry:
     zoo = _zoo(row["spec_name"])
     started, finished = row["started_at"], row["finished_at"]
-    epochs = row["max_epochs"]
+    length = int(row["length"]) if row["length"] is not None and math.isfinite(row["length"]) else None
+    unit = row["unit"] if length is not None else None
     return Entry(
         spec=row["spec_key"],
         model=zoo.variant if zoo else _stem(row["spec_key"]),
@@ -147,7 +194,8 @@ def _entry(row: dict) -> Entry:
         flops_g=round(zoo.flops / 1e9, 3) if zoo and zoo.flops else None,
         top1=_finite(row["top1"]), top5=_finite(row["top5"]),
         ref_top1=zoo.top1 if zoo else None, ref_top5=zoo.top5 if zoo else None,
-        epochs=int(epochs) if epochs is not None and math.isfinite(epochs) else None,
+        epochs=length if unit == "epoch" else None, length=length, unit=unit,
+        metric=row["metric"], best=_finite(row["best"]),
         train_seconds=round((finished - started).total_seconds(), 1) if started and finished else None,
         created_by=row["created_by__username"], finished_at=finished,
         dataset=row["dataset__name"], team=row["team__slug"], run_id=str(row["id"]), runs=row["runs"],
@@ -191,6 +239,21 @@ def sort_entries(rows: list[Entry], ordering: str) -> list[Entry]:
     blank = [r for r in rows if getattr(r, key) is None]
     present.sort(key=lambda r: getattr(r, key), reverse=desc)
     return present + blank
+
+
+def board(user, params) -> dict:
+    """The board for a request's filters (``dataset``, ``team``, ``family``, ``q``, ``ordering``): entries, the
+    zoo's reference rows and the Pareto front (the run ids on it).
+
+    Raises:
+        ValueError: an ordering that is not one of ``ORDERINGS`` (``-`` first for descending).
+    """
+    rows = entries(user, dataset=params.get("dataset") or None, team=params.get("team") or None,
+                   family=params.get("family") or None, q=params.get("q") or None,
+                   ordering=params.get("ordering") or "-top1")
+    points = {(e.flops_g, e.top1): e.run_id for e in rows if e.flops_g is not None and e.top1 is not None}
+    front = pareto_front(list(points))
+    return {"results": rows, "references": references(rows), "pareto": [points[p] for p in front]}
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -7,8 +7,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from backend.accounts import access
-from backend.experiments import datasets, services
-from backend.experiments.api import datasets_for, get_dataset_for_user
+from backend.experiments import datasets
+from backend.experiments.access import datasets_for, get_dataset_for_user
+from backend.experiments.errors import ServiceError
 from frontend.refusals import refused
 
 # --- access helpers ----------------------------------------------------------------------------
@@ -43,7 +44,7 @@ def dataset_list(request):
         try:
             ds = datasets.register_dataset(request.user, team=team, name=form["name"], path=form["path"] or None,
                                            upload=request.FILES.get("file"), description=form["description"])
-        except services.ServiceError as err:
+        except ServiceError as err:
             error, status, refusal = err.message, 400, err
         else:
             messages.success(request, f"Dataset “{ds.name}” registered.")

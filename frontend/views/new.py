@@ -11,10 +11,12 @@ from django.views.decorators.http import require_POST
 
 import jobspecs
 from backend.accounts import access
-from backend.experiments import run_actions, services
-from backend.experiments.api import get_run_for_user
+from backend.experiments import run_actions, specs, submit
+from backend.experiments.access import get_run_for_user
+from backend.experiments.errors import ServiceError
 from backend.experiments.models import Dataset
 from frontend.refusals import refused
+from jobspecs.contract import ContractError, spec_facts
 
 MAX_SPEC_BYTES = 256 * 1024
 
@@ -83,7 +85,7 @@ FIELDS = ("spec_name", "spec_text", "dataset", "name", "num_workers", "cpus_per_
 
 
 def _blank_form() -> dict:
-    res = services.DEFAULT_RESOURCES
+    res = specs.DEFAULT_RESOURCES
     return {"spec_name": "", "spec_text": "", "dataset": "", "name": "", "cfg_options": [],
             "num_workers": str(res["num_workers"]), "cpus_per_worker": str(res["cpus_per_worker"]),
             "strategy": res["strategy"]}
@@ -100,7 +102,7 @@ def _form_from_post(request) -> dict:
     upload = request.FILES.get("spec_file")
     if upload is not None:
         if upload.size > MAX_SPEC_BYTES:
-            raise services.ServiceError(f"The uploaded spec is larger than {MAX_SPEC_BYTES // 1024} KiB.")
+            raise ServiceError(f"The uploaded spec is larger than {MAX_SPEC_BYTES // 1024} KiB.")
         form["spec_text"] = upload.read().decode("utf-8", errors="replace")
     if form["spec_text"].strip():
         form["spec_name"] = ""  # a pasted or uploaded spec wins over the library pick
@@ -112,7 +114,7 @@ def _resources(form: dict) -> dict:
         try:
             return cast(form[key])
         except (TypeError, ValueError):
-            raise services.ServiceError(f"resources.{key} must be a number, not {form[key]!r}.") from None
+            raise ServiceError(f"resources.{key} must be a number, not {form[key]!r}.") from None
 
     return {"num_workers": number("num_workers", int), "cpus_per_worker": number("cpus_per_worker", float),
             "strategy": form["strategy"]}
@@ -134,11 +136,11 @@ def run_new(request):
         form = _blank_form()
         try:
             form = _form_from_post(request)
-            run = services.submit_run(
+            run = submit.submit_run(
                 request.user, team=team, dataset=form["dataset"], spec_name=form["spec_name"] or None,
                 spec_text=form["spec_text"] if form["spec_text"].strip() else None,
                 cfg_options=form["cfg_options"], name=form["name"], resources=_resources(form))
-        except services.ServiceError as err:
+        except ServiceError as err:
             return refused(render(request, "frontend/run_new.html",
                                   _context(request, form, team, can_write, err.errors, err.message), status=400), err)
         messages.success(request, f"Run “{run.name}” queued.")
@@ -178,19 +180,20 @@ def validate_spec(request):
     errors, message, summary = [], None, None
     try:
         form = _form_from_post(request)
-        spec, _ = services.resolve_spec(spec_text=form["spec_text"] if form["spec_text"].strip() else None,
+        spec, _ = specs.resolve_spec(spec_text=form["spec_text"] if form["spec_text"].strip() else None,
                                         spec_name=form["spec_name"] or None, cfg_options=form["cfg_options"])
         summary = _summary(spec)
-    except services.ServiceError as err:
+    except ServiceError as err:
         errors, message = err.errors, err.message
     return render(request, "frontend/_spec_errors.html", {"errors": errors, "error_message": message,
                                                           "summary": summary, "checked": True})
 
 
 def _summary(spec: dict) -> str:
-    model = spec.get("model") or {}
-    backbone = (model.get("backbone") or {}).get("type", "?")
-    runner = spec.get("runner") or {}
-    length = runner.get("max_epochs") or runner.get("max_iters") or "?"
-    unit = "epochs" if runner.get("max_epochs") else "iterations"
-    return f"{model.get('type', '?')} with a {backbone} backbone, {length} {unit}."
+    """One line on a checked spec, from its facts: the model, its backbone and its length."""
+    try:
+        facts = spec_facts(spec)
+    except ContractError:
+        return "? with a ? backbone, ? epochs."
+    unit = "epochs" if facts.unit == "epoch" else "iterations"
+    return f"{facts.model or '?'} with a {facts.backbone or '?'} backbone, {facts.length} {unit}."

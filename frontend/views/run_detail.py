@@ -8,10 +8,11 @@ from django.views.decorators.http import require_POST
 
 import jobspecs
 from backend.accounts import access
-from backend.experiments import run_actions, services
-from backend.experiments.api import get_run_for_user, runs_for
+from backend.experiments import run_actions
+from backend.experiments.access import get_run_for_user, runs_for
+from backend.experiments.checkpoints import with_availability
+from backend.experiments.errors import ServiceError
 from backend.experiments.models import LogLine, MetricPoint, Run
-from jobspecs.batch import batch_facts
 
 LOG_TAIL = 2000  # log lines the page starts with; older ones are in the API
 
@@ -105,9 +106,9 @@ def run_detail(request, pk):
         "run": run, "can_write": can_write, "steps": timeline(run), "others": others,
         "spec_text": jobspecs.dumps(run.resolved_spec, format="py"),
         "base_diff": _diff_lines(base_diff) if base_diff else [], "base_missing": base is None,
-        "repro": reproducibility(run), "packages": _packages(run), "checkpoints": run.checkpoints.all(),
-        "tags": run.tags.all(), "last_event": stream_start(run),
-        "batch": batch_facts(run.resolved_spec, (run.resources or {}).get("num_workers")),
+        "repro": reproducibility(run), "packages": _packages(run),
+        "checkpoints": with_availability(run.checkpoints.all()), "tags": run.tags.all(), "last_event": stream_start(run),
+        "batch": run.spec_facts().batch,
     })
 
 
@@ -128,7 +129,7 @@ def run_diff(request, pk):
 def run_checkpoints(request, pk):
     run, can_write = _run_and_role(request, pk)
     return render(request, "frontend/_checkpoints.html",
-                  {"run": run, "checkpoints": run.checkpoints.all(), "can_write": can_write})
+                  {"run": run, "checkpoints": with_availability(run.checkpoints.all()), "can_write": can_write})
 
 
 @login_required
@@ -145,6 +146,6 @@ def run_tags(request, pk):
     add, remove = request.POST.get("tag", "").strip(), request.POST.get("remove", "").strip()
     try:
         run_actions.tag_runs(request.user, [run], add=[add] if add else [], remove=[remove] if remove else [])
-    except services.ServiceError as err:
+    except ServiceError as err:
         messages.error(request, err.message)
     return redirect("run-detail", pk=run.pk)

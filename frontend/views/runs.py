@@ -10,8 +10,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from backend.accounts import access
-from backend.experiments import run_actions, services
-from backend.experiments.api import get_run_for_user, get_runs_for_user, runs_for
+from backend.experiments import lifecycle, run_actions
+from backend.experiments.access import get_run_for_user, get_runs_for_user, runs_for
+from backend.experiments.errors import ServiceError
 from backend.experiments.filters import (
     FILTER_PARAMS,
     ORDERING_FIELDS,
@@ -97,7 +98,7 @@ def runs_bulk(request):
                                       f"{run_actions.clean_tag(tag)}.")
         else:
             messages.error(request, "Pick an action: cancel, tag or untag.")
-    except services.ServiceError as err:
+    except ServiceError as err:
         messages.error(request, err.message)
     return redirect(back)
 
@@ -107,8 +108,8 @@ def runs_bulk(request):
 def run_cancel(request, pk):
     run = get_run_for_user(request.user, pk)
     try:
-        services.cancel_run(request.user, run)
-    except services.ServiceError as err:
+        lifecycle.cancel(request.user, run)
+    except ServiceError as err:
         messages.error(request, err.message)
     else:
         messages.info(request, "Cancel requested: the Ray job is being stopped.")

@@ -9,24 +9,16 @@ first); otherwise the tests are skipped, or fail with ``CI=true``.
 """
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
 
 import pytest
 
+from tests.support.ports import free_port
+
 CHROMIUM = os.environ.get("TRAINYARD_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "e2e: a browser test (headless Chromium, Playwright)")
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.e2e)
 
 
 def _missing(reason: str):
@@ -72,20 +64,14 @@ def page(browser):
     context.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(transactional_db):
     """The ASGI app under uvicorn in a thread; yields its base URL."""
     import uvicorn
 
-    from backend.asgi import application
+    from backend.project.asgi import application
 
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -106,14 +92,6 @@ def server(transactional_db):
 
 @pytest.fixture
 def cast(transactional_db):
-    from tests.unit.backend.conftest import Cast
+    from tests.support.cast import Cast
 
     return Cast()
-
-
-def login(page, server: str, who: str) -> None:
-    page.goto(f"{server}/login/")
-    page.fill("input[name=username]", who)
-    page.fill("input[name=password]", "pw-" + who)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server}/")

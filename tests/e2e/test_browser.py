@@ -4,9 +4,8 @@ import time
 import requests
 
 from backend.experiments.models import RunStatus
-from backend.experiments.services import issue_ingest_token
-
-from .conftest import login
+from backend.experiments.tokens import issue_ingest_token
+from tests.support.browser import login
 
 BAD_SPEC = "model = dict(\n    type='ImageClassifier',\n    backbone=dict(type=ResNet))\n"
 

@@ -95,21 +95,14 @@ def s3_stack(ray_head, s3_server, tmp_path_factory):
     """The service on PostgreSQL + Redis with ``TRAINYARD_STORAGE`` in a bucket. The backend's scratch and
     the Ray workers' (the default, under the temp dir) are different folders: what the workers read comes
     from the bucket."""
-    from tests.support.live import create_database, drop_database, start_live_stack
-    from tests.support.stack_fixtures import PG_URL, REDIS_URL, require_service
+    from tests.support.stack_fixtures import pg_live_stack
 
-    require_service(PG_URL, 5432, "PostgreSQL")
-    require_service(REDIS_URL, 6379, "Redis")
     uri = s3_server.uri(s3_server.bucket(), credentials=True)
-    db_url = create_database(PG_URL)
     var = tmp_path_factory.mktemp("s3stack")
-    live = start_live_stack(var, ray_head, {"DATABASE_URL": db_url, "CELERY_BROKER_URL": REDIS_URL.rsplit("/", 1)[0]
-                                            + "/8", "TRAINYARD_STORAGE": uri,
-                                            "TRAINYARD_SCRATCH": str(var / "backend-scratch")})
-    live.storage = Storage(uri, scratch=var / "test-scratch")
-    yield live
-    live.stack.stop()
-    drop_database(PG_URL, db_url)
+    extra = {"TRAINYARD_STORAGE": uri, "TRAINYARD_SCRATCH": str(var / "backend-scratch")}
+    with pg_live_stack(var, ray_head, extra, what="s3_stack") as live:
+        live.storage = Storage(uri, scratch=var / "test-scratch")
+        yield live
     from workers.storage import default_scratch, strip_credentials
 
     shutil.rmtree(default_scratch(uri), ignore_errors=True)
@@ -156,7 +149,7 @@ def test_the_service_keeps_a_runs_files_in_the_bucket_and_serves_them_from_there
 def test_pbt_clones_a_trial_through_the_bucket(s3_stack):
     """PBT with nothing shared but the bucket: the donor's checkpoint goes to Tune's storage there, and
     the clone's adopted checkpoint reaches its trainer's workers from there."""
-    from .test_sweep import check_pbt_clones
+    from tests.support.sweeps import check_pbt_clones
 
     check_pbt_clones(s3_stack)
     assert s3_stack.storage.walk("ray_results"), "Ray Tune kept nothing in the bucket"

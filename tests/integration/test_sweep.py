@@ -3,27 +3,14 @@
 Each trial is a run with its own curve; the sweep keeps its best trial; trials the scheduler stopped
 are marked early-stopped; cancelling the sweep stops its Ray job and every trial.
 """
-import re
 import time
 
 import pytest
 
+from tests.support.sweeps import SWEEP_SPEC, TERMINAL, check_pbt_clones
+from tests.support.sweeps import wait_for_sweep as _wait
+
 pytestmark = pytest.mark.integration
-
-SWEEP_SPEC = "demo/resnet18-tiny_asha-sweep_digits.py"
-TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def _wait(live, sweep_id: str, predicate, timeout: float, what: str) -> dict:
-    deadline = time.monotonic() + timeout
-    sweep = {}
-    while time.monotonic() < deadline:
-        sweep = live.api("GET", f"/api/sweeps/{sweep_id}").json()
-        if predicate(sweep):
-            return sweep
-        time.sleep(1)
-    logs = live.api("GET", f"/api/sweeps/{sweep_id}/logs").json().get("text", "")[-3000:]
-    raise AssertionError(f"timed out waiting for {what}: {sweep}\n{logs}\n{live.logs_tail()}")
 
 
 def test_it_searches_with_asha_and_stores_every_trial(pg_stack):
@@ -93,43 +80,3 @@ def test_pbt_clones_the_strong_trial_into_the_weak_one(pg_stack):
     """Two trials, one with a good lr and one with a hopeless one: PBT restarts the weak trial on the
     strong one's checkpoint with the strong one's lr (and a perturbed label smoothing)."""
     check_pbt_clones(pg_stack)
-
-
-def check_pbt_clones(pg_stack) -> None:
-    """The PBT scenario on a stack (also run with the storage in a bucket: test_object_storage.py)."""
-    good, hopeless = 0.05, 1e-5
-    r = pg_stack.api("POST", "/api/sweeps", json={
-        "spec_name": SWEEP_SPEC, "dataset": "digits", "name": "pbt",
-        "cfg_options": {"runner.max_epochs": 4},
-        "sweep": {"space": {"optimizer.lr": {"type": "grid_search", "values": [good, hopeless]},
-                            "model.head.loss.label_smooth_val": {"type": "choice", "values": [0.0, 0.1]}},
-                  "metric": "accuracy_top-1", "mode": "max",
-                  "scheduler": {"type": "pbt", "quantile_fraction": 0.5}, "max_concurrent_trials": 2}})
-    assert r.status_code == 201, r.text
-    sweep_id = r.json()["id"]
-    done = _wait(pg_stack, sweep_id, lambda s: s["status"] in TERMINAL, 600, "the sweep to finish")
-    driver_log = pg_stack.api("GET", f"/api/sweeps/{sweep_id}/logs").json()["text"][-6000:]
-    assert done["status"] == "succeeded", (done["status_reason"], driver_log)
-    trials = pg_stack.api("GET", f"/api/sweeps/{sweep_id}/trials").json()
-    assert len(trials) == 2 and all(t["status"] == "succeeded" and not t["early_stopped"] for t in trials), trials
-    # the hopeless trial was cloned: it ends with the good lr and says whose weights it continued
-    assert all(t["trial_params"]["optimizer.lr"] == good for t in trials), (trials, driver_log)
-    # Tune enumerates a grid in order: trial 00001 started with the hopeless lr. (With two trials PBT clones
-    # the weaker into the stronger at every perturbation, so once they are alike the good one may be cloned
-    # back from its copy: only the hopeless trial's clone is certain.)
-    cloned = next(t for t in trials if t["trial_id"].endswith("_00001"))
-    donor = next(t for t in trials if t["id"] != cloned["id"])
-    assert any("PBT mutated" in e["reason"] for e in
-               pg_stack.api("GET", f"/api/runs/{cloned['id']}").json()["events"]), (trials, driver_log)
-    logs = "\n".join(line["text"] for line in pg_stack.api("GET", f"/api/runs/{cloned['id']}/logs").json())
-    clones = re.findall(r"PBT: continuing from trial (\S+)'s checkpoint at epoch (\d+)", logs)
-    assert (donor["trial_id"], clones[0][1] if clones else "") in clones, logs[-3000:]
-    points = pg_stack.api("GET", f"/api/runs/{cloned['id']}/metrics",
-                          params={"name": "accuracy_top-1", "mode": "val"}).json()
-    epochs = sorted(p["epoch"] for p in points)
-    # its own epochs up to the clone, then every epoch after the donor's checkpoint (a donor ahead of it
-    # hands over a later epoch, which the clone never trains itself), each once
-    assert epochs[0] == 1 and set(range(int(clones[-1][1]) + 1, 5)) <= set(epochs), (epochs, clones)
-    assert len(epochs) == len(set(epochs)) and epochs[-1] == 4, points
-    by_epoch = {p["epoch"]: p["value"] for p in points}
-    assert by_epoch[1] < 50 < by_epoch[4], by_epoch  # 1e-5 learns nothing in an epoch; the clone does

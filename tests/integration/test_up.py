@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from backend.stack import _free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,10 +23,10 @@ def _open(port: int) -> bool:
 
 
 def test_it_starts_the_stack_with_the_demo_and_stops_everything_on_ctrl_c(tmp_path):
-    web, dash = _free_port(), _free_port()
+    web, dash = free_port(), free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "RAY_ADDRESS", "TRAINYARD_STORAGE", "RAY_AUTH_TOKEN")}
-    env.update(TRAINYARD_VAR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="backend.settings", PYTHONUNBUFFERED="1")
+    env.update(TRAINYARD_VAR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="backend.project.settings", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "manage.py", "up", "--port", str(web), "--ray-dashboard-port", str(dash)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = []

@@ -24,7 +24,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from backend.experiments import quotas, services, sweeps
+from backend.experiments import lifecycle, quotas, tokens
 from backend.experiments.models import LogLine, Run, RunStatus, Sweep
 from backend.experiments.serializers import IngestBatchSerializer
 from tests.support.cast import DEMO_SPEC, SWEEP_SPEC, Cast
@@ -104,7 +104,7 @@ def test_it_keeps_a_run_queued_with_a_reason_while_its_team_is_at_the_running_li
     cast.team.save()
     cast.make_run(status=RunStatus.RUNNING)
     waiting = cast.make_run()
-    outcome = services.dispatch(str(waiting.pk))  # returns before Ray: nothing is submitted
+    outcome = lifecycle.dispatch(Run, str(waiting.pk))  # returns before Ray: nothing is submitted
     waiting.refresh_from_db()
     assert outcome.startswith("deferred (waiting for a slot")
     assert waiting.status == RunStatus.QUEUED and waiting.ray_submission_id == ""
@@ -116,22 +116,22 @@ def test_it_keeps_a_run_queued_with_a_reason_while_its_team_is_at_the_running_li
 def test_it_dispatches_the_oldest_waiting_run_when_a_running_one_ends(cast, monkeypatch,
                                                                        django_capture_on_commit_callbacks):
     queued = []
-    monkeypatch.setattr(services, "queue_dispatch", queued.append)  # the Celery hop: record what is queued
+    monkeypatch.setattr(lifecycle, "queue_dispatch", lambda model, pk: queued.append(pk))  # the Celery hop: record what is queued
     cast.team.max_running_runs = 1
     cast.team.save()
     running = cast.make_run(status=RunStatus.RUNNING)
     first, second = cast.make_run(), cast.make_run()
-    assert services.dispatch(str(second.pk)).startswith("deferred")  # the later one's task came first
+    assert lifecycle.dispatch(Run, str(second.pk)).startswith("deferred")  # the later one's task came first
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {services.issue_ingest_token(running)}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.issue_ingest_token(running)}")
     with django_capture_on_commit_callbacks(execute=True):
         r = client.post(f"/api/ingest/{running.pk}", {"session": "s", "seq": 0,
                                                       "events": [{"status": "succeeded"}]}, format="json")
     assert r.status_code == 200, r.content
     assert queued == [first.pk]  # one slot: the oldest waiting run, and only it
-    claimed = services.claim_for_dispatch(Run, first.pk)
+    claimed = lifecycle.claim_for_dispatch(Run, first.pk)
     assert claimed.status == RunStatus.DISPATCHING
-    assert services.claim_for_dispatch(Run, second.pk).startswith("deferred (waiting for a slot")
+    assert lifecycle.claim_for_dispatch(Run, second.pk).startswith("deferred (waiting for a slot")
 
 
 def test_it_counts_only_the_teams_own_runs_and_no_sweep_trials(cast):
@@ -142,14 +142,14 @@ def test_it_counts_only_the_teams_own_runs_and_no_sweep_trials(cast):
     sweep = cast.make_sweep(status=RunStatus.RUNNING)
     cast.make_run(status=RunStatus.RUNNING, sweep=sweep, trial_id="t1")
     run = cast.make_run()
-    assert services.claim_for_dispatch(Run, run.pk).status == RunStatus.DISPATCHING
+    assert lifecycle.claim_for_dispatch(Run, run.pk).status == RunStatus.DISPATCHING
 
 
 def test_it_defers_a_sweep_while_its_team_is_at_the_running_sweeps_limit(cast, settings):
     settings.TRAINYARD_TEAM_MAX_RUNNING_SWEEPS = 1
     cast.make_sweep(status=RunStatus.RUNNING)
     waiting = cast.make_sweep()
-    assert sweeps.dispatch(str(waiting.pk)).startswith("deferred (waiting for a slot: team Team A has 1 sweep "
+    assert lifecycle.dispatch(Sweep, str(waiting.pk)).startswith("deferred (waiting for a slot: team Team A has 1 sweep "
                                                        "running (TRAINYARD_TEAM_MAX_RUNNING_SWEEPS=1")
     waiting.refresh_from_db()
     assert waiting.status == RunStatus.QUEUED
@@ -178,7 +178,7 @@ def test_it_counts_under_the_teams_lock_so_two_dispatches_cannot_take_the_last_s
 
     def dispatch_elsewhere():
         try:
-            outcome.append(services.claim_for_dispatch(Run, waiting.pk))
+            outcome.append(lifecycle.claim_for_dispatch(Run, waiting.pk))
         finally:
             connection.close()
 
@@ -278,7 +278,7 @@ def test_it_refuses_a_sweep_beyond_the_trial_bounds_naming_the_setting(cast, set
 
 def _ingest_client(run) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {services.issue_ingest_token(run)}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.issue_ingest_token(run)}")
     return client
 
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from backend.accounts.models import ApiToken, Membership, Role, Team
-from backend.experiments import ray_jobs, services, sweeps
-from backend.experiments.models import Checkpoint, Dataset, LogLine, MetricPoint, Run, RunStatus
+from backend.experiments import lifecycle, ray_jobs, submit, tokens, trials
+from backend.experiments.models import Checkpoint, Dataset, LogLine, MetricPoint, Run, RunStatus, Sweep
 
 BUILT_IN_KEY = "trainyard-embedded-insecure-key-change-me"  # the secret key every install shared before
 REFUSED = "[trainyard] refused a checkpoint record outside the run's folder: "
@@ -52,7 +52,7 @@ class World:
 
     def dispatched(self, run: Run) -> str:
         """Dispatch ``run`` and return the token its job's environment got."""
-        assert services.dispatch(str(run.pk)) in ("submitted", "already-submitted")
+        assert lifecycle.dispatch(Run, str(run.pk)) in ("submitted", "already-submitted")
         run.refresh_from_db()
         return self.submitted[-1][1]["TRAINYARD_RUN_TOKEN"]
 
@@ -137,7 +137,7 @@ def test_it_refuses_the_dead_attempts_token_once_a_retry_starts(world):
     run = world.run()
     old = world.dispatched(run)
     run.transition(RunStatus.RUNNING)
-    services._retry_or_fail(run, "the driver died")
+    lifecycle.retry_or_fail(run, "the driver died")
     new = world.dispatched(run)
     assert world.submitted[-1][0] == f"{run.pk}-retry1"
     assert _post(run, old).status_code == 403
@@ -149,8 +149,8 @@ def test_it_refuses_the_dead_attempts_token_once_a_retry_starts(world):
 
 @pytest.fixture
 def sweep(world):
-    obj = sweeps.submit_sweep(world.owner, dataset="digits", spec_name="demo/resnet18-tiny_asha-sweep_digits.py")
-    assert sweeps.dispatch(str(obj.pk)) == "submitted"
+    obj = submit.submit_sweep(world.owner, dataset="digits", spec_name="demo/resnet18-tiny_asha-sweep_digits.py")
+    assert lifecycle.dispatch(Sweep, str(obj.pk)) == "submitted"
     obj.refresh_from_db()
     obj.transition(RunStatus.RUNNING)
     return obj
@@ -203,7 +203,7 @@ OUTSIDE = ["another run's checkpoint", "a dataset's file", "out of the storage b
 def test_it_drops_a_checkpoint_record_outside_the_runs_folder_and_says_so(world, what):
     run, other = world.run(status=RunStatus.RUNNING), world.run()
     path = _outside_paths(world, run, other)[what]
-    token = services.issue_ingest_token(run)
+    token = tokens.issue_ingest_token(run)
     own = world.file(f"runs/{run.pk}/work/epoch_2.pth")
     r = _post(run, token, checkpoints=[{"path": path, "epoch": 1, "iteration": 10},
                                        {"path": own, "epoch": 2, "iteration": 20}])
@@ -235,10 +235,10 @@ def test_it_serves_a_checkpoint_in_the_runs_own_folder(world):
 
 
 def test_it_takes_a_trials_checkpoints_from_its_own_folder_only(world, sweep):
-    trial = sweeps.register_trial(sweep, "t1", {"optimizer.lr": 0.1})
-    token = services.issue_ingest_token(trial)
+    trial = trials.register_trial(sweep, "t1", {"optimizer.lr": 0.1})
+    token = tokens.issue_ingest_token(trial)
     mine = world.file(f"runs/{trial.pk}/work/epoch_1.pth")  # where workers/distributed/sweep.py trains a trial
-    sibling = sweeps.register_trial(sweep, "t2", {"optimizer.lr": 0.2})
+    sibling = trials.register_trial(sweep, "t2", {"optimizer.lr": 0.2})
     theirs = world.file(f"runs/{sibling.pk}/work/epoch_1.pth")
     shared = world.file(f"sweeps/{sweep.pk}/job.json", b"{}")
     r = _post(trial, token, checkpoints=[{"path": p, "epoch": 1, "iteration": 1} for p in (theirs, shared, mine)])

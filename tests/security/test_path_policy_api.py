@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from backend.accounts.models import ApiToken, Membership, Role, Team
-from backend.experiments import services
+from backend.experiments import lifecycle
 from backend.experiments.models import Checkpoint, Dataset, Run, Sweep
 
 DEMO = "_base_ = ['../demo/resnet18-tiny_2xb32-6e_digits.py']\n"
@@ -83,12 +83,12 @@ def test_it_refuses_another_teams_checkpoint_given_by_its_storage_key_too(world)
 
 def test_it_lets_a_team_start_from_its_own_checkpoint_by_id_and_puts_its_key_in_the_job(world, monkeypatch):
     submitted = []
-    monkeypatch.setattr(services.ray_jobs, "submit", lambda *a: submitted.append(a) or True)
+    monkeypatch.setattr(lifecycle.ray_jobs, "submit", lambda *a: submitted.append(a) or True)
     r = _submit(world.victim, f"load_from = 'checkpoint:{world.ckpt.pk}'")
     assert r.status_code == 201, r.content
     run = Run.objects.get(pk=r.json()["id"])
     assert run.resolved_spec["load_from"] == f"checkpoint:{world.ckpt.pk}"
-    services.dispatch(str(run.pk))
+    lifecycle.dispatch(Run, str(run.pk))
     job = json.loads((world.storage / "runs" / str(run.pk) / "job.json").read_text())
     assert job["checkpoints"] == {f"checkpoint:{world.ckpt.pk}": world.ckpt.path}
 

@@ -1,7 +1,7 @@
 """The cluster's keys stay with the service: the web process refuses to start on a secret key anyone can know,
 and a Ray job's processes hold neither the Ray cluster's token nor anything but their own run's.
 
-The settings are tried in fresh interpreters (``django.setup()`` with ``backend.settings``), as the web
+The settings are tried in fresh interpreters (``django.setup()`` with ``backend.project.settings``), as the web
 process, Celery and ``manage.py`` import them; the job's environment is read from ``/proc/<pid>/environ`` of
 the processes of a real run on the shared attack stack (a Ray head with token auth, PostgreSQL, Redis).
 """
@@ -23,7 +23,7 @@ PLACEHOLDER = "change-me-to-a-long-random-string"  # .env.example's
 def _setup(tmp_path, **env) -> subprocess.CompletedProcess:
     """``django.setup()`` on the production settings, in a var dir of its own; prints the key's SHA-256."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "CELERY_"))}
-    clean.update({"DJANGO_SETTINGS_MODULE": "backend.settings", "TRAINYARD_VAR": str(tmp_path / "var"),
+    clean.update({"DJANGO_SETTINGS_MODULE": "backend.project.settings", "TRAINYARD_VAR": str(tmp_path / "var"),
                   "DJANGO_DEBUG": "false", **env})
     code = ("import hashlib, django; django.setup(); from django.conf import settings; "
             "print(hashlib.sha256(settings.SECRET_KEY.encode()).hexdigest())")

@@ -40,7 +40,7 @@ def production_env(tmp_path, **extra) -> dict:
             key, value = line.split("=", 1)
             env[key.strip()] = value.strip()
     env.update(DJANGO_SECRET_KEY=secrets.token_urlsafe(50), TRAINYARD_VAR=str(tmp_path / "var"),
-               TRAINYARD_STORAGE=str(tmp_path / "storage"), DJANGO_SETTINGS_MODULE="backend.settings", **extra)
+               TRAINYARD_STORAGE=str(tmp_path / "storage"), DJANGO_SETTINGS_MODULE="backend.project.settings", **extra)
     return env
 
 

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from backend.accounts.models import ApiToken, Membership, Role, Team
 from backend.experiments.models import Dataset, Run, RunStatus, Sweep
-from backend.experiments.services import issue_ingest_token
+from backend.experiments.tokens import issue_ingest_token
 
 DEMO_SPEC = "demo/resnet18-tiny_2xb32-6e_digits.py"
 SWEEP_SPEC = "demo/resnet18-tiny_asha-sweep_digits.py"

@@ -1,4 +1,4 @@
-"""Small dataset files for tests: PNGs, class folders, zips (honest, bombs, with planted names) and a PNG
+"""Small dataset files for tests: PNGs (random or flat image folders too), class folders, zips (honest, bombs, with planted names) and a PNG
 decompression bomb written without ever holding its pixels."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 
@@ -16,6 +17,22 @@ def png(size: tuple[int, int] = (4, 4)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, (200, 10, 10)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def write_images(folder: Path, count: int, size: int = 12, seed: int = 0, value: int | None = None) -> list[Path]:
+    """``count`` random RGB PNGs (or flat ones of ``value``) named 0.png, 1.png, ..."""
+    rng = np.random.RandomState(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        if value is None:
+            array = rng.randint(0, 256, (size, size, 3), dtype=np.uint8)
+        else:
+            array = np.full((size, size, 3), value, dtype=np.uint8)
+        path = folder / f"{i}.png"
+        Image.fromarray(array).save(path)
+        paths.append(path)
+    return paths
 
 
 def write_folders(root: Path, splits=("train", "val"), classes=("cat", "dog"), per_class=2) -> None:

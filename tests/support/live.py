@@ -5,7 +5,9 @@ from pathlib import Path
 
 import requests
 
-from backend.stack import Stack, _free_port
+from backend.stack import Stack
+
+from .ports import free_port
 
 
 def create_database(admin_url: str) -> str:
@@ -95,7 +97,7 @@ def start_live_stack(var: Path, ray_env: dict, extra_env: dict) -> LiveStack:
     stack = Stack(var_dir=var)
     for key in ("DATABASE_URL", "CELERY_BROKER_URL", "TRAINYARD_STORAGE", "TRAINYARD_PUBLIC_URL"):
         stack.env.pop(key, None)
-    stack.env["DJANGO_SETTINGS_MODULE"] = "backend.settings"  # not the test settings pytest exported
+    stack.env["DJANGO_SETTINGS_MODULE"] = "backend.project.settings"  # not the test settings pytest exported
     stack.env.update(ray_env)
     stack.env.update(extra_env)
     stack.env["TRAINYARD_RECONCILE_SECONDS"] = "2"
@@ -103,15 +105,19 @@ def start_live_stack(var: Path, ray_env: dict, extra_env: dict) -> LiveStack:
     # (a test that wants them passes TRAINYARD_THROTTLE_* in extra_env).
     for scope in ("RUNS", "SWEEPS", "DATASETS", "TOKENS"):
         stack.env[f"TRAINYARD_THROTTLE_{scope}"] = "1000000/min"
-    port = _free_port()
+    port = free_port()
     stack.env["TRAINYARD_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     token_file = var / "token"
     for args in (("migrate", "--no-input"), ("seed_demo", "--token-file", str(token_file))):
         done = stack.manage(*args, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
-    stack.start_celery()
-    url = stack.start_web(port=port)
+    try:
+        stack.start_celery()
+        url = stack.start_web(port=port)
+    except BaseException:
+        stack.stop()  # no Celery worker left behind, consuming a broker the next stack may be given
+        raise
     return LiveStack(stack, url, token_file.read_text().strip())
 
 

@@ -1,22 +1,33 @@
-"""Real services for tests: a local Ray head (one per session), PostgreSQL, Redis, and the stack's processes
+"""Real services for tests: a local Ray head (one per test process), PostgreSQL, Redis, and the stack's processes
 (uvicorn + Celery worker/beat) started exactly as ``manage.py up`` starts them. Registered as a pytest
 plugin by the root conftest, so ``tests/integration`` and ``tests/security`` use the same ones.
+
+Side by side (pytest-xdist's workers, or two suites on one machine) nothing is shared: each test process starts
+its own Ray head (no more CPUs than the machine has), each stack gets its own PostgreSQL database, Redis
+database (``isolation.claim_redis_db``), ports and var/ folder (under the worker's temp dir).
 
 With ``CI=true`` a missing PostgreSQL or Redis fails these tests; elsewhere they are skipped.
 """
 import os
 import socket
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from backend.stack import Stack, _free_port
+from backend.stack import Stack
 
+from .isolation import claim_redis_db, ray_cpus
 from .live import create_database, drop_database, start_live_stack
+from .ports import free_port
+from .s3 import CREDENTIALS
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The fixtures that start Ray or a whole stack: a test using one is an integration test (tests/conftest.py).
+LIVE_FIXTURES = frozenset({"ray_head", "pg_stack", "embedded_stack", "attack_stack"})
 
 
 def require_service(url: str, default_port: int, what: str) -> None:
@@ -32,19 +43,47 @@ def require_service(url: str, default_port: int, what: str) -> None:
         pytest.skip(msg)
 
 
+@contextmanager
+def pg_live_stack(var: Path, ray_env: dict, extra_env: dict | None = None, *, what: str = "stack"):
+    """A stack on PostgreSQL + Redis (production settings) in a database of its own and a Redis database of its
+    own, for as long as the ``with`` lasts; ``live.redis_url`` is its broker."""
+    require_service(PG_URL, 5432, "PostgreSQL")
+    require_service(REDIS_URL, 6379, "Redis")
+    db_url = create_database(PG_URL)
+    redis = claim_redis_db(REDIS_URL, what)
+    try:
+        live = start_live_stack(var, ray_env, {"DATABASE_URL": db_url, "CELERY_BROKER_URL": redis.url,
+                                               **(extra_env or {})})
+        live.redis_url = redis.url
+        try:
+            yield live
+        finally:
+            live.stack.stop()
+    finally:
+        redis.release()
+        drop_database(PG_URL, db_url)
+
+
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory):
     """A Ray head with token auth; yields the env (RAY_ADDRESS, RAY_AUTH_*) that stacks need.
 
     The head reads its token from a file (``RAY_AUTH_TOKEN_PATH``); ``RAY_AUTH_TOKEN`` here is for the tests'
     own Jobs API clients and the stacks' service processes, never for a Ray process."""
-    from tests.s3 import CREDENTIALS
-
     var = tmp_path_factory.mktemp("ray")
     stack = Stack(var_dir=var)
     for key, value in CREDENTIALS.items():  # a job opens a bucket with its node's credentials (moto's dummies)
         stack.env.setdefault(key, value)
-    stack.start_ray(dashboard_port=_free_port(), num_cpus=4)
+    dashboard_port = free_port()
+    # Ray's own processes (Ray Train's PlacementGroupCleaner, for one) look their cluster up through the state
+    # API; without an address they scan the machine, find every other worker's head, refuse to choose, and the
+    # trials' placement groups are never freed: the next trial waits for CPUs forever. Name this head's.
+    stack.env["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{dashboard_port}"
+    try:
+        stack.start_ray(dashboard_port=dashboard_port, num_cpus=ray_cpus())
+    except BaseException:
+        stack.stop()
+        raise
     env = {k: stack.env[k] for k in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH") if k in stack.env}
     env["RAY_AUTH_TOKEN"] = stack.ray_auth_token
     yield env
@@ -54,16 +93,8 @@ def ray_head(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pg_stack(ray_head, tmp_path_factory):
     """The stack on PostgreSQL + Redis (production settings), in a database of its own."""
-    require_service(PG_URL, 5432, "PostgreSQL")
-    require_service(REDIS_URL, 6379, "Redis")
-    db_url = create_database(PG_URL)
-    redis_db = REDIS_URL.rsplit("/", 1)[0] + "/9"
-    live = start_live_stack(tmp_path_factory.mktemp("pg"), ray_head,
-                            {"DATABASE_URL": db_url, "CELERY_BROKER_URL": redis_db})
-    live.redis_url = redis_db
-    yield live
-    live.stack.stop()
-    drop_database(PG_URL, db_url)
+    with pg_live_stack(tmp_path_factory.mktemp("pg"), ray_head, what="pg_stack") as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +110,8 @@ def attack_stack(ray_head, tmp_path_factory):
     """One stack on PostgreSQL + Redis for every test of ``tests/security`` that attacks through the public
     API: ``attack_stack`` is the demo team's client (the victim), ``attack_stack.attacker`` an owner of a
     second team, ``attack_stack.viewer`` a viewer of the demo team. Tests must leave it usable for the next."""
-    require_service(PG_URL, 5432, "PostgreSQL")
-    require_service(REDIS_URL, 6379, "Redis")
-    db_url = create_database(PG_URL)
-    live = start_live_stack(tmp_path_factory.mktemp("attack"), ray_head,
-                            {"DATABASE_URL": db_url, "CELERY_BROKER_URL": REDIS_URL.rsplit("/", 1)[0] + "/7"})
-    live.attacker = live.client_for("mallory", "intruders")
-    live.viewer = live.client_for("vic", "demo", role="viewer")
-    yield live
-    live.stack.stop()
-    drop_database(PG_URL, db_url)
+    with pg_live_stack(tmp_path_factory.mktemp("attack"), ray_head, what="attack_stack") as live:
+        live.attacker = live.client_for("mallory", "intruders")
+        live.viewer = live.client_for("vic", "demo", role="viewer")
+        yield live
+

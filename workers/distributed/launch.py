@@ -1,14 +1,19 @@
 """Entrypoint of a run's Ray Job: ``python -m workers.distributed.launch JOB.json``.
 
-The backend writes ``JOB.json`` (resolved spec, dataset root, resources, work dir) on shared
-storage and passes the ingestion URL and token in the environment. This driver builds a Ray Train
-``TorchTrainer`` whose workers each call the engine's ``train``; Ray Train sets up the process
-group (gloo on CPU, NCCL on GPU) and the engine wraps the model in DDP when it finds one.
+The backend writes ``JOB.json`` (a ``jobspecs.contract.Job``: resolved spec, dataset key, resources,
+checkpoint keys) on shared storage and passes the ingestion URL and token in the environment. This
+driver builds a Ray Train ``TorchTrainer`` whose workers each call the engine's ``train``; Ray Train
+sets up the process group (gloo on CPU, NCCL on GPU) and the engine wraps the model in DDP when it
+finds one.
+
+What each worker gets (``job_config``) is the ``Job`` itself plus this run's folders on the storage and,
+added by the driver, where and how to report (``ingest_url``, ``token``, ``seed``; a sweep's trial adds
+``report_to_tune``, ``hparams_from_spec``, ``tune_acks``).
 """
 from __future__ import annotations
 
 import argparse
-import copy
+import dataclasses
 import json
 import os
 import sys
@@ -17,27 +22,29 @@ import traceback
 from pathlib import Path
 
 from jobspecs import paths as path_policy
+from jobspecs.contract import Job, ReportEndpoint
 from workers.storage import Storage, open_storage, pull_work_dir, push_work_dir
 
 
 def service_spec(cfg: dict, storage: Storage | None = None) -> dict:
-    """The spec a service worker trains: every path field moved into its area and checked there
-    (``jobspecs.paths.rebase``): data into the run's dataset, outputs into the run's own folder, checkpoint
-    references onto the files the server resolved. Nothing is opened before this passed.
+    """The spec a service worker trains (``Job.worker_spec``): the run's resources, and every path field moved
+    into its area and checked there: data into the run's dataset, outputs into the run's own folder,
+    checkpoint references onto the files the server resolved, as this node sees them. Nothing is opened
+    before this passed; the driver calls it too, to refuse a job before any worker starts.
 
     Raises:
         jobspecs.paths.PathPolicyError: a path that leaves its area (a job not written by the service, or a
             dataset changed since submit).
     """
     storage = storage or _storage(cfg)
-    checkpoints = {ref: str(storage.local(key)) for ref, key in (cfg.get("checkpoints") or {}).items()}
-    return path_policy.rebase(cfg["spec"], data_root=_data_root(cfg, storage), run_root=cfg["run_dir"],
-                              checkpoints=checkpoints)
+    job: Job = cfg["job"]
+    checkpoints = {ref: str(storage.local(key)) for ref, key in job.checkpoints.items()}
+    return job.worker_spec(data_root=_data_root(job, storage), run_root=cfg["run_dir"], checkpoints=checkpoints)
 
 
-def _data_root(cfg: dict, storage: Storage) -> Path | None:
+def _data_root(job: Job, storage: Storage) -> Path | None:
     """The run's dataset on this node: the storage's folder, or on an object store the node's copy of it."""
-    return storage.local(cfg["data_key"]) if cfg.get("data_key") else None
+    return storage.local(job.data_key) if job.data_key else None
 
 
 def confine_worker(cfg: dict) -> None:
@@ -48,8 +55,8 @@ def confine_worker(cfg: dict) -> None:
     from workers.data.datasets.base_dataset import confine_data
 
     storage = _storage(cfg)
-    confine_data(_data_root(cfg, storage))
-    fetch.configure(allowed_hosts=list(cfg.get("allowed_url_hosts") or []),
+    confine_data(_data_root(cfg["job"], storage))
+    fetch.configure(allowed_hosts=list(cfg["job"].allowed_url_hosts),
                     cache_dir=Path(cfg["run_dir"]) / "cache", own_storage=storage.location)
 
 
@@ -76,12 +83,13 @@ def train_loop_per_worker(cfg: dict) -> None:
 
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
-    torch.set_num_threads(max(1, int(cfg.get("threads_per_worker", 1))))
+    resources = cfg["job"].resources
+    torch.set_num_threads(resources.threads_per_worker)
     cfg = prepare_node(cfg, rank)
     _record_placement(cfg, rank, ctx)
     reporter = make_reporter(cfg) if rank == 0 else None
     try:
-        cfg["spec"] = service_spec(cfg)
+        spec = service_spec(cfg)
         confine_worker(cfg)
     except path_policy.PathPolicyError as exc:
         if reporter is not None:
@@ -117,7 +125,7 @@ def train_loop_per_worker(cfg: dict) -> None:
             elif (Path(folder) / "deepspeed").is_dir():
                 push_work_dir(storage, Path(folder) / "deepspeed", f"{key}/deepspeed", authority=False)
     try:
-        train(cfg["spec"], cfg["work_dir"], reporter=reporter, device=cfg.get("device", "cpu"),
+        train(spec, cfg["work_dir"], reporter=reporter, device=resources.device,
               resume_from="auto", seed=cfg.get("seed"), on_evaluate=on_evaluate,
               hparams_from_spec=bool(cfg.get("hparams_from_spec")), on_checkpoint=pusher)
     finally:
@@ -154,9 +162,9 @@ def prepare_node(cfg: dict, rank: int) -> dict:
     with open(storage.scratch / ".pull.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         fetched = pull_work_dir(storage, Path(cfg["work_dir"]), cfg["work_key"])
-        if cfg.get("data_key"):
-            fetched += storage.pull_tree(cfg["data_key"])
-        for key in (cfg.get("checkpoints") or {}).values():  # another run's checkpoint, named by the server
+        if cfg["job"].data_key:
+            fetched += storage.pull_tree(cfg["job"].data_key)
+        for key in cfg["job"].checkpoints.values():  # another run's checkpoint, named by the server
             if not storage.local(key).is_file():
                 storage.download(key, storage.local(key))
                 fetched.append(key)
@@ -190,11 +198,11 @@ def _record_placement(cfg: dict, rank: int, ctx) -> None:
     (folder / f"rank{rank}.json").write_text(json.dumps(info))
 
 
-def pick_seed(job: dict, spec: dict) -> int:
+def pick_seed(job: Job, spec: dict) -> int:
     """The run's seed: the request's, else the spec's, else a fresh one; chosen here so it is recorded."""
     import random
 
-    for seed in (job.get("seed"), spec.get("seed")):
+    for seed in (job.seed, spec.get("seed")):
         if isinstance(seed, int) and not isinstance(seed, bool):
             return seed
     return random.SystemRandom().randrange(2**31)
@@ -223,64 +231,62 @@ def environment_facts(seed: int) -> dict:
     return {"code_version": code, "packages": packages, "python": platform.python_version(), "seed": seed}
 
 
-def build_trainer(job: dict, cfg: dict, callbacks: list | None = None):
+def build_trainer(run_id: str, cfg: dict, callbacks: list | None = None):
+    """The ``TorchTrainer`` of run ``run_id`` (a run's, or a sweep trial's): scaled by the job's resources,
+    each worker running ``train_loop_per_worker(cfg)``."""
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    res = job.get("resources") or {}
-    gpus = float(res.get("gpus_per_worker", 0) or 0)
-    per_worker = {"CPU": float(res.get("cpus_per_worker", 1) or 1)}
+    res = cfg["job"].resources
+    gpus = float(res.gpus_per_worker)
+    per_worker = {"CPU": float(res.cpus_per_worker or 1)}
     if gpus:
         per_worker["GPU"] = gpus
-    scaling = ScalingConfig(num_workers=int(res.get("num_workers", 1)), use_gpu=bool(gpus),
-                            resources_per_worker=per_worker)
+    scaling = ScalingConfig(num_workers=res.num_workers, use_gpu=bool(gpus), resources_per_worker=per_worker)
     if cfg.get("storage"):
         storage_path, filesystem = open_storage(cfg["storage"]).ray_storage("ray_results")
     else:
         storage_path, filesystem = str(Path(cfg["storage_root"]) / "ray_results"), None
     run_config = RunConfig(
-        name=f"run-{job['run_id']}",
+        name=f"run-{run_id}",
         storage_path=storage_path,
         storage_filesystem=filesystem,
-        failure_config=FailureConfig(max_failures=int(res.get("max_failures", 0) or 0)),
+        failure_config=FailureConfig(max_failures=res.max_failures or 0),
         callbacks=list(callbacks) if callbacks else None,
     )
     return TorchTrainer(train_loop_per_worker, train_loop_config=cfg, scaling_config=scaling,
                         run_config=run_config, torch_config=TorchConfig(backend="nccl" if gpus else "gloo"))
 
 
-def read_job(job_file: str) -> tuple[Storage, dict]:
+def read_job(job_file: str) -> tuple[Storage, Job]:
     """The storage (``$TRAINYARD_STORAGE``, else the folder two levels above a job file's folder) and the job
-    file the backend wrote there, named by its key on the storage (what the service passes), a path or a URI."""
+    the backend wrote there, named by its key on the storage (what the service passes), a path or a URI.
+
+    Raises:
+        jobspecs.contract.ContractError: a job file that is not a ``Job`` (another release wrote it, or not
+            the service).
+    """
     location = os.environ.get("TRAINYARD_STORAGE") or str(Path(job_file).resolve().parents[2])
     storage = open_storage(location)
     if not os.path.isabs(job_file) and "://" not in job_file and os.environ.get("TRAINYARD_STORAGE"):
-        return storage, json.loads(storage.read_text(storage.key(job_file)))
-    key = storage.relative(job_file)
-    text = storage.read_text(key) if key is not None else Path(job_file).read_text()
-    return storage, json.loads(text)
+        text = storage.read_text(storage.key(job_file))
+    else:
+        key = storage.relative(job_file)
+        text = storage.read_text(key) if key is not None else Path(job_file).read_text()
+    return storage, dataclasses.replace(Job.from_json(json.loads(text)), storage=storage.location)
 
 
-def job_config(storage: Storage, job: dict, run_key: str) -> dict:
-    """What every worker of one run needs (``train_loop_per_worker``'s config): the spec as stored, its
-    dataset, the run's folders, the checkpoints the server resolved and the operator's URL allowlist."""
-    res = job.get("resources") or {}
-    spec = copy.deepcopy(job["spec"])
-    # The run's resources (spec merged with the request) decide the strategy the engine uses.
-    spec["resources"] = {**(spec.get("resources") or {}), **res}
+def job_config(storage: Storage, job: Job, run_key: str) -> dict:
+    """What every worker of one run needs (``train_loop_per_worker``'s config): the job (spec as stored,
+    resources, dataset and checkpoint keys, URL allowlist) and the run's folders on ``storage``."""
     return {
-        "spec": spec,
+        "job": job,
         "work_dir": str(storage.local(f"{run_key}/work")),
         "run_dir": str(storage.local(run_key)),
         "storage_root": str(storage.scratch),
         "storage": storage.location,
         "run_key": run_key,
         "work_key": f"{run_key}/work",
-        "data_key": job.get("data_key"),
-        "checkpoints": dict(job.get("checkpoints") or {}),
-        "allowed_url_hosts": list(job.get("allowed_url_hosts") or []),
-        "device": "cuda" if float(res.get("gpus_per_worker", 0) or 0) else "cpu",
-        "threads_per_worker": int(res.get("cpus_per_worker", 1) or 1),
     }
 
 
@@ -289,19 +295,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("job_file", help="JOB.json written by the backend (its key on the storage, a path or a URI)")
     args = parser.parse_args(argv)
     storage, job = read_job(args.job_file)
-    run_key = job.get("run_key") or f"runs/{job['run_id']}"
-    cfg = job_config(storage, job, run_key)
-    cfg.update(ingest_url=os.environ.get("TRAINYARD_INGEST_URL"), token=os.environ.get("TRAINYARD_RUN_TOKEN", ""),
-               seed=pick_seed(job, cfg["spec"]))
+    if os.environ.get("TRAINYARD_INGEST_URL"):
+        job = dataclasses.replace(job, report=ReportEndpoint(os.environ["TRAINYARD_INGEST_URL"],
+                                                             os.environ.get("TRAINYARD_RUN_TOKEN", "")))
+    cfg = job_config(storage, job, job.run_folder)
+    cfg.update(ingest_url=job.report.url if job.report else None, token=job.report.token if job.report else "",
+               seed=pick_seed(job, job.spec))
     status = make_reporter(cfg)
     if status:
         status.event(None, environment=environment_facts(cfg["seed"]))
         status.event("running", "the Ray job started")
-        status.log(f"[trainyard] run {job['run_id']} started on Ray; "
-                   f"{job.get('resources', {}).get('num_workers', 1)} worker(s)")
+        status.log(f"[trainyard] run {job.run_id} started on Ray; {job.resources.num_workers} worker(s)")
     try:
         service_spec(cfg, storage)  # refuse a path that leaves its area before any worker starts
-        build_trainer(job, cfg).fit()
+        build_trainer(job.run_id, cfg).fit()
     except BaseException as exc:  # report why, then let Ray mark the job failed
         reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         print(traceback.format_exc(), file=sys.stderr)

@@ -6,10 +6,12 @@ however often it is re-sent. A batch that cannot be delivered is spooled to disk
 order, before newer ones; nothing is dropped while the process lives, and a later reporter of the
 same run re-sends what an earlier one left in the spool.
 
-The ingestion endpoint bounds a batch (``MAX_BATCH_ITEMS``, ``MAX_LOG_LINE``, ...; its serializer imports
-them from here) and this reporter never builds one it would refuse: long log lines go in pieces, a batch
-stops at ``MAX_BATCH_BYTES``, and an item the backend cannot store (a NaN, a 200-character metric name) is
-left out with a warning instead of taking the whole batch down with it.
+A batch is a ``jobspecs.contract.IngestBatch`` (its items ``MetricPoint``, ``LogLine``, ``CheckpointRecord``,
+``Event``), posted as ``batch.to_json()``; the ingestion endpoint checks the same definition. The contract
+bounds a batch (``MAX_BATCH_ITEMS``, ``MAX_LOG_LINE``, ...) and this reporter never builds one the endpoint
+would refuse: long log lines go in pieces, a batch stops at ``MAX_BATCH_BYTES``, and an item the backend
+cannot store (a NaN, a 200-character metric name) is left out with a warning instead of taking the whole
+batch down with it.
 """
 from __future__ import annotations
 
@@ -23,24 +25,33 @@ from pathlib import Path
 
 import requests
 
+from jobspecs.contract import (
+    EVENT_STATUSES,
+    MAX_BATCH_ITEMS,
+    MAX_CHECKPOINT_PATH,
+    MAX_LOG_LINE,
+    MAX_METRIC_NAME,
+    MAX_REASON,
+    METRIC_MODES,
+    CheckpointRecord,
+    ContractError,
+    Event,
+    IngestBatch,
+    LogLine,
+    MetricPoint,
+)
+
 log = logging.getLogger(__name__)
 
-# What one batch may hold, item by item: the ingestion endpoint refuses more (400).
-MAX_BATCH_ITEMS = {"metrics": 50_000, "logs": 5_000, "checkpoints": 100, "events": 100}
-# Characters of one log line (longer ones are sent in pieces), of a metric name, of a checkpoint path
-# (relative to the storage) and of an event's reason.
-MAX_LOG_LINE = 4000
-MAX_METRIC_NAME = 64
-MAX_CHECKPOINT_PATH = 500
-MAX_REASON = 4000
 # JSON bytes of one batch: well under the server's request limit (DATA_UPLOAD_MAX_MEMORY_SIZE, 4 MiB; 413).
 MAX_BATCH_BYTES = 2 * 1024 * 1024
-EVENT_STATUSES = ("running", "succeeded", "failed")
+__all__ = ["EVENT_STATUSES", "MAX_BATCH_BYTES", "MAX_BATCH_ITEMS", "MAX_CHECKPOINT_PATH", "MAX_LOG_LINE",
+           "MAX_METRIC_NAME", "MAX_REASON", "HttpReporter", "log_pieces"]
 
 
 def log_pieces(line: str) -> list[str]:
     """A log line as pieces of at most ``MAX_LOG_LINE`` characters (one piece when it is short)."""
-    return [line[i:i + MAX_LOG_LINE] for i in range(0, len(line), MAX_LOG_LINE)] or [""]
+    return [piece.text for piece in LogLine.pieces(line)]
 
 
 class HttpReporter:
@@ -69,7 +80,7 @@ class HttpReporter:
         self._http = requests.Session()
         self._http.headers["Authorization"] = f"Bearer {token}"
         self._lock = threading.Lock()
-        self._buf: dict[str, list] = {"metrics": [], "logs": [], "checkpoints": [], "events": []}
+        self._buf: dict[str, list] = {"metrics": [], "logs": [], "checkpoints": [], "events": []}  # contract items
         self._seq = 0
         self._inflight = 0
         self._wake = threading.Event()
@@ -79,11 +90,11 @@ class HttpReporter:
 
     # --- the reporter protocol the engine calls ---------------------------------------------
     def log(self, line: str) -> None:
-        for piece in log_pieces(str(line)):
+        for piece in LogLine.pieces(str(line)):
             self._add("logs", piece)
 
     def metrics(self, step: int, values: dict, epoch: int | None = None, mode: str = "train") -> None:
-        if mode not in ("train", "val") or int(step) < 0:
+        if mode not in METRIC_MODES or int(step) < 0:
             self._skip(f"metrics of mode {mode!r} at step {step}", "mode is train or val, step >= 0")
             return
         for name, value in values.items():
@@ -97,8 +108,7 @@ class HttpReporter:
             if not name or len(name) > MAX_METRIC_NAME:
                 self._skip(f"metric {name[:80]!r}", f"a name of 1 to {MAX_METRIC_NAME} characters")
                 continue
-            self._add("metrics", {"mode": mode, "name": name, "step": int(step),
-                                  "epoch": None if epoch is None else int(epoch), "value": v})
+            self._add("metrics", MetricPoint(mode, name, int(step), v, None if epoch is None else int(epoch)))
 
     def checkpoint(self, path: str, epoch: int, iteration: int, metrics: dict | None = None) -> None:
         p = Path(path).resolve()
@@ -109,8 +119,7 @@ class HttpReporter:
             return
         metrics = {k: float(v) for k, v in (metrics or {}).items()
                    if isinstance(v, (int, float)) and math.isfinite(v)}
-        self._add("checkpoints", {"path": rel, "epoch": int(epoch), "iteration": int(iteration), "size": size,
-                                  "metrics": metrics})
+        self._add("checkpoints", CheckpointRecord(rel, int(epoch), int(iteration), size, metrics))
         self._wake.set()
 
     def event(self, status: str | None, reason: str = "", **extra) -> None:
@@ -121,15 +130,21 @@ class HttpReporter:
             status = None
         if "environment" in extra and not isinstance(extra["environment"], dict):
             extra.pop("environment")
-        item = {"status": status, "reason": str(reason)[:MAX_REASON]}
+        for key in sorted(set(extra) - {"environment", "early_stopped"}):
+            self._skip(f"event fact {key!r}", "environment and early_stopped")
+            extra.pop(key)
+        item = Event(status, str(reason)[:MAX_REASON])
         try:  # plain JSON from here on (what is not becomes its str); a NaN cannot travel
-            text = json.dumps({**item, **extra}, default=str, allow_nan=False)
+            text = json.dumps({**item.to_json(), **extra}, default=str, allow_nan=False)
         except ValueError:
             text = None
         if text is None or len(text) > MAX_BATCH_BYTES // 4:
             self._skip(f"the facts of event {status!r}", "finite JSON of at most a quarter of a batch")
         else:
-            item = json.loads(text)
+            try:
+                item = Event.from_json(json.loads(text))
+            except ContractError as err:  # e.g. early_stopped that is not a bool
+                self._skip(f"the facts of event {status!r}", str(err))
         self._add("events", item)
         self._wake.set()
 
@@ -145,31 +160,32 @@ class HttpReporter:
         if full:
             self._wake.set()
 
-    def _take_batch(self) -> dict | None:
+    def _take_batch(self) -> IngestBatch | None:
         """The next batch: at most ``max_items`` items, ``MAX_BATCH_ITEMS`` of each kind and
         ``MAX_BATCH_BYTES`` of JSON (each item is far below that: the first always fits)."""
         with self._lock:
             if not any(self._buf.values()):
                 return None
-            batch: dict = {"session": self.session, "seq": self._seq}
-            room, budget = self.max_items, MAX_BATCH_BYTES - 100  # the envelope: session, seq, keys
+            kinds: dict[str, tuple] = {}
+            room, budget = self.max_items, MAX_BATCH_BYTES - 100  # the envelope: version, session, seq, keys
             for kind, items in self._buf.items():
                 n, most = 0, min(room, MAX_BATCH_ITEMS[kind])
                 while n < min(most, len(items)):
-                    size = len(json.dumps(items[n])) + 2  # its comma and space
+                    size = len(json.dumps(items[n].to_json())) + 2  # its comma and space
                     if size > budget and (n or room < self.max_items):
                         break
                     budget -= size
                     n += 1
-                batch[kind], self._buf[kind] = items[:n], items[n:]
+                kinds[kind], self._buf[kind] = tuple(items[:n]), items[n:]
                 room -= n
+            batch = IngestBatch(session=self.session, seq=self._seq, **kinds)
             self._seq += 1
             self._inflight += 1
             return batch
 
-    def _post(self, batch: dict) -> bool:
+    def _post(self, batch: IngestBatch) -> bool:
         try:
-            r = self._http.post(self.url, json=batch, timeout=self.request_timeout)
+            r = self._http.post(self.url, json=batch.to_json(), timeout=self.request_timeout)
         except requests.RequestException as exc:
             log.debug("ingest unreachable: %s", exc)
             return False
@@ -184,17 +200,17 @@ class HttpReporter:
             self._spool(batch, suffix=".rejected")
         return True
 
-    def _spool(self, batch: dict, suffix: str = ".json") -> None:
-        name = f"{time.time_ns():020d}-{batch['session']}-{batch['seq']:08d}{suffix}"
+    def _spool(self, batch: IngestBatch, suffix: str = ".json") -> None:
+        name = f"{time.time_ns():020d}-{batch.session}-{batch.seq:08d}{suffix}"
         tmp = self.spool_dir / (name + ".tmp")
-        tmp.write_text(json.dumps(batch))
+        tmp.write_text(json.dumps(batch.to_json()))
         tmp.replace(self.spool_dir / name)
 
     def _resend_spool(self) -> bool:
         """Re-send spooled batches oldest first; False if one still cannot be delivered."""
         for f in sorted(self.spool_dir.glob("*.json")):
-            try:
-                batch = json.loads(f.read_text())
+            try:  # ContractError is a ValueError: a file this release cannot read is left for a person
+                batch = IngestBatch.from_json(json.loads(f.read_text()))
             except (OSError, ValueError):
                 continue
             if not self._post(batch):

@@ -22,9 +22,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import json
 import math
 import os
+import re
 import sys
 import time
 import traceback
@@ -33,6 +35,7 @@ from typing import Any
 
 import requests
 
+from jobspecs.contract import Job, ReportEndpoint
 from workers.distributed.launch import (
     build_trainer,
     environment_facts,
@@ -255,7 +258,7 @@ class SweepClient:
 # --- what runs on Ray ----------------------------------------------------------------------------
 
 
-def run_trial(config: dict, job: dict) -> None:
+def run_trial(config: dict, job: Job) -> None:
     """Tune's function trainable: register the trial, then train it with a ``TorchTrainer``.
 
     The trainer's workers report each evaluation to the trainer's controller; ``_ForwardReports``
@@ -270,17 +273,17 @@ def run_trial(config: dict, job: dict) -> None:
     from ray.util.queue import Queue
 
     trial_id = tune.get_context().get_trial_id()
-    params = {key: config[key] for key in job["sweep"]["space"]}
-    pbt = _kind(job["sweep"].get("scheduler") or "fifo") == "pbt"
-    client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
+    params = {key: config[key] for key in job.sweep.space}
+    pbt = _kind(job.sweep.config.get("scheduler") or "fifo") == "pbt"
+    client = SweepClient(job.report.url, job.sweep.id, job.report.token)
     trial = client.register(trial_id, params)
-    storage = open_storage(job["storage"])
+    storage = open_storage(job.storage)
     run_key = f"runs/{trial['run_id']}"
     run_dir = storage.local(run_key)
-    spec = apply_params(job["spec"], params)
+    spec = apply_params(job.spec, params)
     if pbt:
         spec = pbt_spec(spec)
-    cfg = job_config(storage, {**job, "spec": spec}, run_key)  # the paths are rebased on each worker
+    cfg = job_config(storage, dataclasses.replace(job, spec=spec), run_key)  # the paths are rebased on each worker
     cfg.update(ingest_url=trial["ingest_url"], token=trial["token"], seed=pick_seed(job, spec),
                report_to_tune=True, hparams_from_spec=pbt)
     status = make_reporter(cfg)
@@ -294,13 +297,13 @@ def run_trial(config: dict, job: dict) -> None:
         push_work_dir(storage, Path(cfg["work_dir"]), cfg["work_key"], authority=True)
         status.log(f"[trainyard] PBT: continuing from trial {source.get('trial_id')}'s checkpoint at "
                    f"{source.get('unit', 'epoch')} {source.get('done')}")
-    status.log(f"[trainyard] trial {trial_id} of sweep {job['sweep_id']}: "
+    status.log(f"[trainyard] trial {trial_id} of sweep {job.sweep.id}: "
                + ", ".join(f"{k}={v!r}" for k, v in params.items()))
     reports = Queue(actor_options={"num_cpus": 0})
     # Rank 0 waits after each report until Tune has taken it: a trial the scheduler stops there trains
     # no further epoch (without it the workers ran on, and a stopped trial stored one evaluation more).
     cfg["tune_acks"] = acks = Queue(actor_options={"num_cpus": 0})
-    trainer = build_trainer({"run_id": trial["run_id"], "resources": job["resources"]}, cfg,
+    trainer = build_trainer(trial["run_id"], cfg,
                             callbacks=[_forward_reports_class()(reports)])
     outcome: dict = {}
 
@@ -423,14 +426,59 @@ def adopt_checkpoint(folder: Path, work_dir: Path) -> dict:
     return source
 
 
+# What Tune adds to a trial's result besides the evaluation itself (and the engine's position, epoch/iter).
+_NOT_METRICS = {"training_iteration", "time_total_s", "time_this_iter_s", "time_since_restore", "timestamp",
+                "episodes_total", "timesteps_total", "timesteps_since_restore", "iterations_since_restore", "pid",
+                "done", "should_checkpoint", "__duplicate__", "epoch", "iter"}
+
+
+def evaluation_of(result: dict | None) -> tuple[int, int | None, dict] | None:
+    """The evaluation a trial's Tune result carries: ``(step, epoch, {metric: value})``, as the engine logged
+    it (step = the iteration it was made at), or None for a result without one (a trial that never reported)."""
+    result = result or {}
+    step = result.get("iter")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        return None
+    values = {k: float(v) for k, v in result.items()
+              if k not in _NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)
+              and math.isfinite(v)}
+    epoch = result.get("epoch")
+    return (step, epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None, values) if values else None
+
+
+def evaluations_done(result: dict | None, spec: dict | None = None) -> int:
+    """How many evaluations the weights behind a trial's Tune result have had: counted from the engine's own
+    position (``epoch`` or ``iter`` over the evaluation interval) where ``spec`` says how, else Tune's count.
+
+    Under PBT Tune's ``training_iteration`` is the count of whichever trial last handed over its checkpoint;
+    the engine's position is what this trial's weights actually reached."""
+    result = result or {}
+    counted = int(result.get("training_iteration", 0) or 0)
+    if not spec:
+        return counted
+    runner = spec.get("runner") or {}
+    interval = int((spec.get("evaluation") or {}).get("interval", 1) or 1)
+    position = result.get("iter" if "max_iters" in runner and "max_epochs" not in runner else "epoch")
+    if isinstance(position, int) and not isinstance(position, bool):
+        return max(counted, position // interval)
+    return counted
+
+
 def _trial_reporter_class():
     from ray.tune import Callback
 
     class TrialReporter(Callback):
-        """Closes trials that Tune ended without their function saying so (early stop, errors)."""
+        """Closes every trial Tune ends (completed, stopped early by the scheduler, failed).
 
-        def __init__(self, client: SweepClient, full: int, storage: str):
-            self.client, self.full, self.storage = client, full, open_storage(storage)
+        Closing never loses what the scheduler saw: the evaluation of the trial's last Tune result goes to
+        the trial's run with the closing event (the same points its rank 0 reports; ingestion stores a point
+        once per run, mode, name and step, so whichever arrives second changes nothing). Without it a trial
+        that ASHA stopped at its first evaluation could end with no metrics at all: its actor, and the rank-0
+        reporter's last batch with it, is torn down as soon as Tune decides.
+        """
+
+        def __init__(self, client: SweepClient, full: int, storage: str, spec: dict | None = None):
+            self.client, self.full, self.storage, self.spec = client, full, open_storage(storage), spec
 
         def _close(self, trial, status: str, reason: str = "", early: bool = False) -> None:
             try:
@@ -438,8 +486,14 @@ def _trial_reporter_class():
                 reporter = make_reporter({"ingest_url": reg["ingest_url"], "token": reg["token"],
                                           "run_dir": str(self.storage.local(f"runs/{reg['run_id']}")),
                                           "storage_root": str(self.storage.scratch)})
+                evaluation = evaluation_of(getattr(trial, "last_result", None))
+                if evaluation is not None:
+                    step, epoch, values = evaluation
+                    reporter.metrics(step, values, epoch=epoch, mode="val")
                 reporter.event(status, reason, early_stopped=early)
-                reporter.close(timeout=30)
+                if not reporter.close(timeout=30):
+                    print(f"[trainyard] trial {trial.trial_id}: the close is spooled, not yet delivered",
+                          file=sys.stderr)
             except Exception:  # the backend is away: reconcile closes the trial with the sweep
                 print(f"[trainyard] could not close trial {trial.trial_id}:", file=sys.stderr)
                 traceback.print_exc()
@@ -447,7 +501,7 @@ def _trial_reporter_class():
         def on_trial_complete(self, iteration, trials, trial, **info):
             # Always closed from here: the trial function's own last report may not get out before
             # Tune tears its actor down (the last trial ends when the whole sweep does).
-            done = int((trial.last_result or {}).get("training_iteration", 0) or 0)
+            done = evaluations_done(trial.last_result, self.spec)
             if done < self.full:
                 self._close(trial, "succeeded", f"stopped early by the scheduler after {done} of "
                             f"{self.full} evaluations", early=True)
@@ -466,15 +520,47 @@ def _trial_reporter_class():
     return TrialReporter
 
 
-def build_tuner(job: dict, cluster_cpus: float):
-    from ray import tune
-    from ray.tune import CheckpointConfig, RunConfig, TuneConfig
+def tune_checkpoints(cfg: dict):
+    """Tune's checkpoint keeping: every checkpoint of a PBT sweep, three otherwise (only PBT trials report any).
 
-    cfg = job["sweep"]
-    full = evaluations(job["spec"])
-    concurrency = trial_concurrency(cfg, job["resources"], cluster_cpus, job.get("max_concurrent_trials"))
-    client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
-    storage_path, filesystem = open_storage(job["storage"]).ray_storage("ray_results")
+    PBT restores a clone from the checkpoint its donor had at the exploit, seconds later (a new trial actor, a
+    new trainer). Tune 2.60 registers one checkpoint several times (the report, PBT's save of an upper-quantile
+    trial, the save of a pause), so ``num_to_keep=3`` deletes folders still listed as kept, fails deleting the
+    same folder twice ("Error handling checkpoint ... Path not found" in the driver log of every PBT sweep) and,
+    failing, skips the trial's checkpoint-index update, so a restarted trial may write into a folder in use.
+    Nothing is deleted here: a PBT trial's checkpoint is a copy of the engine's checkpoint of that evaluation.
+    """
+    from ray.tune import CheckpointConfig
+
+    return CheckpointConfig(num_to_keep=None if _kind(cfg.get("scheduler") or "fifo") == "pbt" else 3)
+
+
+_TUNE_CHECKPOINT = re.compile(r"((?:.*/)?checkpoint_\d+)/")
+
+
+def drop_tune_checkpoints(storage, key: str) -> list[str]:
+    """Remove the Tune checkpoint folders (``.../checkpoint_NNNNNN/``) of a finished sweep's results under ``key``.
+
+    They only served the scheduler while the sweep ran (a PBT clone's starting point; each is a copy of an
+    engine checkpoint that the trial's own run keeps), and ``tune_checkpoints`` keeps every one of a PBT
+    sweep: left there, a long sweep would hold a copy of every evaluation's weights. Returns what it removed.
+    """
+    folders = sorted({m.group(1) for entry in storage.walk(key)
+                      if (m := _TUNE_CHECKPOINT.match(entry.rel))})
+    for folder in folders:
+        storage.remove(f"{key}/{folder}")
+    return folders
+
+
+def build_tuner(job: Job, cluster_cpus: float):
+    from ray import tune
+    from ray.tune import RunConfig, TuneConfig
+
+    cfg = job.sweep.config
+    full = evaluations(job.spec)
+    concurrency = trial_concurrency(cfg, job.resources.to_json(), cluster_cpus, job.sweep.max_concurrent_trials)
+    client = SweepClient(job.report.url, job.sweep.id, job.report.token)
+    storage_path, filesystem = open_storage(job.storage).ray_storage("ray_results")
     # A sliver of a CPU: Tune refuses an empty request, and a whole CPU per trial driver would starve
     # the trainers' workers on a small cluster (ray-project/ray#54305).
     trainable = tune.with_resources(tune.with_parameters(run_trial, job=job), {"CPU": 0.01})
@@ -487,11 +573,10 @@ def build_tuner(job: dict, cluster_cpus: float):
                                # A trial actor is busy with its trainer until it exits: reusing it for
                                # another trial (or the same one PBT restarts) would wait on that.
                                reuse_actors=False),
-        run_config=RunConfig(name=f"sweep-{job['sweep_id']}",
+        run_config=RunConfig(name=f"sweep-{job.sweep.id}",
                              storage_path=storage_path, storage_filesystem=filesystem,
-                             # PBT clones from the latest checkpoints; Tune warns below 3 kept
-                             checkpoint_config=CheckpointConfig(num_to_keep=3),
-                             callbacks=[_trial_reporter_class()(client, full, job["storage"])], verbose=1),
+                             checkpoint_config=tune_checkpoints(cfg),
+                             callbacks=[_trial_reporter_class()(client, full, job.storage, job.spec)], verbose=1),
     )
 
 
@@ -501,11 +586,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import ray
 
-    storage, job = read_job(args.job_file)
-    job["storage"] = storage.location
-    job["api_url"] = os.environ["TRAINYARD_API_URL"]
-    job["token"] = os.environ.get("TRAINYARD_SWEEP_TOKEN", "")
-    client = SweepClient(job["api_url"], job["sweep_id"], job["token"])
+    storage, job = read_job(args.job_file)  # job.storage: where it was read
+    job = dataclasses.replace(job, report=ReportEndpoint(os.environ["TRAINYARD_API_URL"],
+                                                         os.environ.get("TRAINYARD_SWEEP_TOKEN", "")))
+    client = SweepClient(job.report.url, job.sweep.id, job.report.token)
     ray.init(address="auto", ignore_reinit_error=True)
     client.event("running", "the sweep's Ray job started")
     try:
@@ -516,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
         print(traceback.format_exc(), file=sys.stderr)
         client.event("failed", reason[-4000:])
         return 1
+    drop_tune_checkpoints(open_storage(job.storage), f"ray_results/sweep-{job.sweep.id}")
     if errors and len(errors) == len(results):
         client.event("failed", f"every trial failed; the first: {errors[0]}"[:4000])
         return 1

@@ -2,10 +2,11 @@
 
 from workers.engine.checkpoint import find_latest_checkpoint, load_checkpoint, save_checkpoint
 from workers.engine.hooks import Hook, OptimizerHook, build_custom_hooks
-from workers.engine.loop import TrainState, evaluate, fit, predict, train, train_one_epoch, val_loss_epoch
+from workers.engine.loop import TrainState, evaluate, fit, train, train_one_epoch, val_loss_epoch
 from workers.engine.lr_schedules import LrSchedule, build_lr_schedule
 from workers.engine.momentum_schedules import MomentumSchedule, build_momentum_schedule
 from workers.engine.optimizers import build_optimizer
+from workers.engine.predict import predict
 
 __all__ = [
     "Hook",

@@ -148,6 +148,12 @@ class OptimizerHook(Hook):
         return grad_norm
 
 
+def _check_cumulative_iters(cumulative_iters) -> None:
+    """mmcv's check of ``optimizer_config.cumulative_iters``, with its message."""
+    if not isinstance(cumulative_iters, int) or cumulative_iters <= 0:
+        raise ValueError(f"cumulative_iters only accepts positive int, but got {cumulative_iters!r}")
+
+
 @HOOKS.register()
 class GradientCumulativeOptimizerHook(OptimizerHook):
     """Accumulate gradients over ``cumulative_iters`` iterations, then step (mmcv semantics: the loss is
@@ -159,8 +165,7 @@ class GradientCumulativeOptimizerHook(OptimizerHook):
     """
 
     def __init__(self, cumulative_iters: int = 1, **kwargs):
-        if not isinstance(cumulative_iters, int) or cumulative_iters <= 0:
-            raise ValueError(f"cumulative_iters only accepts positive int, but got {cumulative_iters!r}")
+        _check_cumulative_iters(cumulative_iters)
         super().__init__(**kwargs)
         self.cumulative_iters = cumulative_iters
 
@@ -191,8 +196,7 @@ class GradientCumulativeFp16OptimizerHook(Fp16OptimizerHook):
     """:class:`Fp16OptimizerHook` with ``cumulative_iters``."""
 
     def __init__(self, cumulative_iters: int = 1, **kwargs):
-        if not isinstance(cumulative_iters, int) or cumulative_iters <= 0:
-            raise ValueError(f"cumulative_iters only accepts positive int, but got {cumulative_iters!r}")
+        _check_cumulative_iters(cumulative_iters)
         super().__init__(**kwargs)
         self.cumulative_iters = cumulative_iters
 

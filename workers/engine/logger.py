@@ -128,29 +128,27 @@ class RunLogger:
     def train_record(self, record: dict, epoch_len: int, step: int, max_iters: int | None = None) -> None:
         """Log a training record (text, JSON, sinks such as TensorBoard) and report its numbers as 'train'
         metric points. ``max_iters`` selects the IterBasedRunner's line."""
-        if not self.enabled:
-            return
-        self.info(format_train_line(record, epoch_len, max_iters))
-        self.json({k: v for k, v in record.items() if k != "eta"})
-        for sink in self.sinks:
-            sink.write(record, step)
-        if self.reporter is not None:
-            values = {k: float(v) for k, v in record.items()
-                      if k not in ("mode", "epoch", "iter", "eta") and isinstance(v, (int, float))}
-            self.reporter.metrics(step, values, record["epoch"], "train")
+        if self.enabled:
+            self._emit(format_train_line(record, epoch_len, max_iters), record, step, "train",
+                       unlogged=("eta",), unreported=("mode", "epoch", "iter", "eta"))
 
     def val_record(self, record: dict, step: int) -> None:
         """Log an evaluation record and report its metrics as 'val' points."""
-        if not self.enabled:
-            return
-        self.info(format_val_line(record))
-        self.json(record)
+        if self.enabled:
+            self._emit(format_val_line(record), record, step, "val", unlogged=(),
+                       unreported=("mode", "epoch", "iter", "lr"))
+
+    def _emit(self, line: str, record: dict, step: int, kind: str, *, unlogged: tuple[str, ...],
+              unreported: tuple[str, ...]) -> None:
+        """The text line, the JSON record (without ``unlogged`` keys), the sinks, then the reporter's
+        ``kind`` metric points (the numbers not in ``unreported``)."""
+        self.info(line)
+        self.json({k: v for k, v in record.items() if k not in unlogged})
         for sink in self.sinks:
             sink.write(record, step)
         if self.reporter is not None:
-            values = {k: float(v) for k, v in record.items()
-                      if k not in ("mode", "epoch", "iter", "lr") and isinstance(v, (int, float))}
-            self.reporter.metrics(step, values, record["epoch"], "val")
+            values = {k: float(v) for k, v in record.items() if k not in unreported and isinstance(v, (int, float))}
+            self.reporter.metrics(step, values, record["epoch"], kind)
 
     def checkpoint(self, path: str | Path, epoch: int, iteration: int, metrics: dict) -> None:
         if self.enabled and self.reporter is not None:

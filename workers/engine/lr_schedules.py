@@ -23,7 +23,7 @@ import torch
 
 from workers.registry import LR_SCHEDULES, normalize_policy
 
-__all__ = ["CosineAnnealing", "CosineAnnealingCooldown", "CosineRestart", "Cyclic", "Exp", "Fixed", "FlatCosineAnnealing", "Inv",
+__all__ = ["CosineAnnealing", "CosineAnnealingCooldown", "CosineRestart", "Cyclic", "CyclicCurve", "Exp", "Fixed", "FlatCosineAnnealing", "Inv",
            "LrSchedule", "OneCycle", "Poly", "Step", "annealing_cos", "annealing_linear", "build_lr_schedule"]
 
 
@@ -374,26 +374,53 @@ def _cyclic_ratio(target_ratio) -> tuple[float, float]:
     raise ValueError(f"target_ratio should be either float or tuple, got {type(target_ratio)}")
 
 
-def cyclic_value(base: float, iteration: int, max_iters: int, *, target_ratio: tuple[float, float],
-                 cyclic_times: int, step_ratio_up: float, gamma: float, anneal) -> float:
-    """mmcv's cyclic updater (lr and momentum alike): each of ``cyclic_times`` cycles of
-    ``max_iters // cyclic_times`` iterations goes from ``base`` to ``base * target_ratio[0]`` over the first
+class CyclicCurve:
+    """mmcv 1.x's cyclic updater (Smith 2017, used for super-convergence), the one implementation behind the
+    ``Cyclic`` lr and momentum policies, by iteration only: each of ``cyclic_times`` cycles of
+    ``max_iters // cyclic_times`` iterations goes from ``base`` to ``base * target_ratio[0]`` over its first
     ``int(step_ratio_up * cycle)`` iterations, then to ``base * target_ratio[1]``; cycle ``c``'s peak is
-    pulled towards ``base`` by ``gamma ** c``."""
-    per_cycle = max_iters // cyclic_times
-    up = int(step_ratio_up * per_cycle)
-    current, cycle = iteration % per_cycle, iteration // per_cycle
-    scale = gamma**cycle
-    if current < up:
-        end = 1 - scale + target_ratio[0] * scale
-        return anneal(base, base * end, current / up)
-    start = 1 - scale + target_ratio[0] * scale
-    return anneal(base * start, base * target_ratio[1], (current - up) / (per_cycle - up))
+    pulled towards ``base`` by ``gamma ** c``. A schedule mixes it in, calls :meth:`init_cycle` and
+    returns :meth:`cyclic_at` as its regular value.
+    """
+
+    def init_cycle(self, by_epoch: bool, target_ratio, cyclic_times: int, step_ratio_up: float,
+                   anneal_strategy: str, gamma: float) -> None:
+        """Check and keep the cycle's arguments (mmcv's checks, with its messages).
+
+        Args:
+            by_epoch: Must be ``False``.
+            target_ratio: ``(peak, end)`` relative to the base; a number ``r`` means ``(r, r / 1e5)``.
+            cyclic_times: Cycles over the run.
+            step_ratio_up: Fraction of a cycle spent on the way to the peak, in [0, 1).
+            anneal_strategy: ``'cos'`` or ``'linear'``.
+            gamma: Shrink factor of each cycle's swing.
+        """
+        if by_epoch:
+            raise ValueError('currently only support "by_epoch" = False')
+        if not 0 <= step_ratio_up < 1.0:
+            raise ValueError('"step_ratio_up" must be in range [0,1)')
+        self.target_ratio = _cyclic_ratio(target_ratio)
+        self.cyclic_times = cyclic_times
+        self.step_ratio_up = step_ratio_up
+        self.gamma = gamma
+        self.anneal = anneal_function(anneal_strategy)
+
+    def cyclic_at(self, base: float, iteration: int, max_iters: int) -> float:
+        """The value at ``iteration`` of ``max_iters`` for a group whose base value is ``base``."""
+        per_cycle = max_iters // self.cyclic_times
+        up = int(self.step_ratio_up * per_cycle)
+        current, cycle = iteration % per_cycle, iteration // per_cycle
+        scale = self.gamma**cycle
+        peak = 1 - scale + self.target_ratio[0] * scale
+        if current < up:
+            return self.anneal(base, base * peak, current / up)
+        return self.anneal(base * peak, base * self.target_ratio[1], (current - up) / (per_cycle - up))
 
 
 @LR_SCHEDULES.register()
-class Cyclic(LrSchedule):
-    """Cyclic lr (Smith 2017, used for super-convergence), by iteration only, as mmcv 1.x.
+class Cyclic(CyclicCurve, LrSchedule):
+    """Cyclic lr (:class:`CyclicCurve`): up to ``target_ratio[0]`` times the base lr, then down to
+    ``target_ratio[1]`` times it, ``cyclic_times`` over the run.
 
     Args:
         target_ratio: ``(peak, end)`` relative to the base lr; a number ``r`` means ``(r, r / 1e5)``.
@@ -405,23 +432,13 @@ class Cyclic(LrSchedule):
 
     def __init__(self, by_epoch: bool = False, target_ratio=(10, 1e-4), cyclic_times: int = 1,
                  step_ratio_up: float = 0.4, anneal_strategy: str = "cos", gamma: float = 1, **kwargs):
-        if by_epoch:
-            raise ValueError('currently only support "by_epoch" = False')
-        if not 0 <= step_ratio_up < 1.0:
-            raise ValueError('"step_ratio_up" must be in range [0,1)')
-        if not 0 < gamma <= 1:
+        self.init_cycle(by_epoch, target_ratio, cyclic_times, step_ratio_up, anneal_strategy, gamma)
+        if not 0 < gamma <= 1:  # mmcv checks it for the lr only
             raise ValueError('"gamma" must be in range (0, 1]')
-        self.target_ratio = _cyclic_ratio(target_ratio)
-        self.cyclic_times = cyclic_times
-        self.step_ratio_up = step_ratio_up
-        self.gamma = gamma
-        self.anneal = anneal_function(anneal_strategy)
         super().__init__(by_epoch=False, **kwargs)
 
     def get_lr(self, base_lr, progress, max_progress):
-        return cyclic_value(base_lr, progress, max_progress, target_ratio=self.target_ratio,
-                            cyclic_times=self.cyclic_times, step_ratio_up=self.step_ratio_up, gamma=self.gamma,
-                            anneal=self.anneal)
+        return self.cyclic_at(base_lr, progress, max_progress)
 
 
 @LR_SCHEDULES.register()

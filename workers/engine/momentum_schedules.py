@@ -13,12 +13,11 @@ from __future__ import annotations
 import torch
 
 from workers.engine.lr_schedules import (
-    _cyclic_ratio,
+    CyclicCurve,
     anneal_function,
     annealing_cos,
     annealing_linear,
     check_warmup,
-    cyclic_value,
 )
 from workers.registry import MOMENTUM_SCHEDULES, normalize_policy
 
@@ -122,60 +121,54 @@ class StepMomentum(MomentumSchedule):
         return max(value, self.min_momentum) if self.min_momentum is not None else value
 
 
-@MOMENTUM_SCHEDULES.register("CosineAnnealing")
-class CosineAnnealingMomentum(MomentumSchedule):
-    """Cosine from the base momentum to ``min_momentum`` (or ``base * min_momentum_ratio``)."""
+class _AnnealingMomentum(MomentumSchedule):
+    """From the base momentum to ``min_momentum`` (or ``base * min_momentum_ratio``) over the run, along
+    the subclass's ``curve``."""
+
+    policy = ""
+    curve = staticmethod(annealing_cos)
 
     def __init__(self, min_momentum: float | None = None, min_momentum_ratio: float | None = None, **kwargs):
         if (min_momentum is None) == (min_momentum_ratio is None):
-            raise ValueError("CosineAnnealing momentum needs exactly one of min_momentum and min_momentum_ratio")
+            raise ValueError(f"{self.policy} momentum needs exactly one of min_momentum and min_momentum_ratio")
         self.min_momentum = min_momentum
         self.min_momentum_ratio = min_momentum_ratio
         super().__init__(**kwargs)
 
     def get_momentum(self, base, progress, max_progress, group):
         target = base * self.min_momentum_ratio if self.min_momentum_ratio is not None else self.min_momentum
-        return annealing_cos(base, target, progress / max_progress)
+        return self.curve(base, target, progress / max_progress)
+
+
+@MOMENTUM_SCHEDULES.register("CosineAnnealing")
+class CosineAnnealingMomentum(_AnnealingMomentum):
+    """Cosine from the base momentum to ``min_momentum`` (or ``base * min_momentum_ratio``)."""
+
+    policy = "CosineAnnealing"
+    curve = staticmethod(annealing_cos)
 
 
 @MOMENTUM_SCHEDULES.register("LinearAnnealing")
-class LinearAnnealingMomentum(MomentumSchedule):
+class LinearAnnealingMomentum(_AnnealingMomentum):
     """mmcv 1.x's ``LinearAnnealingMomentumUpdaterHook``: a straight line from the base momentum to
     ``min_momentum`` (or ``base * min_momentum_ratio``)."""
 
-    def __init__(self, min_momentum: float | None = None, min_momentum_ratio: float | None = None, **kwargs):
-        if (min_momentum is None) == (min_momentum_ratio is None):
-            raise ValueError("LinearAnnealing momentum needs exactly one of min_momentum and min_momentum_ratio")
-        self.min_momentum = min_momentum
-        self.min_momentum_ratio = min_momentum_ratio
-        super().__init__(**kwargs)
-
-    def get_momentum(self, base, progress, max_progress, group):
-        target = base * self.min_momentum_ratio if self.min_momentum_ratio is not None else self.min_momentum
-        return annealing_linear(base, target, progress / max_progress)
+    policy = "LinearAnnealing"
+    curve = staticmethod(annealing_linear)
 
 
 @MOMENTUM_SCHEDULES.register("Cyclic")
-class CyclicMomentum(MomentumSchedule):
-    """The momentum counterpart of the ``Cyclic`` lr policy (same phases; default down then back up)."""
+class CyclicMomentum(CyclicCurve, MomentumSchedule):
+    """The momentum counterpart of the ``Cyclic`` lr policy (:class:`CyclicCurve`; default down to
+    ``0.85 / 0.95`` of the base momentum, then back up)."""
 
     def __init__(self, by_epoch: bool = False, target_ratio=(0.85 / 0.95, 1), cyclic_times: int = 1,
                  step_ratio_up: float = 0.4, anneal_strategy: str = "cos", gamma: float = 1, **kwargs):
-        if by_epoch:
-            raise ValueError('currently only support "by_epoch" = False')
-        if not 0 <= step_ratio_up < 1.0:
-            raise ValueError('"step_ratio_up" must be in range [0,1)')
-        self.target_ratio = _cyclic_ratio(target_ratio)
-        self.cyclic_times = cyclic_times
-        self.step_ratio_up = step_ratio_up
-        self.gamma = gamma
-        self.anneal = anneal_function(anneal_strategy)
+        self.init_cycle(by_epoch, target_ratio, cyclic_times, step_ratio_up, anneal_strategy, gamma)
         super().__init__(by_epoch=False, **kwargs)
 
     def get_momentum(self, base, progress, max_progress, group):
-        return cyclic_value(base, progress, max_progress, target_ratio=self.target_ratio,
-                            cyclic_times=self.cyclic_times, step_ratio_up=self.step_ratio_up, gamma=self.gamma,
-                            anneal=self.anneal)
+        return self.cyclic_at(base, progress, max_progress)
 
 
 @MOMENTUM_SCHEDULES.register("OneCycle")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobspecs import training
+
 __all__ = ["CheckpointSettings", "EvalSettings"]
 
 
@@ -14,13 +16,15 @@ class EvalSettings:
     """The spec's ``evaluation`` section (mmcv's ``EvalHook`` arguments).
 
     ``by_epoch`` follows the runner, as MMCls's ``train_model`` sets it (``False`` for an IterBasedRunner):
-    ``interval`` and ``start`` then count iterations.
+    ``interval`` and ``start`` then count iterations. ``metric_options`` stays None unless the spec gives
+    them: the dataset's ``evaluate`` has its own default (``topk=(1, 5)`` for a single-label dataset,
+    ``thr=0.5`` for a multi-label one, as in MMCls 0.25; ``jobspecs.training.metric_names`` names them).
     """
 
     interval: int = 1
     start: int | None = None
     metric: str | list[str] = "accuracy"
-    metric_options: dict = field(default_factory=lambda: {"topk": (1, 5)})
+    metric_options: dict | None = None
     save_best: str | None = None
     rule: str | None = None
     by_epoch: bool = True
@@ -38,8 +42,6 @@ class EvalSettings:
         if unknown:
             raise KeyError(f"unknown evaluation keys {sorted(unknown)}; known: {sorted(known)}")
         settings = cls(**cfg)
-        if settings.metric_options is None:
-            settings.metric_options = {"topk": (1, 5)}
         if settings.rule not in (None, "greater", "less"):
             raise ValueError(f"evaluation.rule must be 'greater' or 'less', got {settings.rule!r}")
         if settings.interval <= 0:
@@ -55,9 +57,7 @@ class EvalSettings:
         return (done - self.start) % self.interval == 0
 
     def greater_is_better(self, key: str) -> bool:
-        if self.rule is not None:
-            return self.rule == "greater"
-        return "loss" not in key.lower()
+        return training.greater_is_better(key, self.rule)
 
 
 @dataclass

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from jobspecs.training import ALLOWED_METRICS, MULTILABEL_METRICS, accuracy_keys, threshold_key
 from workers.evaluation.metrics import accuracy, average_performance, mAP, precision_recall_f1, support
 
 __all__ = ["ALLOWED_METRICS", "MULTILABEL_METRICS", "evaluate_classification", "evaluate_multilabel"]
 
-ALLOWED_METRICS = ("accuracy", "precision", "recall", "f1_score", "support")
-MULTILABEL_METRICS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
+# The names (and their order) are jobspecs.training's: the service learns them from the spec before a
+# worker starts (jobspecs.contract.spec_facts); tests/unit/jobspecs/test_contract.py checks both agree.
 
 
 def evaluate_classification(results, gt_labels: np.ndarray, metric: str | list[str] = "accuracy",
@@ -50,10 +51,10 @@ def evaluate_classification(results, gt_labels: np.ndarray, metric: str | list[s
     eval_results: dict[str, float] = {}
     if "accuracy" in metrics:
         acc = accuracy(results, gt_labels, topk=topk, thrs=thrs if thrs is not None else 0.0)
-        named = {f"accuracy_top-{k}": a for k, a in zip(topk, acc, strict=True)} if isinstance(topk, tuple) else {"accuracy": acc}
+        named = dict(zip(accuracy_keys(topk), acc, strict=True)) if isinstance(topk, tuple) else {"accuracy": acc}
         if isinstance(thrs, tuple):
             for key, values in named.items():
-                eval_results.update({f"{key}_thr_{thr:.2f}": float(v) for thr, v in zip(thrs, values, strict=True)})
+                eval_results.update({threshold_key(key, thr): float(v) for thr, v in zip(thrs, values, strict=True)})
         else:
             eval_results.update({k: float(v) for k, v in named.items()})
     if "support" in metrics:
@@ -66,7 +67,7 @@ def evaluate_classification(results, gt_labels: np.ndarray, metric: str | list[s
             if key not in prf_keys:
                 continue
             if isinstance(thrs, tuple):
-                eval_results.update({f"{key}_thr_{thr:.2f}": v for thr, v in zip(thrs, value, strict=True)})
+                eval_results.update({threshold_key(key, thr): v for thr, v in zip(thrs, value, strict=True)})
             else:
                 eval_results[key] = value
     return eval_results

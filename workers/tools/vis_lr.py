@@ -41,7 +41,7 @@ def lr_curve(spec: dict, *, dataset_size: int | None = None, ngpus: int = 1, dat
     """
     from tqdm import tqdm
 
-    from workers.engine.loop import runner_length
+    from workers.engine.assembly import runner_length
     from workers.engine.lr_schedules import build_lr_schedule
     from workers.engine.momentum_schedules import build_momentum_schedule, get_momentum
     from workers.engine.optimizers import build_optimizer

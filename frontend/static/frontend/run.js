@@ -141,7 +141,9 @@
       statusEl.textContent = s.status;
       statusEl.className = "status " + s.status;
       reasonEl.textContent = s.reason || "";
-      if (s.best && s.best["accuracy_top-1"] !== undefined) bestEl.textContent = "best top-1 " + s.best["accuracy_top-1"].toFixed(2);
+      // the run's primary metric (its spec's facts: top-1, or mAP for a multi-label spec)
+      const primary = root.dataset.primaryMetric;
+      if (s.best && s.best[primary] !== undefined) bestEl.textContent = "best " + root.dataset.primaryLabel + " " + s.best[primary].toFixed(2);
       if (cancelForm && TERMINAL.has(s.status)) cancelForm.hidden = true;
       if (window.htmx) {
         htmx.ajax("GET", root.dataset.checkpointsUrl, { target: "#checkpoints", swap: "innerHTML" });

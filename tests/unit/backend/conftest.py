@@ -2,9 +2,7 @@
 outsider (owner of team B), each with an API client authenticated with a personal token."""
 import pytest
 
-from tests.support.cast import DEMO_SPEC, Cast
-
-__all__ = ["DEMO_SPEC", "Cast", "cast"]
+from tests.support.cast import Cast
 
 
 @pytest.fixture

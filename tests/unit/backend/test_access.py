@@ -3,8 +3,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from backend.experiments.models import Checkpoint, RunStatus
-
-from .conftest import DEMO_SPEC
+from tests.support.cast import DEMO_SPEC
 
 READS = ["/api/runs/{id}", "/api/runs/{id}/metrics", "/api/runs/{id}/logs", "/api/runs/{id}/checkpoints",
          "/api/runs/{id}/checkpoints/{ckpt}/download"]

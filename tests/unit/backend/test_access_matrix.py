@@ -14,9 +14,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from backend.accounts.models import ApiToken, Membership
 from backend.experiments.models import Checkpoint, RunStatus, Sweep
+from tests.support.cast import DEMO_SPEC
 from workers.distributed.sweep import normalise
-
-from .conftest import DEMO_SPEC
 
 ROLES = ("owner", "member", "viewer", "outsider")
 READ = (200, 200, 200, 404)  # a team object: the team reads it, an outsider does not see it

@@ -6,9 +6,9 @@ import os
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from backend.experiments import ray_jobs, services, sweeps
-from backend.experiments.models import Dataset, RunStatus
-from backend.settings import _shared_dataset_keys
+from backend.experiments import lifecycle, ray_jobs, submit
+from backend.experiments.models import Dataset, Run, RunStatus, Sweep
+from backend.project.settings import _shared_dataset_keys
 from tests.support.datasets import make_zip, png, write_folders
 
 SWEEP_SPEC = "demo/resnet18-tiny_asha-sweep_digits.py"
@@ -131,7 +131,7 @@ def test_shared_folders_are_read_as_keys():
 def test_a_run_whose_dataset_lies_outside_its_teams_area_fails_at_dispatch(cast, storage, submitted, path):
     Dataset.objects.filter(pk=cast.dataset.pk).update(path=path)  # a row from before team areas, or the admin
     run = cast.make_run()
-    assert services.dispatch(str(run.pk)) == "refused"
+    assert lifecycle.dispatch(Run, str(run.pk)) == "refused"
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and submitted == []
     assert run.status_reason == (
@@ -145,15 +145,15 @@ def test_a_run_whose_dataset_became_a_link_out_fails_at_dispatch(cast, storage, 
     (storage / "datasets" / "team-a").mkdir(parents=True)
     os.symlink("../team-b/secret", storage / "datasets" / "team-a" / "digits")
     run = cast.make_run()
-    assert services.dispatch(str(run.pk)) == "refused"
+    assert lifecycle.dispatch(Run, str(run.pk)) == "refused"
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and submitted == []
 
 
 def test_a_sweep_whose_dataset_lies_outside_its_teams_area_fails_at_dispatch(cast, storage, submitted):
-    sweep = sweeps.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
+    sweep = submit.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
     Dataset.objects.filter(pk=cast.dataset.pk).update(path="datasets/digits")
-    assert sweeps.dispatch(str(sweep.pk)) == "refused"
+    assert lifecycle.dispatch(Sweep, str(sweep.pk)) == "refused"
     sweep.refresh_from_db()
     assert sweep.status == RunStatus.FAILED and "outside team team-a's area" in sweep.status_reason
     assert submitted == []
@@ -161,7 +161,7 @@ def test_a_sweep_whose_dataset_lies_outside_its_teams_area_fails_at_dispatch(cas
 
 def test_a_run_in_its_teams_area_is_dispatched_by_key(cast, storage, submitted):
     run = cast.make_run()
-    assert services.dispatch(str(run.pk)) == "submitted"
+    assert lifecycle.dispatch(Run, str(run.pk)) == "submitted"
     job = json.loads((storage / "runs" / str(run.pk) / "job.json").read_text())
     assert job["data_key"] == "datasets/team-a/digits"
 

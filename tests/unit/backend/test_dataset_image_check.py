@@ -71,7 +71,7 @@ print(json.dumps({"result": result, "grew_mib": peak_mib() - start}))
 def test_it_checks_a_bomb_without_decoding_it(tmp_path):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(bomb_png(9000, 9000))  # 10 KiB; 81 MB decoded as it is, 243 MB as RGB
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.settings_test"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.project.settings_test"}
     done = subprocess.run([sys.executable, "-c", PROBE, str(bomb)], capture_output=True, text=True, env=env,
                           timeout=300)
     assert done.returncode == 0, done.stderr

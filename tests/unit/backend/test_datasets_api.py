@@ -4,7 +4,7 @@ import io
 import pytest
 
 from backend.experiments.models import Dataset
-from tests.support.datasets import make_zip, png, write_folders  # noqa: F401 - test_object_storage takes them here
+from tests.support.datasets import make_zip, png, write_folders
 
 
 @pytest.fixture

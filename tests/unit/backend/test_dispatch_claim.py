@@ -1,9 +1,9 @@
 """Claiming a run or a sweep for dispatch: once, into ``dispatching``, with its Ray submission id."""
 import uuid
 
-from backend.experiments import sweeps
+from backend.experiments import submit
+from backend.experiments.lifecycle import claim_for_dispatch
 from backend.experiments.models import Run, RunStatus, Sweep
-from backend.experiments.services import claim_for_dispatch
 
 
 def test_it_moves_a_queued_run_to_dispatching_with_its_submission_id(cast):
@@ -22,7 +22,7 @@ def test_it_skips_what_is_gone_or_past_dispatch(cast):
 
 
 def test_it_gives_a_sweep_its_own_submission_id(cast):
-    sweep = sweeps.submit_sweep(cast.users["owner"], dataset="digits",
+    sweep = submit.submit_sweep(cast.users["owner"], dataset="digits",
                                 spec_name="demo/resnet18-tiny_asha-sweep_digits.py")
     claimed = claim_for_dispatch(Sweep, sweep.pk)
     assert claimed.status == RunStatus.DISPATCHING and claimed.ray_submission_id == f"sweep-{sweep.pk}"

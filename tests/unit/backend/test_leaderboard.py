@@ -1,44 +1,18 @@
 """GET /api/leaderboard and its CSV: the best run per spec and dataset, with the zoo's numbers."""
 import csv
 import io
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
-from backend.experiments.models import Dataset, RunStatus
 from backend.leaderboard.services import pareto_front
 from jobspecs.zoo import zoo_entries, zoo_entry
-
-RESNET = "resnet/resnet50_8xb32_in1k.py"
-LENET = "lenet/lenet5_mnist.py"
-
-
-def _run(cast, spec_name, top1, top5=None, epochs=6, minutes=10, **kw):
-    best = {"accuracy_top-1": top1, "epoch": epochs}
-    if top5 is not None:
-        best["accuracy_top-5"] = top5
-    start = timezone.now() - timedelta(hours=1)
-    return cast.make_run(spec_name=spec_name, best_metrics=best, status=RunStatus.SUCCEEDED,
-                         resolved_spec={"runner": {"type": "EpochBasedRunner", "max_epochs": epochs}},
-                         started_at=start, finished_at=start + timedelta(minutes=minutes), **kw)
+from tests.support.leaderboard import LENET, RESNET, make_board
+from tests.support.leaderboard import finished_run as _run
 
 
 @pytest.fixture
 def board(cast):
-    runs = {
-        "resnet-best": _run(cast, RESNET, 76.5, 93.0),
-        "resnet-worse": _run(cast, RESNET, 70.0, 90.0, created_by=cast.users["member"]),
-        "lenet": _run(cast, LENET, 98.0, 100.0, epochs=3, minutes=2),
-        "pasted": _run(cast, "", 50.0, spec_hash="ab" * 32),
-        "no-metric": cast.make_run(spec_name=RESNET),
-    }
-    other_ds = Dataset.objects.create(team=cast.team, name="cifar", path="datasets/cifar")
-    runs["cifar"] = _run(cast, RESNET, 60.0, dataset=other_ds)
-    theirs = cast.other_team.datasets.get()
-    runs["theirs"] = _run(cast, RESNET, 99.9, team=cast.other_team, dataset=theirs,
-                          created_by=cast.users["outsider"])
-    return runs
+    return make_board(cast)
 
 
 def test_it_keeps_the_best_run_of_each_spec_per_dataset(cast, board):

@@ -1,10 +1,13 @@
 """The leaderboard page: sortable table, filters, reference rows and the FLOPs/top-1 scatter."""
+import pytest
 from django.test import Client
 
-from . import test_leaderboard
-from .test_leaderboard import LENET, RESNET
+from tests.support.leaderboard import LENET, RESNET, make_board
 
-board = test_leaderboard.board  # the same runs as the API tests
+
+@pytest.fixture
+def board(cast):
+    return make_board(cast)  # the same runs as the API tests
 
 
 def login(who) -> Client:

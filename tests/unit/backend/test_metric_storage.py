@@ -9,8 +9,8 @@ from django.db import connection
 from django.utils import timezone
 
 from backend.experiments import downsample
+from backend.experiments.ingestion import insert_points
 from backend.experiments.models import MetricPoint
-from backend.experiments.services import _insert_points
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the envelopes are PostgreSQL's")
 
@@ -43,7 +43,7 @@ def points(run, steps, values, mode="train", name="loss"):
 
 
 def store(run, batch):
-    _insert_points(run, batch, timezone.now())
+    insert_points(run, batch, timezone.now())
 
 
 @pytest.fixture

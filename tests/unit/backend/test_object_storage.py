@@ -15,11 +15,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.management import call_command
 
-from backend.experiments import ray_jobs, run_actions, services, sweeps
-from backend.experiments.models import Checkpoint, Dataset, Run, RunStatus
+from backend.experiments import lifecycle, ray_jobs, run_actions, submit
+from backend.experiments.models import Checkpoint, Dataset, Run, RunStatus, Sweep
 from backend.experiments.storage import storage
-
-from .test_datasets_api import make_zip, png
+from tests.support.datasets import make_zip, png
 
 SWEEP_SPEC = "demo/resnet18-tiny_asha-sweep_digits.py"
 
@@ -87,7 +86,7 @@ def write_dataset(bucket: Bucket, key: str, classes=("cat", "dog"), per_class=2)
 
 def test_a_run_dispatched_on_s3_has_its_job_file_in_the_bucket(cast, bucket, submitted):
     run = cast.make_run()
-    assert services.dispatch(str(run.pk)) == "submitted"
+    assert lifecycle.dispatch(Run, str(run.pk)) == "submitted"
     job = json.loads(bucket.get(f"runs/{run.pk}/job.json"))
     assert job["run_id"] == str(run.pk) and job["run_key"] == f"runs/{run.pk}"
     assert job["data_key"] == "datasets/team-a/digits" and "data_root" not in job
@@ -102,7 +101,7 @@ def test_a_run_dispatched_on_s3_has_its_job_file_in_the_bucket(cast, bucket, sub
 def test_a_run_dispatched_on_a_path_names_its_files_by_key(cast, settings, tmp_path, submitted):
     settings.TRAINYARD_STORAGE = tmp_path
     run = cast.make_run()
-    services.dispatch(str(run.pk))
+    lifecycle.dispatch(Run, str(run.pk))
     job_file = tmp_path / "runs" / str(run.pk) / "job.json"
     job = json.loads(job_file.read_text())
     assert job["data_key"] == "datasets/team-a/digits" and "data_root" not in job
@@ -112,8 +111,8 @@ def test_a_run_dispatched_on_a_path_names_its_files_by_key(cast, settings, tmp_p
 
 
 def test_a_sweep_dispatched_on_s3_has_its_job_file_in_the_bucket(cast, bucket, submitted):
-    sweep = sweeps.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
-    assert sweeps.dispatch(str(sweep.pk)) == "submitted"
+    sweep = submit.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
+    assert lifecycle.dispatch(Sweep, str(sweep.pk)) == "submitted"
     job = json.loads(bucket.get(f"sweeps/{sweep.pk}/job.json"))
     assert job["sweep_id"] == str(sweep.pk) and job["sweep_key"] == f"sweeps/{sweep.pk}"
     assert job["data_key"] == "datasets/team-a/digits" and "data_root" not in job
@@ -136,7 +135,8 @@ def test_a_checkpoint_downloads_from_the_bucket(cast, bucket):
     assert r.status_code == 200
     assert 'filename="epoch_3.pth"' in r["Content-Disposition"]
     assert b"".join(r.streaming_content) == weights
-    assert ckpt.available
+    listed = cast.clients["viewer"].get(f"/api/runs/{run.pk}/checkpoints").json()
+    assert [c["available"] for c in listed] == [True]
 
 
 @pytest.mark.parametrize("path", ["runs/{id}/work/epoch_9.pth", "../other/epoch_1.pth", "runs/../../x/epoch_1.pth",
@@ -146,7 +146,9 @@ def test_a_checkpoint_not_in_the_bucket_is_a_404(cast, bucket, path):
     bucket.put(f"runs/{run.pk}/work/epoch_1.pth", b"weights")
     ckpt = Checkpoint.objects.create(run=run, path=path.format(id=run.pk), epoch=1, iteration=1)
     r = cast.clients["owner"].get(f"/api/runs/{run.pk}/checkpoints/{ckpt.pk}/download")
-    assert r.status_code == 404 and not ckpt.available
+    assert r.status_code == 404
+    listed = cast.clients["owner"].get(f"/api/runs/{run.pk}/checkpoints").json()
+    assert [c["available"] for c in listed] == [False]
 
 
 def test_a_fork_from_a_checkpoint_names_it_by_id_and_the_job_loads_that_object(cast, bucket, submitted):
@@ -161,7 +163,7 @@ def test_a_fork_from_a_checkpoint_names_it_by_id_and_the_job_loads_that_object(c
     assert r.status_code == 201, r.content
     fork = Run.objects.get(pk=r.json()["id"])
     assert fork.resolved_spec["load_from"] == f"checkpoint:{ckpt.pk}"
-    services.dispatch(str(fork.pk))
+    lifecycle.dispatch(Run, str(fork.pk))
     job = json.loads(bucket.get(f"runs/{fork.pk}/job.json"))
     assert job["checkpoints"] == {f"checkpoint:{ckpt.pk}": f"runs/{run.pk}/work/epoch_2.pth"}
 
@@ -270,7 +272,7 @@ def test_seed_demo_puts_the_digits_in_the_bucket(db, bucket, monkeypatch):
     ("/srv/trainyard/../trainyard", "PosixPath('/srv/trainyard')"),
 ])
 def test_settings_keep_a_uri_as_given_and_resolve_a_path(value, expected):
-    code = "import backend.settings as s; print(repr(s.TRAINYARD_STORAGE))"
+    code = "import backend.project.settings as s; print(repr(s.TRAINYARD_STORAGE))"
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "TRAINYARD_STORAGE": value},
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected

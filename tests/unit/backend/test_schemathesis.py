@@ -26,7 +26,7 @@ def schema():
     from django.core import signals
     from django.db import close_old_connections
 
-    from backend.wsgi import application
+    from backend.project.wsgi import application
 
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)

@@ -2,8 +2,7 @@
 import pytest
 
 from backend.experiments.models import Run, RunStatus
-
-from .conftest import DEMO_SPEC
+from tests.support.cast import DEMO_SPEC
 
 
 def _post(cast, payload, who="member", capture=None):

@@ -2,7 +2,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from backend.experiments import services, sweeps
+from backend.experiments import submit, tokens, trials
 from backend.experiments.models import MetricPoint, Run, RunStatus, Sweep
 
 SWEEP_SPEC = "demo/resnet18-tiny_asha-sweep_digits.py"
@@ -16,7 +16,7 @@ def _submit(cast, who="member", **payload):
 def _driver(sweep) -> APIClient:
     """The sweep driver's client, with a token issued as dispatch issues the one in its job's environment."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {services.issue_ingest_token(sweep)}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.issue_ingest_token(sweep)}")
     return client
 
 
@@ -68,7 +68,7 @@ def test_it_refuses_a_sweep_spec_as_a_plain_run(cast):
 
 
 def _running_sweep(cast) -> Sweep:
-    sweep = sweeps.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
+    sweep = submit.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
     sweep.transition(RunStatus.DISPATCHING)
     sweep.transition(RunStatus.RUNNING)
     return sweep
@@ -111,11 +111,11 @@ def test_it_refuses_a_wrong_sweep_token_and_unknown_parameters(cast):
 
 def test_it_keeps_the_best_trial_by_the_sweeps_mode_and_lists_trials_best_first(cast):
     sweep = _running_sweep(cast)
-    runs = [sweeps.register_trial(sweep, f"t{i}", {"optimizer.lr": lr}) for i, lr in enumerate([0.1, 0.01, 0.001])]
+    runs = [trials.register_trial(sweep, f"t{i}", {"optimizer.lr": lr}) for i, lr in enumerate([0.1, 0.01, 0.001])]
     for run, value in zip(runs, [60.0, 90.0, 75.0], strict=True):
         points = [MetricPoint(run=run, mode="val", name="accuracy_top-1", step=1, epoch=1, value=value)]
         MetricPoint.objects.bulk_create(points)
-        sweeps.note_trial_points(run, points)
+        trials.note_trial_points(run, points)
     sweep.refresh_from_db()
     assert sweep.best_trial == runs[1] and sweep.best_value == 90.0
     r = cast.clients["viewer"].get(f"/api/sweeps/{sweep.pk}/trials")
@@ -126,7 +126,7 @@ def test_it_keeps_the_best_trial_by_the_sweeps_mode_and_lists_trials_best_first(
 
 def test_it_marks_a_trial_stopped_early_by_the_scheduler(cast):
     sweep = _running_sweep(cast)
-    run = sweeps.register_trial(sweep, "t0", {"optimizer.lr": 0.1})
+    run = trials.register_trial(sweep, "t0", {"optimizer.lr": 0.1})
     r = cast.ingest_client(run).post(f"/api/ingest/{run.pk}", {"session": "d", "seq": 0, "events": [
         {"status": "succeeded", "reason": "stopped early by the scheduler", "early_stopped": True}]}, format="json")
     assert r.status_code == 200, r.content
@@ -146,9 +146,9 @@ def test_it_records_the_environment_a_run_reports(cast):
 
 def test_it_ends_open_trials_with_their_sweep(cast):
     sweep = _running_sweep(cast)
-    done = sweeps.register_trial(sweep, "t0", {"optimizer.lr": 0.1})
+    done = trials.register_trial(sweep, "t0", {"optimizer.lr": 0.1})
     done.transition(RunStatus.SUCCEEDED)
-    open_ = sweeps.register_trial(sweep, "t1", {"optimizer.lr": 0.2})
+    open_ = trials.register_trial(sweep, "t1", {"optimizer.lr": 0.2})
     r = _driver(sweep).post(f"/api/ingest/sweeps/{sweep.pk}", {"events": [{"status": "succeeded"}]}, format="json")
     assert r.json() == {"status": "succeeded"}
     open_.refresh_from_db()
@@ -160,11 +160,11 @@ def test_it_ends_open_trials_with_their_sweep(cast):
 
 
 def test_it_cancels_a_queued_sweep_at_once_and_refuses_a_trial_cancel(cast):
-    sweep = sweeps.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
+    sweep = submit.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
     r = cast.clients["member"].post(f"/api/sweeps/{sweep.pk}/cancel")
     assert r.status_code == 202 and r.json()["status"] == "cancelled"
     running = _running_sweep(cast)
-    trial = sweeps.register_trial(running, "t0", {"optimizer.lr": 0.1})
+    trial = trials.register_trial(running, "t0", {"optimizer.lr": 0.1})
     r = cast.clients["member"].post(f"/api/runs/{trial.pk}/cancel")
     assert r.status_code == 409 and "cancel the sweep" in r.json()["detail"]
 
@@ -173,7 +173,7 @@ def test_it_cancels_a_queued_sweep_at_once_and_refuses_a_trial_cancel(cast):
     ("get", "/api/sweeps/{id}"), ("get", "/api/sweeps/{id}/trials"), ("post", "/api/sweeps/{id}/cancel"),
 ])
 def test_it_hides_sweeps_from_outsiders_and_refuses_viewers_writes(cast, method, path):
-    sweep = sweeps.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
+    sweep = submit.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
     url = path.format(id=sweep.pk)
     assert getattr(cast.clients["outsider"], method)(url).status_code == 404
     viewer = getattr(cast.clients["viewer"], method)(url).status_code
@@ -189,9 +189,9 @@ def test_it_lets_a_trial_be_trained_again_as_a_plain_run(cast):
     from backend.experiments import run_actions
 
     sweep = _running_sweep(cast)
-    trial = sweeps.register_trial(sweep, "t0", {"optimizer.lr": 0.02})
+    trial = trials.register_trial(sweep, "t0", {"optimizer.lr": 0.02})
     form = run_actions.fork_run(trial)
-    run = services.submit_run(cast.users["member"], dataset=form["dataset"], spec_text=form["spec_text"],
+    run = submit.submit_run(cast.users["member"], dataset=form["dataset"], spec_text=form["spec_text"],
                               cfg_options=form["cfg_options"] or None)
     assert run.resolved_spec["optimizer"]["lr"] == 0.02 and "sweep" not in run.resolved_spec
     assert run.spec_hash == trial.spec_hash
@@ -199,7 +199,7 @@ def test_it_lets_a_trial_be_trained_again_as_a_plain_run(cast):
 
 def test_it_treats_what_a_cancelled_sweep_reports_as_the_cancel_taking_effect(cast):
     sweep = _running_sweep(cast)
-    trial = sweeps.register_trial(sweep, "t0", {"optimizer.lr": 0.1})
+    trial = trials.register_trial(sweep, "t0", {"optimizer.lr": 0.1})
     sweep.transition(RunStatus.CANCELLING, "cancel requested")
     r = cast.ingest_client(trial).post(f"/api/ingest/{trial.pk}", {"session": "d", "seq": 0, "events": [
         {"status": "failed", "reason": "trial failed: the actor died"}]}, format="json")

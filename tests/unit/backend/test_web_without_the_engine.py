@@ -6,8 +6,8 @@ import sys
 
 
 def test_it_loads_every_url_without_importing_torch():
-    code = ("import django, sys; django.setup(); import backend.urls; "
+    code = ("import django, sys; django.setup(); import backend.project.urls; "
             "print(sorted(m for m in ('torch', 'timm', 'workers.engine', 'workers.models') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "DJANGO_SETTINGS_MODULE": "backend.settings_test"})
+                         env={**os.environ, "DJANGO_SETTINGS_MODULE": "backend.project.settings_test"})
     assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -1,6 +1,7 @@
 """The paths a service worker trains with: a stored spec rebased into the run's dataset and folder."""
 import pytest
 
+from jobspecs.contract import Job
 from jobspecs.paths import PathPolicyError
 from workers.distributed.launch import job_config, service_spec
 from workers.storage import open_storage
@@ -9,7 +10,8 @@ from workers.storage import open_storage
 def _cfg(tmp_path, spec, **job):
     storage = open_storage(str(tmp_path))
     (tmp_path / "datasets" / "demo" / "digits").mkdir(parents=True)
-    return job_config(storage, {"spec": spec, "data_key": "datasets/demo/digits", **job}, "runs/r1")
+    job = Job.from_json({"run_id": "r1", "spec": spec, "data_key": "datasets/demo/digits", **job})
+    return job_config(storage, job, "runs/r1")
 
 
 def test_it_points_mmcls_data_paths_at_the_registered_dataset(tmp_path):

@@ -147,3 +147,44 @@ def test_a_clones_checkpoint_becomes_the_latest_of_the_trial_that_takes_it(tmp_p
     assert sorted(p.name for p in mine.glob("epoch_*.pth")) == ["epoch_2.pth", "epoch_3.pth"]
     assert torch.load(mine / "latest.pth")["meta"]["epoch"] == 3  # the engine's auto-resume takes it
     assert donor.is_file()  # the donor keeps its own
+
+
+def test_the_evaluation_of_a_tune_result_is_the_engines_numbers_without_tunes_bookkeeping():
+    result = {"accuracy_top-1": 61.25, "accuracy_top-5": 93.5, "epoch": 1, "iter": 45, "training_iteration": 1,
+              "time_this_iter_s": 3.2, "timestamp": 1796568860, "pid": 4242, "done": True, "trial_id": "t_00001",
+              "config": {"optimizer.lr": 0.1}, "date": "2026-12-06_14-54-20"}
+    assert sw.evaluation_of(result) == (45, 1, {"accuracy_top-1": 61.25, "accuracy_top-5": 93.5})
+    # a trial that never reported: Tune's default result holds no evaluation
+    assert sw.evaluation_of({"trial_id": "t_00001", "training_iteration": 0}) is None
+    assert sw.evaluation_of(None) is None
+
+
+def test_a_trial_counts_the_evaluations_its_weights_reached():
+    spec = {"runner": {"type": "EpochBasedRunner", "max_epochs": 8}, "evaluation": {"interval": 2}}
+    # a PBT clone of a donor one evaluation behind: Tune's count is the donor's, the engine's epoch is its own
+    assert sw.evaluations_done({"training_iteration": 3, "epoch": 8, "iter": 360}, spec) == 4
+    assert sw.evaluations_done({"training_iteration": 1, "epoch": 2, "iter": 90}, spec) == 1  # stopped early
+    iters = {"runner": {"type": "IterBasedRunner", "max_iters": 600}, "evaluation": {"interval": 200}}
+    assert sw.evaluations_done({"training_iteration": 2, "epoch": 1, "iter": 600}, iters) == 3
+    assert sw.evaluations_done({"training_iteration": 2}) == 2  # no spec, no position: Tune's count
+
+
+def test_a_pbt_sweep_keeps_every_checkpoint_a_clone_may_restore_from():
+    assert sw.tune_checkpoints(_cfg(scheduler={"type": "pbt"})).num_to_keep is None
+    assert sw.tune_checkpoints(_cfg(scheduler="asha")).num_to_keep == 3
+
+
+def test_a_finished_sweep_keeps_its_tune_state_but_not_its_tune_checkpoint_copies(tmp_path):
+    from workers.storage import open_storage
+
+    results = tmp_path / "ray_results" / "sweep-1"
+    files = ["experiment_state-2026.json", "run_trial_00000/result.json",
+             "run_trial_00000/checkpoint_000000/checkpoint.pth", "run_trial_00000/checkpoint_000000/source.json",
+             "run_trial_00001/checkpoint_000003/checkpoint.pth", "run_trial_00001/params.json"]
+    for rel in files:
+        (results / rel).parent.mkdir(parents=True, exist_ok=True)
+        (results / rel).write_text("x")
+    removed = sw.drop_tune_checkpoints(open_storage(str(tmp_path)), "ray_results/sweep-1")
+    assert removed == ["run_trial_00000/checkpoint_000000", "run_trial_00001/checkpoint_000003"]
+    left = sorted(str(p.relative_to(results)) for p in results.rglob("*") if p.is_file())
+    assert left == ["experiment_state-2026.json", "run_trial_00000/result.json", "run_trial_00001/params.json"]

@@ -1,1 +1,9 @@
-from tests.unit.backend.conftest import cast  # noqa: F401  (the same cast of users)
+"""The pages' tests use the backend tests' cast of users (``tests/support/cast.py``)."""
+import pytest
+
+from tests.support.cast import Cast
+
+
+@pytest.fixture
+def cast(db):
+    return Cast()

@@ -4,8 +4,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from backend.experiments.models import Dataset
-
-from ..backend.test_datasets_api import make_zip, png, write_folders
+from tests.support.datasets import make_zip, png, write_folders
 
 
 def login(who) -> Client:

@@ -8,8 +8,7 @@ from django.test import Client
 
 from backend.experiments.models import Run
 from frontend.views import new
-
-from ..backend.conftest import DEMO_SPEC
+from tests.support.cast import DEMO_SPEC
 
 BAD_SPEC = "model = dict(\n    type='ImageClassifier',\n    backbone=dict(type=ResNet))\n"
 

@@ -4,8 +4,7 @@ from django.test import Client
 
 import jobspecs
 from backend.experiments.models import Checkpoint, LogLine, MetricPoint, RunStatus
-
-from ..backend.conftest import DEMO_SPEC
+from tests.support.cast import DEMO_SPEC
 
 
 def login(who) -> Client:

@@ -4,7 +4,7 @@ import json
 import pytest
 from django.test import Client
 
-from backend.experiments import sweeps
+from backend.experiments import submit, trials
 from backend.experiments.models import MetricPoint, RunStatus, Sweep
 
 SWEEP_SPEC = "demo/resnet18-tiny_asha-sweep_digits.py"
@@ -63,14 +63,14 @@ def test_it_refuses_a_viewer(cast):
 
 
 def _sweep_with_trials(cast) -> Sweep:
-    sweep = sweeps.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
+    sweep = submit.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
     sweep.transition(RunStatus.DISPATCHING)
     sweep.transition(RunStatus.RUNNING)
     for i, (lr, value) in enumerate([(0.1, 55.0), (0.01, 93.5)]):
-        run = sweeps.register_trial(sweep, f"tr_{i}", {"optimizer.lr": lr, "model.head.loss.label_smooth_val": 0.1})
+        run = trials.register_trial(sweep, f"tr_{i}", {"optimizer.lr": lr, "model.head.loss.label_smooth_val": 0.1})
         points = [MetricPoint(run=run, mode="val", name="accuracy_top-1", step=1, epoch=1, value=value)]
         MetricPoint.objects.bulk_create(points)
-        sweeps.note_trial_points(run, points)
+        trials.note_trial_points(run, points)
         if i == 0:
             run.early_stopped = True
             run.save()
@@ -95,7 +95,7 @@ def test_it_shows_trials_best_trial_early_stops_and_plot_data(cast):
 
 
 def test_it_hides_a_sweep_from_outsiders_and_lets_members_cancel(cast):
-    sweep = sweeps.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
+    sweep = submit.submit_sweep(cast.users["owner"], dataset="digits", spec_name=SWEEP_SPEC)
     outsider = _login(cast, "outsider")
     for url in (f"/sweeps/{sweep.pk}", f"/sweeps/{sweep.pk}/trials"):
         assert outsider.get(url).status_code == 404
@@ -109,7 +109,7 @@ def test_it_hides_a_sweep_from_outsiders_and_lets_members_cancel(cast):
 
 def test_it_marks_a_trial_pbt_cloned_with_its_new_params(cast):
     sweep = _sweep_with_trials(cast)
-    sweeps.register_trial(sweep, "tr_1", {"optimizer.lr": 0.012, "model.head.loss.label_smooth_val": 0.1})
+    trials.register_trial(sweep, "tr_1", {"optimizer.lr": 0.012, "model.head.loss.label_smooth_val": 0.1})
     html = _login(cast, "viewer").get(f"/sweeps/{sweep.pk}/trials").content.decode()
     row = html[html.index("tr_1</a>"):]
     row = row[:row.index("</tr>")]

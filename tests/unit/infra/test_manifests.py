@@ -15,7 +15,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 
 
 def _settings_read() -> set[str]:
-    text = (ROOT / "backend" / "settings.py").read_text()
+    text = (ROOT / "backend" / "project" / "settings.py").read_text()
     return set(re.findall(r'(?:os\.environ\.get|_env_bool)\("([A-Z_]+)"', text))
 
 

@@ -1,4 +1,5 @@
-"""Fixtures for the jobspecs tests: a throwaway spec library and an error catcher."""
+"""Fixtures for the jobspecs tests: a throwaway spec library; no allowlist unless a test sets one. (The
+error catcher and `dedent` are in tests/support/spec_source.py.)"""
 
 from __future__ import annotations
 

@@ -5,8 +5,7 @@ import os
 import pytest
 
 from jobspecs import library_dir, load, load_text
-
-from .spec_helpers import spec_error
+from tests.support.spec_source import spec_error
 
 
 def test_it_places_submitted_text_one_folder_below_the_library():

@@ -1,8 +1,7 @@
 """{{_base_.name}} references (manual section 4.3.3)."""
 
 from jobspecs import load, load_library, load_text
-
-from .spec_helpers import dedent, spec_error
+from tests.support.spec_source import dedent, spec_error
 
 
 def test_it_fills_in_the_auto_augment_policies_of_the_manual(lib):

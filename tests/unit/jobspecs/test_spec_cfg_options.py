@@ -3,8 +3,7 @@
 import pytest
 
 from jobspecs import load_library, load_text, parse_cfg_options
-
-from .spec_helpers import spec_error
+from tests.support.spec_source import spec_error
 
 RESNET50 = 'resnet/resnet50_8xb32_in1k.py'
 

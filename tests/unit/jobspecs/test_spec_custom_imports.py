@@ -4,8 +4,7 @@ import sys
 
 from jobspecs import load_text
 from jobspecs.loader import ALLOWLIST_ENV
-
-from .spec_helpers import dedent, spec_error
+from tests.support.spec_source import dedent, spec_error
 
 SPEC = dedent("""
     custom_imports = dict(

@@ -1,8 +1,7 @@
 """_delete_=True: ignore the base's fields (manual sections 4.3.2 and 9.5.1)."""
 
 from jobspecs import load, load_text
-
-from .spec_helpers import dedent, spec_error
+from tests.support.spec_source import dedent, spec_error
 
 
 def test_it_replaces_the_base_dict_when_delete_is_set():

@@ -5,8 +5,7 @@ import json
 import pytest
 
 from jobspecs import dumps, list_library, load_library, load_text
-
-from .spec_helpers import spec_error
+from tests.support.spec_source import spec_error
 
 
 @pytest.mark.parametrize('name', list_library())

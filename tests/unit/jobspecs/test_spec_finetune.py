@@ -1,8 +1,7 @@
 """Tutorial 2, fine-tuning a ResNet-50 on CIFAR-10 (manual section 5)."""
 
 from jobspecs import load_library, load_text, validate
-
-from .spec_helpers import dedent
+from tests.support.spec_source import dedent
 
 TUTORIAL = 'tutorial/resnet50_finetune_cifar.py'
 CHECKPOINT = ('https://download.openmmlab.com/mmclassification/v0/resnet/'

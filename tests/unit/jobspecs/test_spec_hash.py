@@ -1,8 +1,7 @@
 """spec_hash: a stable fingerprint of a resolved spec."""
 
 from jobspecs import load_library, load_text, spec_hash
-
-from .spec_helpers import spec_error
+from tests.support.spec_source import spec_error
 
 
 def test_it_gives_the_same_hash_for_the_same_spec():

@@ -1,8 +1,7 @@
 """_base_ inheritance and merging (manual section 4.3, mmcv 1.x Config semantics)."""
 
 from jobspecs import load, load_library, load_text
-
-from .spec_helpers import dedent, spec_error
+from tests.support.spec_source import dedent, spec_error
 
 
 def test_it_inherits_and_modifies_the_resnet50_primitive():

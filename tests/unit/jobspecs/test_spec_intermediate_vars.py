@@ -1,8 +1,7 @@
 """Intermediate variables (manual section 4.3.1) and the bases' names seen by the child."""
 
 from jobspecs import load_text
-
-from .spec_helpers import dedent
+from tests.support.spec_source import dedent
 
 # Manual 4.3.1, on top of the ViT primitive the manual's 384px pipeline belongs to.
 SECTION_4_3_1 = dedent("""

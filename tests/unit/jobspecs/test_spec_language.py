@@ -1,8 +1,7 @@
 """What a spec may write: literals, names, dict()/list()/tuple(), arithmetic, indexing."""
 
 from jobspecs import load_text
-
-from .spec_helpers import dedent
+from tests.support.spec_source import dedent
 
 
 def test_it_reads_literals_as_plain_data():

@@ -3,8 +3,7 @@
 import pytest
 
 from jobspecs import library_dir, list_library, load, load_library, validate
-
-from .spec_helpers import spec_error
+from tests.support.spec_source import spec_error
 
 SEED_MODEL = {
     'type': 'ImageClassifier',

@@ -5,8 +5,7 @@ import time
 import pytest
 
 from jobspecs import load, load_text
-
-from .spec_helpers import spec_error
+from tests.support.spec_source import spec_error
 
 
 @pytest.mark.parametrize(('text', 'message'), [

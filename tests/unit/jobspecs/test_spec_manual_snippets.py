@@ -3,8 +3,7 @@
 import pytest
 
 from jobspecs import load_text, validate
-
-from .spec_helpers import dedent
+from tests.support.spec_source import dedent
 
 PRIMITIVE = "_base_ = '../resnet/resnet50_8xb32_in1k.py'\n"
 

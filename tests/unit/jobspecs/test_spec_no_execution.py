@@ -6,8 +6,7 @@ import pytest
 
 from jobspecs import load, load_text
 from jobspecs.loader import ALLOWLIST_ENV
-
-from .spec_helpers import spec_error
+from tests.support.spec_source import spec_error
 
 PROBES = [
     "x = open({probe!r}, 'w').write('x')",

@@ -3,8 +3,7 @@
 import pytest
 
 from jobspecs import list_library, parse_name
-
-from .spec_helpers import spec_error
+from tests.support.spec_source import spec_error
 
 
 def test_it_reads_the_example_of_the_manual():

@@ -1,8 +1,7 @@
 """Positions: every key path of the resolved spec points at where its value was written."""
 
 from jobspecs import Positions, load_library, load_text, load_with_positions, validate
-
-from .spec_helpers import dedent
+from tests.support.spec_source import dedent
 
 TYPO = dedent("""
     _base_ = ['../_base_/models/resnet18_cifar.py', '../_base_/datasets/cifar10_bs16.py',

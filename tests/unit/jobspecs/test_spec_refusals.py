@@ -3,8 +3,7 @@
 import pytest
 
 from jobspecs import load_text
-
-from .spec_helpers import spec_error
+from tests.support.spec_source import spec_error
 
 CALL_HINT = 'a spec can only call dict(), list() and tuple(); write the value itself'
 IMPORT_HINT = ("a spec cannot load code; modules on the server allowlist go in "

@@ -7,7 +7,8 @@ import json
 
 import torch
 
-from tests.unit.workers.conftest import ListReporter, tiny_spec
+from tests.support.reporters import ListReporter
+from tests.support.specs import tiny_spec
 from workers.engine import load_checkpoint, train
 
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import jobspecs
-from tests.unit.workers.conftest import tiny_spec
+from tests.support.specs import tiny_spec
 from workers.cli import main
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.unit.workers.conftest import TEST_PIPELINE, TRAIN_PIPELINE, write_images
+from tests.support.datasets import write_images
+from tests.support.specs import TEST_PIPELINE, TRAIN_PIPELINE
 from workers.data import build_dataloader, build_dataset
 from workers.data.demo import write_digits_dataset
 from workers.data.transforms import Compose

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from jobspecs import load_library
-from tests.unit.workers.test_data_datasets import LOAD, _voc_xml
+from tests.support.dataset_formats import LOAD
+from tests.support.dataset_formats import voc_xml as _voc_xml
 from workers.data import build_dataset
 
 CUB_FILES = {"ann_file": "CUB_200_2011/images.txt",

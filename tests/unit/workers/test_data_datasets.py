@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import gzip
-import pickle
-
 import numpy as np
 import pytest
 import scipy.io
 import torch
 from PIL import Image
 
-from tests.unit.workers.conftest import write_images
+from tests.support.dataset_formats import LOAD, write_cifar, write_idx
+from tests.support.dataset_formats import voc_xml as _voc_xml
+from tests.support.datasets import write_images
 from workers.data import build_dataset
 from workers.registry import DATASETS
 
 torch.set_num_threads(1)
 
-LOAD = [{"type": "LoadImageFromFile"}, {"type": "Collect", "keys": ["img", "gt_label"]}]
 IN_MEMORY = [{"type": "ImageToTensor", "keys": ["img"]}, {"type": "ToTensor", "keys": ["gt_label"]},
              {"type": "Collect", "keys": ["img", "gt_label"]}]
-
-
-def write_cifar(folder, batches: dict[str, list[int]], meta_name: str, meta: dict, label_key: str):
-    folder.mkdir(parents=True)
-    for name, labels in batches.items():
-        data = np.zeros((len(labels), 3 * 32 * 32), dtype=np.uint8)
-        for i, label in enumerate(labels):
-            data[i, :1024] = label  # red plane
-            data[i, 2048:] = 7  # blue plane
-        with open(folder / name, "wb") as f:
-            pickle.dump({"data": data, label_key: labels, "filenames": [f"{i}.png" for i in labels]}, f)
-    with open(folder / meta_name, "wb") as f:
-        pickle.dump(meta, f)
 
 
 def test_it_reads_cifar10_batches_as_rgb_images(tmp_path):
@@ -69,16 +54,6 @@ def test_it_reads_cifar100_fine_labels_and_checks_md5_on_request(tmp_path):
         build_dataset({"type": "CIFAR10", "data_prefix": str(tmp_path)})
 
 
-def write_idx(path, array: np.ndarray, gz: bool):
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    if gz:
-        with gzip.open(f"{path}.gz", "wb") as f:
-            f.write(data)
-    else:
-        path.write_bytes(data)
-
-
 def test_it_reads_mnist_idx_files_plain_or_gzipped_in_the_raw_folder(tmp_path):
     imgs = np.arange(3 * 28 * 28, dtype=np.uint32).reshape(3, 28, 28) % 256
     write_idx(tmp_path / "train-images-idx3-ubyte", imgs, gz=False)
@@ -98,13 +73,6 @@ def test_it_reads_mnist_idx_files_plain_or_gzipped_in_the_raw_folder(tmp_path):
     assert fashion.get_gt_labels().tolist() == [9, 1] and fashion.CLASSES[9] == "Ankle boot"
     with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte"):
         build_dataset({"type": "MNIST", "data_prefix": str(tmp_path), "test_mode": True})
-
-
-def _voc_xml(objects: list[tuple[str, int]]) -> str:
-    body = "".join(f"<object><name>{name}</name><pose>Left</pose><truncated>0</truncated>"
-                   f"<difficult>{difficult}</difficult><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax>"
-                   f"<ymax>5</ymax></bndbox></object>" for name, difficult in objects)
-    return f"<annotation><folder>VOC2007</folder><filename>x.jpg</filename>{body}</annotation>"
 
 
 def test_it_reads_voc_labels_with_difficult_classes_as_minus_one(tmp_path):

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from jobspecs.loader import load_library
-from tests.unit.workers.test_data_datasets import write_cifar, write_idx
+from tests.support.dataset_formats import write_cifar, write_idx
 from workers.data import Augments, build_dataloader, build_dataset
 
 torch.set_num_threads(1)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tests.unit.workers.conftest import tiny_spec
+from tests.support.specs import tiny_spec
 from workers.data import build_dataloader
 from workers.data.samplers import RepeatAugSampler
 from workers.engine import train

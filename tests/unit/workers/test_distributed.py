@@ -9,7 +9,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from tests.unit.workers.conftest import ListReporter, tiny_spec
+from tests.support.reporters import ListReporter
+from tests.support.specs import tiny_spec
 
 
 def _worker(rank: int, world_size: int, tmp: str, data_root: str) -> None:

@@ -11,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
-from tests.unit.workers.test_engine_precise_bn import _BNNet
+from tests.support.engine import BNNet as _BNNet
 
 
 def _worker(rank: int, world_size: int, tmp: str) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.unit.workers.conftest import tiny_spec
+from tests.support.specs import tiny_spec
 from workers.engine import TrainState
+from workers.engine.assembly import build_optimizer_hook
 from workers.engine.hooks import EMAHook, GradientCumulativeOptimizerHook, OptimizerHook
-from workers.engine.loop import build_optimizer_hook
 
 
 def _run(hook: OptimizerHook, xs: list[float], start: int = 0) -> float:

@@ -8,7 +8,8 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from tests.unit.workers.conftest import tiny_spec
+from tests.support.engine import BNNet as _BNNet
+from tests.support.specs import tiny_spec
 from workers.data.builder import collate
 from workers.engine import hooks as hooks_module
 from workers.engine import load_checkpoint, train
@@ -16,16 +17,6 @@ from workers.engine.hooks import update_bn_stats
 from workers.registry import HOOKS
 
 torch.set_num_threads(1)
-
-
-class _BNNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(2, 2, 1)
-        self.bn = nn.BatchNorm2d(2)
-
-    def forward(self, img, return_loss=True, gt_label=None):
-        return {"loss": self.bn(self.conv(img)).mean()}
 
 
 def _loader(batches: int, batch_size: int = 4) -> DataLoader:

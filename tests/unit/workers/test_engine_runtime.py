@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from tests.unit.workers.conftest import tiny_spec
+from tests.support.specs import tiny_spec
 from workers.engine import Hook, build_lr_schedule, build_momentum_schedule, load_checkpoint, train
 from workers.registry import HOOKS
 

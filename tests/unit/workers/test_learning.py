@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.unit.workers.conftest import ListReporter, demo_spec
+from tests.support.reporters import ListReporter
+from tests.support.specs import demo_spec
 from workers.engine import train
 
 

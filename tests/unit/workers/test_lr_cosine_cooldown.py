@@ -7,7 +7,7 @@ import math
 import pytest
 
 from jobspecs import load_library
-from tests.unit.workers.test_lr_schedules import _lrs
+from tests.support.engine import lrs as _lrs
 from workers.engine.lr_schedules import build_lr_schedule
 
 

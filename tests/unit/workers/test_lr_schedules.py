@@ -7,13 +7,8 @@ import math
 import pytest
 import torch
 
+from tests.support.engine import lrs as _lrs
 from workers.engine.lr_schedules import build_lr_schedule
-
-
-def _lrs(lr_config: dict, iterations: list[int], epoch_len: int = 10, max_epochs: int = 6, base_lr: float = 0.1):
-    schedule = build_lr_schedule(lr_config)
-    return [schedule.lr_at(base_lr, epoch=i // epoch_len, iteration=i, max_epochs=max_epochs, epoch_len=epoch_len)
-            for i in iterations]
 
 
 def test_it_steps_at_milestones_after_a_linear_warmup():

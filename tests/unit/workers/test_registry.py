@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.workers.conftest import demo_spec
+from tests.support.specs import demo_spec
 from workers.registry import (
     MODELS,
     OPTIMIZERS,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from jobspecs import load_library
-from tests.unit.workers.conftest import tiny_spec
+from tests.support.specs import tiny_spec
 from workers.engine import train
 
 torch.set_num_threads(1)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import jobspecs
-from tests.unit.workers.conftest import demo_spec
+from tests.support.specs import demo_spec
 from workers.apis import inference_model, init_model
 from workers.cli import main
 from workers.data.demo import write_digits_dataset

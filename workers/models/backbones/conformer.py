@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import DropPath
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.backbones.vision_transformer import TransformerEncoderLayer
 from workers.registry import MODELS
 
@@ -195,7 +196,7 @@ class ConvTransBlock(nn.Module):
 
 
 @MODELS.register()
-class Conformer(nn.Module):
+class Conformer(FrozenStagesMixin, nn.Module):
     """Conformer returning, per ``out_indices`` block, ``[pooled CNN features (N, C1), class token (N, C2)]``.
 
     Args:
@@ -317,24 +318,21 @@ class Conformer(nn.Module):
         if self.with_cls_token:
             nn.init.trunc_normal_(self.cls_token, std=0.02)
 
-    def _frozen_modules(self) -> list[nn.Module]:
-        if self.frozen_stages <= 0:
-            return []
-        frozen = [self.conv1, self.bn1, self.conv_1, self.trans_patch_conv, self.trans_1]
-        frozen += [getattr(self, f"conv_trans_{i}") for i in range(2, min(self.frozen_stages, self.depths) + 1)]
-        return frozen
-
-    def _freeze_stages(self) -> None:
-        for module in self._frozen_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-        if self.frozen_stages > 0 and self.with_cls_token:
-            self.cls_token.requires_grad = False
+    def _stage_modules(self, index: int) -> list[nn.Module | nn.Parameter]:
+        # MMCls's stage 1 is the stem with the first block; then one conv_trans_{i} block a stage,
+        # as many as there are
+        if index == 0:
+            stem = [self.conv1, self.bn1, self.conv_1, self.trans_patch_conv, self.trans_1]
+            return stem + ([self.cls_token] if self.with_cls_token else [])
+        return [getattr(self, f"conv_trans_{index + 1}")] if index < self.depths else []
 
     def train(self, mode: bool = True):
-        """Switch mode, keeping frozen stages in eval mode."""
-        super().train(mode)
+        """Switch mode, keeping frozen stages in eval mode.
+
+        MMCls 0.25's Conformer takes ``norm_eval`` (default True) but never applies it: its BatchNorms
+        train, so this skips :class:`FrozenStagesMixin`'s ``norm_eval`` step.
+        """
+        nn.Module.train(self, mode)
         self._freeze_stages()
         return self
 

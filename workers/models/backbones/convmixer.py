@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch.nn as nn
 from timm.models.convmixer import ConvMixer as TimmConvMixer
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.layers import build_activation
 from workers.registry import MODELS
 
@@ -22,7 +23,7 @@ __all__ = ["ConvMixer", "convmixer_tiny_test"]
 
 
 @MODELS.register()
-class ConvMixer(nn.Module):
+class ConvMixer(FrozenStagesMixin, nn.Module):
     """ConvMixer returning the feature map after each of ``out_indices`` (mixer blocks).
 
     Args:
@@ -82,17 +83,8 @@ class ConvMixer(nn.Module):
         self.init_cfg = init_cfg
         self._freeze_stages()
 
-    def _freeze_stages(self) -> None:
-        for i in range(self.frozen_stages):
-            stage = self.stages[i]
-            stage.eval()
-            for param in stage.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [self.stages[index]]  # as in MMCls, the stem is never frozen
 
     def forward(self, x):
         x = self.stem(x)

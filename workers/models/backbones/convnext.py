@@ -28,6 +28,7 @@ import torch.nn as nn
 from timm.layers import LayerNorm2d
 from timm.models.convnext import ConvNeXt as TimmConvNeXt
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.registry import MODELS
 
@@ -35,7 +36,7 @@ __all__ = ["ConvNeXt", "convnext_tiny_test"]
 
 
 @MODELS.register()
-class ConvNeXt(MMClsKeysMixin, nn.Module):
+class ConvNeXt(MMClsKeysMixin, FrozenStagesMixin, nn.Module):
     """ConvNeXt returning, for each of ``out_indices``, the stage's normalised output.
 
     Args:
@@ -70,6 +71,8 @@ class ConvNeXt(MMClsKeysMixin, nn.Module):
         "large": {"depths": [3, 3, 27, 3], "channels": [192, 384, 768, 1536]},
         "xlarge": {"depths": [3, 3, 27, 3], "channels": [256, 512, 1024, 2048]},
     }
+
+    stem_frozen_from = 1  # MMCls freezes the stem with the first stage
 
     def __init__(
         self,
@@ -130,18 +133,11 @@ class ConvNeXt(MMClsKeysMixin, nn.Module):
         self._freeze_stages()
         self._install_mmcls_key_hook()
 
-    def _freeze_stages(self) -> None:
-        for i in range(self.frozen_stages):
-            modules = [self.stages[i]] + ([self.stem] if i == 0 else [])
-            for module in modules:
-                module.eval()
-                for param in module.parameters():
-                    param.requires_grad = False
+    def _stem_modules(self) -> list[nn.Module]:
+        return [self.stem]
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [self.stages[index]]
 
     def forward(self, x):
         x = self.stem(x)

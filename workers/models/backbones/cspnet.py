@@ -29,8 +29,8 @@ from collections.abc import Sequence
 
 import torch.nn as nn
 from timm.models.cspnet import CspModelCfg, CspNet, CspStagesCfg, CspStemCfg, model_cfgs
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.registry import MODELS
 
@@ -47,7 +47,7 @@ _RESNET_BLOCK_RULES = [
 ]
 
 
-class CSPNet(MMClsKeysMixin, nn.Module):
+class CSPNet(MMClsKeysMixin, FrozenStagesMixin, nn.Module):
     """A timm ``CspNet`` without its head, returning a tuple of the outputs of ``out_indices``.
 
     Args:
@@ -62,6 +62,8 @@ class CSPNet(MMClsKeysMixin, nn.Module):
         norm_eval: Keep every BatchNorm in eval mode while training.
         init_cfg: Extra ``init_cfg``; without it the weights start as timm's.
     """
+
+    frozen_stages_inclusive = True  # MMCls's CSPNet freezes stages 0..frozen_stages
 
     def __init__(
         self,
@@ -110,23 +112,11 @@ class CSPNet(MMClsKeysMixin, nn.Module):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        frozen = ([self.stem] if self.frozen_stages >= 0 else []) + [
-            self.stages[i] for i in range(self.frozen_stages + 1)]
-        for m in frozen:
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
+    def _stem_modules(self) -> list[nn.Module]:
+        return [self.stem]
 
-    def train(self, mode: bool = True):
-        """Switch mode, keeping frozen stages (and all BatchNorms if ``norm_eval``) in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [self.stages[index]]
 
 
 def _check_depth(depth: int, supported: int) -> None:

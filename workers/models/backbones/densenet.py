@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from itertools import chain
 
 import torch
 import torch.nn as nn
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.layers import build_activation, build_norm_layer, constant_init, kaiming_init
 from workers.registry import MODELS
 
@@ -122,7 +122,7 @@ class DenseTransition(nn.Sequential):
 
 
 @MODELS.register()
-class DenseNet(nn.Module):
+class DenseNet(FrozenStagesMixin, nn.Module):
     """DenseNet-121/169/201/161 (MMCls ``type='DenseNet'``).
 
     Args:
@@ -224,18 +224,8 @@ class DenseNet(nn.Module):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        for i in range(self.frozen_stages):
-            for m in (self.stages[i], self.transitions[i]):
-                m.eval()
-            for param in chain(self.stages[i].parameters(), self.transitions[i].parameters()):
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        """Switch mode, keeping frozen stages in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [self.stages[index], self.transitions[index]]
 
 
 def convert_torchvision_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

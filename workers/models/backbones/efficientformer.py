@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import torch.nn as nn
 from timm.models.efficientformer import EfficientFormer as TimmEfficientFormer
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.models.layers import build_activation, build_norm_layer
 from workers.registry import MODELS
@@ -36,7 +37,7 @@ __all__ = ["EfficientFormer", "efficientformer_tiny_test"]
 
 
 @MODELS.register()
-class EfficientFormer(MMClsKeysMixin, nn.Module):
+class EfficientFormer(MMClsKeysMixin, FrozenStagesMixin, nn.Module):
     """EfficientFormer returning the normalised output of each of ``out_indices`` (stages).
 
     The last stage's output is ``(N, C, H*W)`` tokens (LayerNorm), or ``(N, C, H, W)`` with
@@ -140,21 +141,11 @@ class EfficientFormer(MMClsKeysMixin, nn.Module):
         self.mmcls_key_rules = rules
         self._install_mmcls_key_hook()
 
-    def _freeze_stages(self) -> None:
-        frozen: list[nn.Module] = [self.stem] if self.frozen_stages >= 0 else []
-        for i in range(self.frozen_stages):
-            frozen.append(self.stages[i])
-            if i in self.out_indices:
-                frozen.append(getattr(self, f"norm{i}"))
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+    def _stem_modules(self) -> list[nn.Module]:
+        return [self.stem]
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [self.stages[index]] + ([getattr(self, f"norm{index}")] if index in self.out_indices else [])
 
     def forward(self, x):
         x = self.stem(x)

@@ -34,8 +34,8 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from timm.models._efficientnet_blocks import DepthwiseSeparableConv, EdgeResidual, InvertedResidual
 from timm.models.efficientnet import _gen_efficientnet
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.registry import MODELS
 
@@ -76,7 +76,7 @@ class _Layer(nn.Sequential):
 
 
 @MODELS.register()
-class EfficientNet(MMClsKeysMixin, nn.Module):
+class EfficientNet(MMClsKeysMixin, FrozenStagesMixin, nn.Module):
     """EfficientNet returning a tuple of the outputs of ``out_indices`` (0: stem, 1-5: block groups, 6: last conv).
 
     Args:
@@ -173,21 +173,8 @@ class EfficientNet(MMClsKeysMixin, nn.Module):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        for i in range(self.frozen_stages):
-            self.layers[i].eval()
-            for param in self.layers[i].parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        """Switch mode, keeping frozen layers (and all BatchNorms if ``norm_eval``) in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [self.layers[index]]  # layers[0] is the stem conv: MMCls counts it as a stage
 
 
 def _pair(value) -> tuple:

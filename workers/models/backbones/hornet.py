@@ -23,6 +23,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from timm.layers import DropPath
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.registry import MODELS
 
 __all__ = ["GlobalLocalFilter", "HorNet", "HorNetBlock", "HorNetLayerNorm", "LayerScale", "gnConv",
@@ -196,7 +197,7 @@ def _arch(base_dim: int, dw_cfg: list[dict] | None = None) -> dict:
 
 
 @MODELS.register()
-class HorNet(nn.Module):
+class HorNet(FrozenStagesMixin, nn.Module):
     """HorNet returning, for each of ``out_indices``, the stage output normalised by ``norm{i}``.
 
     Args:
@@ -226,6 +227,8 @@ class HorNet(nn.Module):
         **dict.fromkeys(["l-gf", "large-gf"], _arch(192, _gf(14, 8, 7, 4))),
         **dict.fromkeys(["l-gf384", "large-gf384"], _arch(192, _gf(24, 12, 13, 7))),
     }
+
+    frozen_stages_inclusive = True  # MMCls's HorNet freezes stages 0..frozen_stages
 
     def __init__(
         self,
@@ -285,20 +288,9 @@ class HorNet(nn.Module):
             self.add_module(f"norm{i}", HorNetLayerNorm(dims[i], eps=1e-6, data_format="channels_first"))
         self._freeze_stages()
 
-    def _freeze_stages(self) -> None:
-        for i in range(self.frozen_stages + 1):
-            modules = [self.downsample_layers[i], self.stages[i]]
-            if i in self.out_indices:
-                modules.append(getattr(self, f"norm{i}"))
-            for module in modules:
-                module.eval()
-                for param in module.parameters():
-                    param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        modules = [self.downsample_layers[index], self.stages[index]]
+        return modules + ([getattr(self, f"norm{index}")] if index in self.out_indices else [])
 
     def forward(self, x):
         outs = []

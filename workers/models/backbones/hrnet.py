@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch.nn as nn
 from timm.models.hrnet import BasicBlock, Bottleneck, HighResolutionNet
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.registry import MODELS
 
 __all__ = ["HRNet", "hrnet_tiny"]
@@ -31,7 +31,7 @@ def _stages(num_channels: tuple[int, ...]) -> list[list]:
 
 
 @MODELS.register()
-class HRNet(nn.Module):
+class HRNet(FrozenStagesMixin, nn.Module):
     """HRNet returning the tuple of its four branches' outputs (strides 4, 8, 16, 32).
 
     Args:
@@ -120,15 +120,6 @@ class HRNet(nn.Module):
             inputs = [layer(branches[min(j, len(branches) - 1)]) for j, layer in enumerate(transition)]
             branches = stage(inputs)
         return tuple(branches)
-
-    def train(self, mode: bool = True):
-        """Switch mode, keeping all BatchNorms in eval mode if ``norm_eval``."""
-        super().train(mode)
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
 
 
 def _create_hrnet(variant: str, **kwargs) -> HRNet:

@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.layers import ConvModule, constant_init, kaiming_init
 from workers.registry import MODELS
 
@@ -89,7 +90,7 @@ class InvertedResidual(nn.Module):
 
 
 @MODELS.register()
-class MobileNetV2(nn.Module):
+class MobileNetV2(FrozenStagesMixin, nn.Module):
     """MobileNetV2 returning a tuple of the outputs of ``out_indices`` (0..6: ``layer1..7``, 7: ``conv2``).
 
     Args:
@@ -176,25 +177,13 @@ class MobileNetV2(nn.Module):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
+    def _stem_modules(self) -> list[nn.Module]:
         # MMCls only stops conv1's gradients; its BN is put in eval mode here too, so that a frozen
         # stem's running statistics do not drift either (as ResNet's frozen stem does).
-        frozen = ([self.conv1] if self.frozen_stages >= 0 else []) + [
-            getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
-        for m in frozen:
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
+        return [self.conv1]
 
-    def train(self, mode: bool = True):
-        """Switch mode, keeping frozen stages (and all BatchNorms if ``norm_eval``) in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [getattr(self, f"layer{index + 1}")]
 
 
 def _create_mobilenet_v2(variant: str, **kwargs) -> MobileNetV2:

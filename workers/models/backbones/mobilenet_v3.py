@@ -33,6 +33,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models.mobilenetv3 import InvertedResidual, InvertedResidualConfig
 from torchvision.ops.misc import Conv2dNormActivation
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.models.layers import NORM_LAYERS, constant_init, kaiming_init
 from workers.registry import MODELS
@@ -60,7 +61,7 @@ class _Block(nn.Module):
 
 
 @MODELS.register()
-class MobileNetV3(MMClsKeysMixin, nn.Module):
+class MobileNetV3(MMClsKeysMixin, FrozenStagesMixin, nn.Module):
     """MobileNetV3 returning a tuple of the outputs of ``out_indices`` (0: stem, 1..N: blocks, N+1: last conv).
 
     Args:
@@ -176,22 +177,11 @@ class MobileNetV3(MMClsKeysMixin, nn.Module):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        for i in range(self.frozen_stages + 1):
-            layer = getattr(self, f"layer{i}")
-            layer.eval()
-            for param in layer.parameters():
-                param.requires_grad = False
+    def _stem_modules(self) -> list[nn.Module]:
+        return [self.layer0]  # frozen_stages = k freezes layer0..layer{k}
 
-    def train(self, mode: bool = True):
-        """Switch mode, keeping frozen layers (and all BatchNorms if ``norm_eval``) in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [getattr(self, f"layer{index + 1}")]
 
 
 def _create_mobilenet_v3(variant: str, **kwargs) -> MobileNetV3:

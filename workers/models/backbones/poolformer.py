@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import torch.nn as nn
 from timm.models.metaformer import GroupNorm1, MetaFormer, Pooling
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.models.layers import build_norm_layer
 from workers.registry import MODELS
@@ -38,7 +39,7 @@ __all__ = ["PoolFormer", "poolformer_tiny_test"]
 
 
 @MODELS.register()
-class PoolFormer(MMClsKeysMixin, nn.Module):
+class PoolFormer(MMClsKeysMixin, FrozenStagesMixin, nn.Module):
     """PoolFormer returning the normalised output of each of ``out_indices`` (``network`` entries 0-6).
 
     Args:
@@ -72,6 +73,8 @@ class PoolFormer(MMClsKeysMixin, nn.Module):
         "m48": {"layers": [8, 8, 24, 8], "embed_dims": [96, 192, 384, 768], "mlp_ratios": [4, 4, 4, 4],
                 "layer_scale_init_value": 1e-6},
     }
+
+    stem_frozen_from = 1  # see the module docstring: frozen_stages=0 trains every parameter
 
     def __init__(
         self,
@@ -158,19 +161,14 @@ class PoolFormer(MMClsKeysMixin, nn.Module):
             entries += [stage.downsample, stage.blocks]
         return entries
 
-    def _freeze_stages(self) -> None:
-        frozen: list[nn.Module] = [self.stem] if self.frozen_stages > 0 else []
-        frozen += self._network()[:self.frozen_stages]
-        frozen += [getattr(self, f"norm{i}") for i in range(self.frozen_stages) if i in self.out_indices]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+    def _stem_modules(self) -> list[nn.Module]:
+        return [self.stem]
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        # one ``network`` entry; past the last one there is nothing left to freeze
+        network = self._network()
+        frozen = [network[index]] if index < len(network) else []
+        return frozen + ([getattr(self, f"norm{index}")] if index in self.out_indices else [])
 
     def forward(self, x):
         x = self.stem(x)

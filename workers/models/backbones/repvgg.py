@@ -34,6 +34,7 @@ from timm.layers import BatchNormAct2d, ConvNormAct, SEModule
 from timm.models.byobnet import LayerFn, RepVggBlock
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.models.layers import constant_init, kaiming_init
 from workers.registry import ACTIVATIONS, MODELS
@@ -67,7 +68,7 @@ class _Stage(nn.Sequential):
 
 
 @MODELS.register()
-class RepVGG(MMClsKeysMixin, nn.Module):
+class RepVGG(MMClsKeysMixin, FrozenStagesMixin, nn.Module):
     """RepVGG returning a tuple of the outputs of the stages in ``out_indices``.
 
     Args:
@@ -222,23 +223,11 @@ class RepVGG(MMClsKeysMixin, nn.Module):
         self.deploy = True
         self._freeze_stages()
 
-    def _freeze_stages(self) -> None:
-        frozen = ([self.stem] if self.frozen_stages >= 0 else []) + [
-            getattr(self, f"stage_{i + 1}") for i in range(self.frozen_stages)]
-        for m in frozen:
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
+    def _stem_modules(self) -> list[nn.Module]:
+        return [self.stem]
 
-    def train(self, mode: bool = True):
-        """Switch mode, keeping frozen stages (and all BatchNorms if ``norm_eval``) in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [getattr(self, f"stage_{index + 1}")]
 
 
 def _create_repvgg(variant: str, **kwargs) -> RepVGG:

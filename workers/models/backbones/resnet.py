@@ -18,6 +18,7 @@ import torch.utils.checkpoint as cp
 from timm.layers import DropPath
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.layers import ConvModule, build_norm_layer, constant_init, kaiming_init
 from workers.registry import MODELS
 
@@ -264,7 +265,7 @@ class ResLayer(nn.Sequential):
 
 
 @MODELS.register()
-class ResNet(nn.Module):
+class ResNet(FrozenStagesMixin, nn.Module):
     """ResNet backbone returning a tuple of the feature maps of ``out_indices`` stages.
 
     Args:
@@ -413,18 +414,11 @@ class ResNet(nn.Module):
                 elif isinstance(m, BasicBlock):
                     constant_init(m.norm2, 0)
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages >= 0:
-            stem = [self.stem] if self.deep_stem else [self.conv1, self.norm1]
-            for m in stem:
-                m.eval()
-                for param in m.parameters():
-                    param.requires_grad = False
-        for i in range(1, self.frozen_stages + 1):
-            m = getattr(self, f"layer{i}")
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
+    def _stem_modules(self) -> list[nn.Module]:
+        return [self.stem] if self.deep_stem else [self.conv1, self.norm1]
+
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [getattr(self, f"layer{index + 1}")]
 
     def forward(self, x):
         if self.deep_stem:
@@ -438,16 +432,6 @@ class ResNet(nn.Module):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-    def train(self, mode: bool = True):
-        """Switch mode, keeping frozen stages (and all BatchNorms if ``norm_eval``) in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
 
 
 @MODELS.register()

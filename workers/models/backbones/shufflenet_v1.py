@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.backbones.mobilenet_v2 import make_divisible
 from workers.models.layers import ConvModule, build_activation, constant_init, normal_init
 from workers.registry import MODELS
@@ -109,7 +110,7 @@ class ShuffleUnit(nn.Module):
 
 
 @MODELS.register()
-class ShuffleNetV1(nn.Module):
+class ShuffleNetV1(FrozenStagesMixin, nn.Module):
     """ShuffleNetV1 returning a tuple of the outputs of the stages in ``out_indices`` (0..2).
 
     Args:
@@ -205,23 +206,11 @@ class ShuffleNetV1(nn.Module):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        frozen = [self.conv1] if self.frozen_stages >= 0 else []
-        frozen += list(self.layers[:max(self.frozen_stages, 0)])
-        for m in frozen:
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
+    def _stem_modules(self) -> list[nn.Module]:
+        return [self.conv1]
 
-    def train(self, mode: bool = True):
-        """Switch mode, keeping frozen stages (and all BatchNorms if ``norm_eval``) in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [self.layers[index]]
 
 
 def _create_shufflenet_v1(variant: str, **kwargs) -> ShuffleNetV1:

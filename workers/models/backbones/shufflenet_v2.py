@@ -29,6 +29,7 @@ import torch.utils.checkpoint as cp
 from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models.shufflenetv2 import ShuffleNetV2 as _TorchvisionShuffleNetV2
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.backbones._keymap import MMClsKeysMixin
 from workers.models.layers import constant_init, normal_init
 from workers.registry import MODELS
@@ -37,7 +38,7 @@ __all__ = ["ShuffleNetV2", "shufflenet_v2_tiny"]
 
 
 @MODELS.register()
-class ShuffleNetV2(MMClsKeysMixin, nn.Module):
+class ShuffleNetV2(MMClsKeysMixin, FrozenStagesMixin, nn.Module):
     """ShuffleNetV2 returning a tuple of the outputs of ``out_indices`` (0..2: stages, 3: the last conv).
 
     Args:
@@ -130,23 +131,11 @@ class ShuffleNetV2(MMClsKeysMixin, nn.Module):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        frozen = [self.conv1] if self.frozen_stages >= 0 else []
-        frozen += list(self.layers[:max(self.frozen_stages, 0)])
-        for m in frozen:
-            m.eval()
-            for param in m.parameters():
-                param.requires_grad = False
+    def _stem_modules(self) -> list[nn.Module]:
+        return [self.conv1]
 
-    def train(self, mode: bool = True):
-        """Switch mode, keeping frozen stages (and all BatchNorms if ``norm_eval``) in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [self.layers[index]]
 
 
 def _create_shufflenet_v2(variant: str, **kwargs) -> ShuffleNetV2:

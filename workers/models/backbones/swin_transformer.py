@@ -33,8 +33,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 from timm.models import swin_transformer as timm_swin
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.backbones.vision_transformer import resize_pos_embed
 from workers.registry import MODELS
 
@@ -137,7 +137,7 @@ def _check_norm_cfg(norm_cfg: dict | None) -> float:
     return norm_cfg.get("eps", 1e-5)
 
 
-class SwinMMClsMixin:
+class SwinMMClsMixin(FrozenStagesMixin):
     """MMCls's behaviour on top of timm's Swin (V1 and V2): checkpoint names, freezing, per-stage outputs."""
 
     downsample_at_end = True  # MMCls V1 merges patches at the end of a stage, V2 at the start
@@ -160,33 +160,13 @@ class SwinMMClsMixin:
             return self.layers[index].downsample
         return None
 
-    def _freeze_stages(self) -> None:
-        frozen: list[nn.Module] = []
-        if self.frozen_stages >= 0:
-            frozen.append(self.patch_embed)
-        for i in range(self.frozen_stages):
-            frozen.append(self.layers[i])
-            merge = self._merge_layer(i)
-            if merge is not None:
-                frozen.append(merge)
-            if i in self.out_indices:
-                frozen.append(getattr(self, f"norm{i}"))
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-        if self.frozen_stages >= 0 and self.use_abs_pos_embed:
-            self.absolute_pos_embed.requires_grad = False
+    def _stem_modules(self) -> list[nn.Module | nn.Parameter]:
+        return [self.patch_embed] + ([self.absolute_pos_embed] if self.use_abs_pos_embed else [])
 
-    def train(self, mode: bool = True):
-        """Switch mode, keeping frozen stages (and all BatchNorms if ``norm_eval``) in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        merge = self._merge_layer(index)
+        norm = [getattr(self, f"norm{index}")] if index in self.out_indices else []
+        return [self.layers[index]] + ([merge] if merge is not None else []) + norm
 
     def forward(self, x):
         """A tuple with one ``(N, C, H, W)`` map per ``out_indices`` entry."""

@@ -84,6 +84,7 @@ class SwinTransformerV2(SwinMMClsMixin, timm_swin_v2.SwinTransformerV2):
     }
     num_extra_tokens = 0
     downsample_at_end = False
+    frozen_stages_inclusive = True  # MMCls V2 freezes stages 0..frozen_stages (V1 stops one earlier)
 
     def __init__(
         self,
@@ -131,19 +132,12 @@ class SwinTransformerV2(SwinMMClsMixin, timm_swin_v2.SwinTransformerV2):
         _finish_swin(self, out_indices, False, use_abs_pos_embed, interpolate_mode, with_cp, frozen_stages,
                      norm_eval, eps, drop_rate, init_cfg)
 
-    def _freeze_stages(self) -> None:
-        # MMCls V2 freezes stages 0..frozen_stages (V1 stops one earlier)
-        frozen: list[nn.Module] = []
-        if self.frozen_stages >= 0:
-            frozen.append(self.patch_embed)
-        for i in range(min(self.frozen_stages + 1, self.num_layers)):
-            frozen.append(self.layers[i])
-            if i in self.out_indices:
-                frozen.append(getattr(self, f"norm{i}"))
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+    def _stem_modules(self) -> list[nn.Module]:
+        return [self.patch_embed]  # MMCls V2 leaves absolute_pos_embed trainable
+
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        # past the last stage there is nothing left to freeze; the patch merging is inside layers[index]
+        return super()._stage_modules(index) if index < self.num_layers else []
 
 
 def swin_v2_tiny_test(**kwargs) -> SwinTransformerV2:

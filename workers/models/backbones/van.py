@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 from timm.layers import DropPath
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.layers import build_activation, build_norm_layer
 from workers.registry import MODELS
 
@@ -153,7 +153,7 @@ class VANPatchEmbed(nn.Module):
 
 
 @MODELS.register()
-class VAN(nn.Module):
+class VAN(FrozenStagesMixin, nn.Module):
     """VAN returning, for each of ``out_indices``, the stage's map normalised by ``norm{i+1}``.
 
     Args:
@@ -184,6 +184,8 @@ class VAN(nn.Module):
         "b5": {"embed_dims": [96, 192, 480, 768], "depths": [3, 3, 24, 3], "ffn_ratios": [8, 8, 4, 4]},
         "b6": {"embed_dims": [96, 192, 480, 768], "depths": [6, 6, 90, 6], "ffn_ratios": [8, 8, 4, 4]},
     }
+
+    frozen_stages_inclusive = True  # MMCls's VAN freezes stages 0..frozen_stages
 
     def __init__(
         self,
@@ -232,22 +234,8 @@ class VAN(nn.Module):
             self.add_module(f"norm{i + 1}", build_norm_layer(norm_cfg, self.embed_dims[i])[1])
         self._freeze_stages()
 
-    def _freeze_stages(self) -> None:
-        for i in range(self.frozen_stages + 1):
-            for name in (f"patch_embed{i + 1}", f"blocks{i + 1}", f"norm{i + 1}"):
-                module = getattr(self, name)
-                module.eval()
-                for param in module.parameters():
-                    param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [getattr(self, f"{part}{index + 1}") for part in ("patch_embed", "blocks", "norm")]
 
     def forward(self, x):
         outs = []

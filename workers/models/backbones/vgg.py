@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from workers.models.backbones._freeze import FrozenStagesMixin
 from workers.models.layers import ConvModule, constant_init, kaiming_init, normal_init
 from workers.registry import MODELS
 
@@ -26,7 +27,7 @@ __all__ = ["VGG", "convert_torchvision_state_dict", "vgg_tiny"]
 
 
 @MODELS.register()
-class VGG(nn.Module):
+class VGG(FrozenStagesMixin, nn.Module):
     """VGG-11/13/16/19, with or without BatchNorm (MMCls ``type='VGG'``).
 
     Args:
@@ -143,23 +144,8 @@ class VGG(nn.Module):
             outs.append(self.classifier(x.flatten(1)))
         return tuple(outs)
 
-    def _freeze_stages(self) -> None:
-        for i in range(self.frozen_stages):
-            for j in range(*self.range_sub_modules[i]):
-                module = self.features[j]
-                module.eval()
-                for param in module.parameters():
-                    param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        """Switch mode, keeping frozen stages (and all BatchNorms if ``norm_eval``) in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+    def _stage_modules(self, index: int) -> list[nn.Module]:
+        return [self.features[j] for j in range(*self.range_sub_modules[index])]
 
 
 def convert_torchvision_state_dict(state: dict[str, torch.Tensor], with_norm: bool) -> dict[str, torch.Tensor]:

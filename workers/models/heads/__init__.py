@@ -1,5 +1,6 @@
 """Heads; importing this package registers them in ``MODELS``."""
 
+from workers.models.heads.base_head import BaseHead
 from workers.models.heads.cls_head import ClsHead
 from workers.models.heads.conformer_head import ConformerHead
 from workers.models.heads.deit_head import DeiTClsHead
@@ -11,6 +12,7 @@ from workers.models.heads.stacked_head import StackedLinearClsHead
 from workers.models.heads.vision_transformer_head import VisionTransformerClsHead
 
 __all__ = [
+    "BaseHead",
     "CSRAClsHead",
     "ClsHead",
     "ConformerHead",

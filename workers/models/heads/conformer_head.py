@@ -8,9 +8,7 @@ training averages the two branches' losses, testing scores the sum of their logi
 from __future__ import annotations
 
 import torch.nn as nn
-import torch.nn.functional as F
 
-from workers.evaluation.metrics import accuracy
 from workers.models.heads.cls_head import ClsHead
 from workers.registry import MODELS
 
@@ -40,8 +38,7 @@ class ConformerHead(ClsHead):
         init_cfg: dict | list | None = None,
     ):
         super().__init__(loss=loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg)
-        if num_classes <= 0:
-            raise ValueError(f"num_classes={num_classes} must be a positive integer")
+        self._check_num_classes(num_classes)
         self.in_channels = list(in_channels)
         self.num_classes = num_classes
         self.conv_cls_head = nn.Linear(self.in_channels[0], num_classes)
@@ -58,22 +55,16 @@ class ConformerHead(ClsHead):
         return [self.conv_cls_head(x[0]), self.trans_cls_head(x[1])]
 
     def loss(self, cls_score, gt_label, **kwargs) -> dict:
+        """The mean of the branches' losses; the training accuracy is that of their summed scores."""
         num_samples = len(cls_score[0])
-        losses: dict = {"loss": sum(self.compute_loss(score, gt_label, avg_factor=num_samples, **kwargs)
-                                    for score in cls_score) / len(cls_score)}
-        if self.cal_acc and gt_label.dim() == 1:
-            acc = accuracy(cls_score[0] + cls_score[1], gt_label, topk=self.topk)
-            losses["accuracy"] = {f"top-{k}": a for k, a in zip(self.topk, acc, strict=True)}
-        return losses
-
-    def forward_train(self, x, gt_label, **kwargs) -> dict:
-        return self.loss(self(x), gt_label, **kwargs)
+        loss = sum(self.compute_loss(score, gt_label, avg_factor=num_samples, **kwargs)
+                   for score in cls_score) / len(cls_score)
+        return {"loss": loss, **self._train_accuracy(cls_score[0] + cls_score[1], gt_label)}
 
     def simple_test(self, x, softmax: bool = True, post_process: bool = False):
         """Softmax of the summed scores; with ``softmax=False`` the two branches' raw scores as a list."""
         conv_score, trans_score = self(x)
         if softmax:
-            pred = F.softmax(conv_score + trans_score, dim=1)
-            return self.post_process(pred) if post_process else pred
+            return self.predict_from_scores(conv_score + trans_score, post_process=post_process)
         pred = [conv_score, trans_score]
         return [self.post_process(p) for p in pred] if post_process else pred

@@ -41,8 +41,7 @@ class EfficientFormerClsHead(ClsHead):
         init_cfg: dict | list | None = None,
     ):
         super().__init__(loss=loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg)
-        if num_classes <= 0:
-            raise ValueError(f"num_classes={num_classes} must be a positive integer")
+        self._check_num_classes(num_classes)
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.dist = distillation
@@ -51,9 +50,6 @@ class EfficientFormerClsHead(ClsHead):
         if distillation:
             self.dist_head = nn.Linear(in_channels, num_classes)
             normal_init(self.dist_head, std=0.01)
-
-    def pre_logits(self, x):
-        return x[-1] if isinstance(x, tuple) else x
 
     def forward(self, x):
         """Raw class scores ``(N, num_classes)``: ``head``, averaged with ``dist_head`` when distilled."""
@@ -66,6 +62,3 @@ class EfficientFormerClsHead(ClsHead):
             raise NotImplementedError("MMClassification doesn't support to train the distilled version "
                                       "EfficientFormer.")
         return self.loss(self.head(self.pre_logits(x)), gt_label, **kwargs)
-
-    def simple_test(self, x, softmax: bool = True, post_process: bool = False):
-        return super().simple_test(self.forward(x), softmax=softmax, post_process=post_process)

@@ -34,22 +34,12 @@ class LinearClsHead(ClsHead):
         init_cfg: dict | list | None = None,
     ):
         super().__init__(loss=loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg)
-        if num_classes <= 0:
-            raise ValueError(f"num_classes={num_classes} must be a positive integer")
+        self._check_num_classes(num_classes)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.fc = nn.Linear(in_channels, num_classes)
         normal_init(self.fc, mean=0.0, std=0.01, bias=0.0)
 
-    def pre_logits(self, x):
-        return x[-1] if isinstance(x, tuple) else x
-
     def forward(self, x):
         """Raw class scores ``(N, num_classes)``."""
         return self.fc(self.pre_logits(x))
-
-    def forward_train(self, x, gt_label, **kwargs) -> dict:
-        return self.loss(self.fc(self.pre_logits(x)), gt_label, **kwargs)
-
-    def simple_test(self, x, softmax: bool = True, post_process: bool = False):
-        return super().simple_test(self.fc(self.pre_logits(x)), softmax=softmax, post_process=post_process)

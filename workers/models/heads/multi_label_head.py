@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from workers.models.heads.base_head import BaseHead
 from workers.models.layers import normal_init
 from workers.registry import MODELS
 
@@ -20,7 +21,7 @@ _BCE = {"type": "CrossEntropyLoss", "use_sigmoid": True, "reduction": "mean", "l
 
 
 @MODELS.register()
-class MultiLabelClsHead(nn.Module):
+class MultiLabelClsHead(BaseHead):
     """Multi-label head without layers: its input already is the class logits.
 
     Args:
@@ -33,26 +34,13 @@ class MultiLabelClsHead(nn.Module):
         loss: dict | None = None,
         init_cfg: dict | list | None = None,
     ):
-        super().__init__()
-        self.init_cfg = init_cfg
-        self.compute_loss = MODELS.build(dict(_BCE) if loss is None else loss)
+        super().__init__(dict(_BCE) if loss is None else loss, init_cfg)
 
     def loss(self, cls_score: torch.Tensor, gt_label: torch.Tensor, **kwargs) -> dict:
         """``{'loss': ...}``, averaged over samples (summed over classes), difficult labels counted as positive."""
         gt_label = gt_label.type_as(cls_score)
         # map difficult examples (-1) to positive ones, as MMCls 0.25 does
         return {"loss": self.compute_loss(cls_score, gt_label.abs(), avg_factor=len(cls_score), **kwargs)}
-
-    def pre_logits(self, x):
-        """The last of a tuple of features."""
-        return x[-1] if isinstance(x, tuple) else x
-
-    def forward(self, x):
-        """Raw class logits ``(N, num_classes)``."""
-        return self.pre_logits(x)
-
-    def forward_train(self, x, gt_label: torch.Tensor, **kwargs) -> dict:
-        return self.loss(self(x), gt_label, **kwargs)
 
     def simple_test(self, x, sigmoid: bool = True, post_process: bool = False):
         """Per-class probabilities ``(N, C)`` (or logits with ``sigmoid=False``); a list with ``post_process``."""
@@ -63,10 +51,6 @@ class MultiLabelClsHead(nn.Module):
     def predict(self, x, thr: float = 0.5) -> torch.Tensor:
         """Multi-hot ``(N, C)`` predictions: probability ``>= thr`` (MMCls's metrics use ``thr=0.5``)."""
         return (self.simple_test(x) >= thr).long()
-
-    @staticmethod
-    def post_process(pred: torch.Tensor) -> list:
-        return list(pred.detach().cpu().numpy())
 
 
 @MODELS.register()
@@ -88,8 +72,7 @@ class MultiLabelLinearClsHead(MultiLabelClsHead):
         init_cfg: dict | list | None = None,
     ):
         super().__init__(loss=loss, init_cfg=init_cfg)
-        if num_classes <= 0:
-            raise ValueError(f"num_classes={num_classes} must be a positive integer")
+        self._check_num_classes(num_classes)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.fc = nn.Linear(in_channels, num_classes)

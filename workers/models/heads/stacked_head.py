@@ -105,9 +105,3 @@ class StackedLinearClsHead(ClsHead):
         for layer in self.layers:
             x = layer(x)
         return x
-
-    def forward_train(self, x, gt_label, **kwargs) -> dict:
-        return self.loss(self(x), gt_label, **kwargs)
-
-    def simple_test(self, x, softmax: bool = True, post_process: bool = False):
-        return self.predict_from_scores(self(x), softmax=softmax, post_process=post_process)

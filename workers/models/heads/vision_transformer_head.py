@@ -47,8 +47,7 @@ class VisionTransformerClsHead(ClsHead):
         init_cfg: dict | list | None = None,
     ):
         super().__init__(loss=loss, topk=topk, cal_acc=cal_acc, init_cfg=init_cfg)
-        if num_classes <= 0:
-            raise ValueError(f"num_classes={num_classes} must be a positive integer")
+        self._check_num_classes(num_classes)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.hidden_dim = hidden_dim
@@ -88,9 +87,3 @@ class VisionTransformerClsHead(ClsHead):
     def forward(self, x):
         """Raw class scores ``(N, num_classes)``."""
         return self.layers.head(self.pre_logits(x))
-
-    def forward_train(self, x, gt_label, **kwargs) -> dict:
-        return self.loss(self(x), gt_label, **kwargs)
-
-    def simple_test(self, x, softmax: bool = True, post_process: bool = False):
-        return self.predict_from_scores(self(x), softmax=softmax, post_process=post_process)

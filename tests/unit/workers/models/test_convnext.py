@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from tests.support.mmcls_keys import convnext_to_mmcls as _to_mmcls
 from workers.models import build_model
 from workers.models.backbones.convnext import convnext_tiny_test
 
@@ -23,14 +24,6 @@ def test_it_freezes_the_stem_and_first_stages_even_after_train():
     assert all(not m.training for m in frozen)
     assert all(p.requires_grad for p in backbone.stages[2].parameters())
     assert backbone.stages[2].training
-
-
-def _to_mmcls(key: str) -> str:
-    key = (key.replace("stem.", "downsample_layers.0.").replace(".blocks.", ".")
-           .replace(".conv_dw.", ".depthwise_conv.").replace(".mlp.fc", ".pointwise_conv"))
-    for i in (1, 2, 3):
-        key = key.replace(f"stages.{i}.downsample.", f"downsample_layers.{i}.")
-    return key
 
 
 def test_it_loads_a_state_dict_with_mmcls_key_names():

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
+from tests.support.mmcls_keys import cspnet_to_mmcls as _to_mmcls
 from workers.models import build_model, load_weights
 from workers.models.backbones.cspnet import CSPDarkNet, CSPResNet, CSPResNeXt, cspdarknet_tiny
-
-# timm's names -> MMCls's, written out independently of the module's rules
-TO_MMCLS = [(r"^stem\.conv1\.", "stem."), (r"\.conv_down\.", ".downsamper_conv."), (r"\.conv_exp\.", ".expand_conv."),
-            (r"\.conv_transition_b\.", ".atfer_blocks_conv."), (r"\.conv_transition\.", ".final_conv.")]
-
-
-def _to_mmcls(state_dict: dict) -> dict:
-    out = {}
-    for key, value in state_dict.items():
-        for pattern, repl in TO_MMCLS:
-            key = re.sub(pattern, repl, key)
-        out[key] = value.clone()
-    return out
 
 
 def test_it_returns_the_stages_of_out_indices():

@@ -7,6 +7,7 @@ import pickle
 import pytest
 import torch
 
+from tests.support.mmcls_keys import efficientformer_to_mmcls as _to_mmcls
 from workers.models import build_model
 from workers.models.backbones.efficientformer import efficientformer_tiny_test
 
@@ -28,19 +29,6 @@ def test_it_freezes_the_stem_and_first_stages_even_after_train():
     assert all(not m.training for m in frozen)
     assert all(p.requires_grad for p in backbone.stages[2].parameters())
     assert all(p.requires_grad for p in efficientformer_tiny_test().parameters())
-
-
-def _to_mmcls(key: str) -> str:
-    for i in (1, 2):
-        key = key.replace(f"stem.conv{i}.", f"patch_embed.{i - 1}.conv.").replace(f"stem.norm{i}.",
-                                                                                 f"patch_embed.{i - 1}.bn.")
-    for stage in (1, 2, 3):
-        key = key.replace(f"stages.{stage}.downsample.conv.", f"network.{stage}.0.conv.")
-        key = key.replace(f"stages.{stage}.downsample.norm.", f"network.{stage}.0.bn.")
-        for block in range(3):
-            key = key.replace(f"stages.{stage}.blocks.{block}.", f"network.{stage}.{block + 1}.")
-    key = key.replace("stages.0.blocks.", "network.0.")
-    return key.replace(".gamma", ".weight")
 
 
 def test_it_loads_a_state_dict_with_mmcls_key_names():

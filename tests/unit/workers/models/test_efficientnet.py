@@ -3,36 +3,14 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
 import jobspecs
+from tests.support.mmcls_keys import efficientnet_to_mmcls as _to_mmcls
 from workers.models.backbones.efficientnet import EfficientNet, efficientnet_tiny
 from workers.models.complexity import build_meta_model, count_params
 from workers.models.zoo import zoo_entries
-
-# timm's block attribute -> MMCls's, per block type, written out independently of the module's rules
-TO_MMCLS = {
-    "DepthwiseSeparableConv": {"conv_dw": "depthwise_conv.conv", "bn1": "depthwise_conv.bn",
-                               "conv_pw": "linear_conv.conv", "bn2": "linear_conv.bn"},
-    "InvertedResidual": {"conv_pw": "expand_conv.conv", "bn1": "expand_conv.bn", "conv_dw": "depthwise_conv.conv",
-                         "bn2": "depthwise_conv.bn", "conv_pwl": "linear_conv.conv", "bn3": "linear_conv.bn"},
-}
-SE = {"se.conv_reduce": "se.conv1.conv", "se.conv_expand": "se.conv2.conv"}
-
-
-def _to_mmcls(backbone: EfficientNet) -> dict:
-    out = {}
-    for key, value in backbone.state_dict().items():
-        match = re.match(r"^layers\.([1-5])\.(\d+)\.(se\.conv_\w+|\w+)\.(.*)$", key)
-        if match:
-            block = backbone.layers[int(match[1])][int(match[2])]
-            names = {**TO_MMCLS[type(block).__name__], **SE}
-            key = f"layers.{match[1]}.{match[2]}.{names[match[3]]}.{match[4]}"
-        out[key] = value.clone()
-    return out
 
 
 def test_it_returns_mmcls_s_seven_layers():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.support.mmcls_keys import mlp_mixer_to_mmcls as _to_mmcls
 from workers.models import build_model
 from workers.models.backbones.mlp_mixer import mlp_mixer_tiny_test
 
@@ -16,15 +17,6 @@ def test_it_returns_channels_by_tokens_for_each_requested_layer():
     assert [tuple(o.shape) for o in outs] == [(2, 16, 16), (2, 16, 16)]
     with pytest.raises(ValueError, match="only accepts"):
         mlp_mixer_tiny_test()(torch.randn(1, 3, 64, 64))
-
-
-def _to_mmcls(key: str) -> str:
-    key = (key.replace("stem.proj.", "patch_embed.projection.").replace("blocks.", "layers.")
-           .replace(".norm1.", ".ln1.").replace(".norm2.", ".ln2.")
-           .replace("mlp_tokens.fc1.", "token_mix.layers.0.0.").replace("mlp_tokens.fc2.", "token_mix.layers.1.")
-           .replace("mlp_channels.fc1.", "channel_mix.layers.0.0.")
-           .replace("mlp_channels.fc2.", "channel_mix.layers.1."))
-    return "ln1." + key[len("norm."):] if key.startswith("norm.") else key
 
 
 def test_it_loads_a_state_dict_with_mmcls_key_names():

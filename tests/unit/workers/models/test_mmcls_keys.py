@@ -12,18 +12,20 @@ import pickle
 import pytest
 import torch
 
-from tests.unit.workers.models.test_convnext import _to_mmcls as convnext_to_mmcls
-from tests.unit.workers.models.test_cspnet import _to_mmcls as cspnet_to_mmcls
-from tests.unit.workers.models.test_efficientformer import _to_mmcls as efficientformer_to_mmcls
-from tests.unit.workers.models.test_efficientnet import _to_mmcls as efficientnet_to_mmcls
-from tests.unit.workers.models.test_mlp_mixer import _to_mmcls as mlp_mixer_to_mmcls
-from tests.unit.workers.models.test_mobilenet_v3 import _to_mmcls as mobilenet_v3_to_mmcls
-from tests.unit.workers.models.test_mvit import _to_mmcls_names as mvit_to_mmcls
-from tests.unit.workers.models.test_poolformer import _to_mmcls as poolformer_to_mmcls
-from tests.unit.workers.models.test_repvgg import _to_mmcls as repvgg_to_mmcls
-from tests.unit.workers.models.test_shufflenet_v2 import _to_mmcls as shufflenet_v2_to_mmcls
-from tests.unit.workers.models.test_tnt import _to_mmcls_names as tnt_to_mmcls
-from tests.unit.workers.models.test_twins import _to_mmcls_names as twins_to_mmcls
+from tests.support.mmcls_keys import (
+    convnext_to_mmcls,
+    cspnet_to_mmcls,
+    efficientformer_to_mmcls,
+    efficientnet_to_mmcls,
+    mlp_mixer_to_mmcls,
+    mobilenet_v3_to_mmcls,
+    mvit_to_mmcls,
+    poolformer_to_mmcls,
+    repvgg_to_mmcls,
+    shufflenet_v2_to_mmcls,
+    tnt_to_mmcls,
+    twins_to_mmcls,
+)
 from workers.models import load_weights
 from workers.models.backbones.convnext import convnext_tiny_test
 from workers.models.backbones.cspnet import cspdarknet_tiny

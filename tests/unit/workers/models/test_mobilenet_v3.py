@@ -5,33 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.support.mmcls_keys import mobilenet_v3_to_mmcls as _to_mmcls
 from workers.models import build_model, load_weights
 from workers.models.backbones.mobilenet_v3 import MobileNetV3, mobilenet_v3_tiny
-
-# MMCls's name of each torchvision module of the tiny variant (layer1: no expansion conv, SE;
-# layer2: expansion conv, no SE; layer3: both)
-MMCLS_PREFIX = {
-    "layer0.0.": "layer0.conv.", "layer0.1.": "layer0.bn.",
-    "layer1.block.0.0.": "layer1.depthwise_conv.conv.", "layer1.block.0.1.": "layer1.depthwise_conv.bn.",
-    "layer1.block.1.fc1.": "layer1.se.conv1.conv.", "layer1.block.1.fc2.": "layer1.se.conv2.conv.",
-    "layer1.block.2.0.": "layer1.linear_conv.conv.", "layer1.block.2.1.": "layer1.linear_conv.bn.",
-    "layer2.block.0.0.": "layer2.expand_conv.conv.", "layer2.block.0.1.": "layer2.expand_conv.bn.",
-    "layer2.block.1.0.": "layer2.depthwise_conv.conv.", "layer2.block.1.1.": "layer2.depthwise_conv.bn.",
-    "layer2.block.2.0.": "layer2.linear_conv.conv.", "layer2.block.2.1.": "layer2.linear_conv.bn.",
-    "layer3.block.0.0.": "layer3.expand_conv.conv.", "layer3.block.0.1.": "layer3.expand_conv.bn.",
-    "layer3.block.1.0.": "layer3.depthwise_conv.conv.", "layer3.block.1.1.": "layer3.depthwise_conv.bn.",
-    "layer3.block.2.fc1.": "layer3.se.conv1.conv.", "layer3.block.2.fc2.": "layer3.se.conv2.conv.",
-    "layer3.block.3.0.": "layer3.linear_conv.conv.", "layer3.block.3.1.": "layer3.linear_conv.bn.",
-    "layer4.0.": "layer4.conv.", "layer4.1.": "layer4.bn.",
-}
-
-
-def _to_mmcls(state_dict: dict) -> dict:
-    out = {}
-    for key, value in state_dict.items():
-        prefix = next(p for p in MMCLS_PREFIX if key.startswith(p))
-        out[MMCLS_PREFIX[prefix] + key[len(prefix):]] = value.clone()
-    return out
 
 
 def test_it_returns_the_layers_of_out_indices():

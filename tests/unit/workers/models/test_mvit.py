@@ -8,22 +8,9 @@ import re
 import pytest
 import torch
 
+from tests.support.mmcls_keys import mvit_to_mmcls as _to_mmcls_names
 from workers.models import build_model, load_weights
 from workers.models.backbones.mvit import mvit_tiny_test
-
-
-def _to_mmcls_names(state_dict: dict, depths: list[int]) -> dict:
-    """MMCls 0.25 keeps one flat list of layers and calls the shortcut projection ``proj``."""
-    starts = [sum(depths[:s]) for s in range(len(depths))]
-    out = {}
-    for key, value in state_dict.items():
-        key = key.replace("patch_embed.proj.", "patch_embed.projection.")
-        match = re.match(r"stages\.(\d+)\.blocks\.(\d+)\.(.*)$", key)
-        if match:
-            rest = match.group(3).replace("shortcut_proj_attn.", "proj.").replace("shortcut_proj_mlp.", "proj.")
-            key = f"blocks.{starts[int(match.group(1))] + int(match.group(2))}.{rest}"
-        out[key] = value
-    return out
 
 
 def test_it_returns_one_normalised_map_per_out_scale():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from tests.support.mmcls_keys import poolformer_to_mmcls as _to_mmcls
 from workers.models import build_model
 from workers.models.backbones.poolformer import poolformer_tiny_test
 
@@ -24,14 +25,6 @@ def test_it_freezes_the_stem_and_first_network_entries_even_after_train():
     assert all(not m.training for m in frozen)
     assert all(p.requires_grad for p in backbone.stages[1].blocks.parameters())
     assert all(p.requires_grad for p in poolformer_tiny_test().parameters())
-
-
-def _to_mmcls(key: str) -> str:
-    key = key.replace("stem.conv.", "patch_embed.proj.").replace(".scale", "").replace("layer_scale", "layer_scale_")
-    for k in range(4):
-        key = key.replace(f"stages.{k}.blocks.", f"network.{2 * k}.")
-        key = key.replace(f"stages.{k}.downsample.conv.", f"network.{2 * k - 1}.proj.")
-    return key
 
 
 def test_it_loads_a_state_dict_with_mmcls_key_names():

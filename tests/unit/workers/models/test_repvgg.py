@@ -3,11 +3,10 @@ MMCls checkpoint names."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
+from tests.support.mmcls_keys import repvgg_to_mmcls as _to_mmcls
 from workers.cli import main
 from workers.engine.checkpoint import load_checkpoint, save_checkpoint
 from workers.models import build_model, load_weights
@@ -15,21 +14,6 @@ from workers.models.backbones.repvgg import RepVGG, repvgg_tiny
 
 TINY_ARCH = {"num_blocks": [1, 2, 2, 1], "width_factor": [0.25, 0.25, 0.25, 0.25], "group_layer_map": {"2": 2},
              "se_cfg": {"ratio": 4, "divisor": 1}}
-
-# this project's names -> MMCls 0.25's (the inverse of RepVGG.mmcls_key_rules), to forge an MMCls checkpoint
-TO_MMCLS = [(r"\.conv_kxk\.bn\.", ".branch_3x3.norm."), (r"\.conv_kxk\.conv\.", ".branch_3x3.conv."),
-            (r"\.conv_1x1\.bn\.", ".branch_1x1.norm."), (r"\.conv_1x1\.conv\.", ".branch_1x1.conv."),
-            (r"\.identity\.", ".branch_norm."), (r"\.reparam_conv\.", ".branch_reparam."),
-            (r"\.attn\.fc1\.", ".se_layer.conv1.conv."), (r"\.attn\.fc2\.", ".se_layer.conv2.conv.")]
-
-
-def _to_mmcls(state_dict: dict) -> dict:
-    out = {}
-    for key, value in state_dict.items():
-        for pattern, repl in TO_MMCLS:
-            key = re.sub(pattern, repl, key)
-        out[key] = value.clone()
-    return out
 
 
 def _randomise_bn(model: torch.nn.Module) -> None:

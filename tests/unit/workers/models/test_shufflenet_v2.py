@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
+from tests.support.mmcls_keys import shufflenet_v2_to_mmcls as _to_mmcls
 from workers.models import build_model, load_weights
 from workers.models.backbones.shufflenet_v2 import ShuffleNetV2, shufflenet_v2_tiny
-
-# torchvision's Sequential index -> MMCls's ConvModule name, written out independently of the module's rules
-TO_MMCLS = {"branch1": {"0": "0.conv", "1": "0.bn", "2": "1.conv", "3": "1.bn"},
-            "branch2": {"0": "0.conv", "1": "0.bn", "3": "1.conv", "4": "1.bn", "5": "2.conv", "6": "2.bn"}}
-
-
-def _to_mmcls(state_dict: dict) -> dict:
-    out = {}
-    for key, value in state_dict.items():
-        match = re.match(r"^(layers\.\d+\.\d+)\.(branch[12])\.(\d+)\.(.*)$", key)
-        if match:
-            key = f"{match[1]}.{match[2]}.{TO_MMCLS[match[2]][match[3]]}.{match[4]}"
-        else:
-            key = re.sub(r"^(conv1|layers\.3)\.0\.", r"\1.conv.", key)
-            key = re.sub(r"^(conv1|layers\.3)\.1\.", r"\1.bn.", key)
-        out[key] = value.clone()
-    return out
 
 
 def test_it_returns_the_layers_of_out_indices():

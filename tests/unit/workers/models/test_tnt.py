@@ -3,37 +3,12 @@
 from __future__ import annotations
 
 import pickle
-import re
 
 import torch
 
+from tests.support.mmcls_keys import tnt_to_mmcls as _to_mmcls_names
 from workers.models import load_weights
 from workers.models.backbones.tnt import tnt_tiny_test
-
-_TO_MMCLS = [
-    (r"^proj\.", "projection."),
-    (r"^blocks\.(\d+)\.norm_in\.", r"layers.\1.inner_block.norm_attn."),
-    (r"^blocks\.(\d+)\.attn_in\.", r"layers.\1.inner_block.attn."),
-    (r"^blocks\.(\d+)\.norm_mlp_in\.", r"layers.\1.inner_block.norm_ffn."),
-    (r"^blocks\.(\d+)\.mlp_in\.fc1\.", r"layers.\1.inner_block.ffn.layers.0.0."),
-    (r"^blocks\.(\d+)\.mlp_in\.fc2\.", r"layers.\1.inner_block.ffn.layers.1."),
-    (r"^blocks\.(\d+)\.norm1_proj\.", r"layers.\1.norm_proj."),
-    (r"^blocks\.(\d+)\.proj\.", r"layers.\1.projection."),
-    (r"^blocks\.(\d+)\.norm_out\.", r"layers.\1.outer_block.norm_attn."),
-    (r"^blocks\.(\d+)\.attn_out\.", r"layers.\1.outer_block.attn."),
-    (r"^blocks\.(\d+)\.norm_mlp\.", r"layers.\1.outer_block.norm_ffn."),
-    (r"^blocks\.(\d+)\.mlp\.fc1\.", r"layers.\1.outer_block.ffn.layers.0.0."),
-    (r"^blocks\.(\d+)\.mlp\.fc2\.", r"layers.\1.outer_block.ffn.layers.1."),
-]
-
-
-def _to_mmcls_names(state_dict: dict) -> dict:
-    out = {}
-    for key, value in state_dict.items():
-        for pattern, repl in _TO_MMCLS:
-            key = re.sub(pattern, repl, key)
-        out[key] = value
-    return out
 
 
 def test_it_returns_the_normalised_class_token():

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import pickle
-import re
 
 import pytest
 import torch
 
+from tests.support.mmcls_keys import twins_to_mmcls as _to_mmcls_names
 from workers.models import load_weights
 from workers.models.backbones.twins import pcpvt_tiny_test, svt_tiny_test
-
-
-def _to_mmcls_names(state_dict: dict) -> dict:
-    """How MMCls 0.25 names the same weights."""
-    out = {}
-    for key, value in state_dict.items():
-        key = re.sub(r"^patch_embeds\.(\d+)\.proj\.", r"patch_embeds.\1.projection.", key)
-        key = re.sub(r"^pos_block\.(\d+)\.proj\.0\.", r"position_encodings.\1.proj.", key)
-        key = re.sub(r"^blocks\.", "stages.", key)
-        key = key.replace(".mlp.fc1.", ".ffn.layers.0.0.").replace(".mlp.fc2.", ".ffn.layers.1.")
-        out[key] = value
-    return out
 
 
 @pytest.mark.parametrize("factory", [pcpvt_tiny_test, svt_tiny_test])

@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from workers.storage import is_uri
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.environ.get("TRAINYARD_VAR", BASE_DIR / "var")).resolve()
 
 
@@ -112,9 +112,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
-ROOT_URLCONF = "backend.urls"
-WSGI_APPLICATION = "backend.wsgi.application"
-ASGI_APPLICATION = "backend.asgi.application"
+ROOT_URLCONF = "backend.project.urls"
+WSGI_APPLICATION = "backend.project.wsgi.application"
+ASGI_APPLICATION = "backend.project.asgi.application"
 
 TEMPLATES = [
     {
@@ -225,7 +225,7 @@ AXES_COOLOFF_TIME = float(os.environ.get("TRAINYARD_LOGIN_COOLOFF_MINUTES", "15"
 # lock another person out from elsewhere. The failures are kept in the database (shared by every process).
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "backend.accounts.logins.lockout_response"
+AXES_LOCKOUT_CALLABLE = "frontend.logins.lockout_response"
 # The client address is REMOTE_ADDR: behind nginx, uvicorn sets it from X-Forwarded-For
 # (--proxy-headers --forwarded-allow-ips 127.0.0.1, infra/), so no header is trusted here.
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)

@@ -3,7 +3,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.project.settings")
 
 app = Celery("trainyard")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,4 +1,4 @@
-"""Helpers shared by the jobspecs tests."""
+"""Spec source text for the spec language's tests: dedent a snippet, and catch the SpecError a call raises."""
 
 from __future__ import annotations
 
