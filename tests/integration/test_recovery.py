@@ -4,15 +4,25 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.integration
 
 
-def _train_worker_pids() -> list[int]:
+def _train_worker_pids(run_id: str) -> list[int]:
+    """The Ray Train workers of this run only (other stacks' tests may train beside it on the machine)."""
     out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if "RayTrainWorker" in line]
+    pids = [int(line.split()[0]) for line in out.splitlines() if "RayTrainWorker" in line]
+    return [pid for pid in pids if f"TRAINYARD_RUN_ID={run_id}".encode() in _environ(pid).split(b"\0")]
+
+
+def _environ(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:  # gone, or not ours to read
+        return b""
 
 
 def test_it_survives_a_killed_train_worker_and_stores_each_step_once(embedded_stack):
@@ -24,7 +34,7 @@ def test_it_survives_a_killed_train_worker_and_stores_each_step_once(embedded_st
     while len(live.api("GET", f"/api/runs/{run['id']}/checkpoints").json()) < 2:
         assert time.monotonic() < deadline, live.logs_tail()
         time.sleep(0.3)
-    pids = _train_worker_pids()
+    pids = _train_worker_pids(run["id"])
     assert pids, "no Ray Train worker process found"
     os.kill(pids[-1], signal.SIGKILL)
     killed_at = time.monotonic()
