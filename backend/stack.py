@@ -102,12 +102,16 @@ class Stack:
         ports = [f"--{name}={_free_port()}" for name in (
             "ray-client-server-port", "node-manager-port", "object-manager-port", "dashboard-agent-grpc-port",
             "dashboard-agent-listen-port", "metrics-export-port", "runtime-env-agent-port")]
+        address = f"http://127.0.0.1:{dashboard_port}"
+        # Ray's own processes (Ray Train's PlacementGroupCleaner, for one) look their cluster up through the
+        # state API; without an address they scan the machine, find any other head (another checkout's, the
+        # test suite's), refuse to choose, and a trial's placement group is never freed. Name this head's.
+        self.env["RAY_API_SERVER_ADDRESS"] = address
         self._spawn("ray", [str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs_port}",
                             f"--temp-dir={self.ray_temp_dir}", *ports,
                             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
                             f"--num-cpus={num_cpus}", "--disable-usage-stats", "--include-dashboard=true"],
                     env=ray_environment(self.env))
-        address = f"http://127.0.0.1:{dashboard_port}"
         self.env["RAY_ADDRESS"] = address
         wait_http(f"{address}/api/version", timeout, self.procs[-1][1], headers={"Authorization": f"Bearer {token}"})
         # The dashboard answers before the job agent is ready; wait until jobs can be listed.

@@ -22,6 +22,23 @@ def _open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _environments_of(command_part: str, marker: str) -> list[dict[str, str]]:
+    """The environments of this machine's processes whose command line holds ``command_part`` and whose
+    environment holds ``marker`` (a value only this test's processes carry)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if command_part not in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                continue
+            raw = (entry / "environ").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        env = dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+        if marker in env.values():
+            found.append(env)
+    return found
+
+
 def test_it_starts_the_stack_with_the_demo_and_stops_everything_on_ctrl_c(tmp_path):
     web, dash = free_port(), free_port()
     env = {k: v for k, v in os.environ.items()
@@ -53,6 +70,10 @@ def test_it_starts_the_stack_with_the_demo_and_stops_everything_on_ctrl_c(tmp_pa
         login = requests.get(f"http://127.0.0.1:{web}/login/", timeout=10)
         assert login.status_code == 200 and "Log in" in login.text
         assert _open(dash)
+        # its Ray head names its own address: Ray's processes (Ray Train's placement-group cleaner) never
+        # pick another head running on the machine (the test suite's, another checkout's)
+        raylets = _environments_of("raylet", str(tmp_path / "var"))
+        assert raylets and all(e.get("RAY_API_SERVER_ADDRESS") == f"http://127.0.0.1:{dash}" for e in raylets)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

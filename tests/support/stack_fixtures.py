@@ -74,11 +74,7 @@ def ray_head(tmp_path_factory):
     stack = Stack(var_dir=var)
     for key, value in CREDENTIALS.items():  # a job opens a bucket with its node's credentials (moto's dummies)
         stack.env.setdefault(key, value)
-    dashboard_port = free_port()
-    # Ray's own processes (Ray Train's PlacementGroupCleaner, for one) look their cluster up through the state
-    # API; without an address they scan the machine, find every other worker's head, refuse to choose, and the
-    # trials' placement groups are never freed: the next trial waits for CPUs forever. Name this head's.
-    stack.env["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{dashboard_port}"
+    dashboard_port = free_port()  # start_ray names it as RAY_API_SERVER_ADDRESS too (see there)
     try:
         stack.start_ray(dashboard_port=dashboard_port, num_cpus=ray_cpus())
     except BaseException:
