@@ -201,11 +201,11 @@ def build_scheduler(cfg: dict, max_t: int):
 
 
 def evaluations(spec: dict) -> int:
-    """How many evaluations a full trial makes (the ``max_t`` of ASHA / HyperBand)."""
-    runner = spec.get("runner") or {}
-    interval = int((spec.get("evaluation") or {}).get("interval", 1) or 1)
-    total = runner.get("max_epochs") or runner.get("max_iters") or 1
-    return max(1, int(total) // interval)
+    """How many evaluations a full trial makes (the ``max_t`` of ASHA / HyperBand): the spec's facts, as the
+    service stored them at submit (legacy ``total_epochs`` included), at least 1."""
+    from jobspecs.contract import spec_facts
+
+    return max(1, spec_facts(spec).evaluations)
 
 
 def trial_concurrency(cfg: dict, resources: dict, cluster_cpus: float, most: int | None = None) -> int:
@@ -456,9 +456,10 @@ def evaluations_done(result: dict | None, spec: dict | None = None) -> int:
     counted = int(result.get("training_iteration", 0) or 0)
     if not spec:
         return counted
-    runner = spec.get("runner") or {}
-    interval = int((spec.get("evaluation") or {}).get("interval", 1) or 1)
-    position = result.get("iter" if "max_iters" in runner and "max_epochs" not in runner else "epoch")
+    from jobspecs.contract import spec_facts
+
+    facts = spec_facts(spec)
+    interval, position = facts.evaluation_interval, result.get(facts.unit)
     if isinstance(position, int) and not isinstance(position, bool):
         return max(counted, position // interval)
     return counted

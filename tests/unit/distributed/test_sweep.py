@@ -83,8 +83,11 @@ def test_it_builds_the_named_searchers_and_schedulers():
 
 
 def test_it_counts_evaluations_and_concurrency():
-    spec = {"runner": {"type": "EpochBasedRunner", "max_epochs": 12}, "evaluation": {"interval": 2}}
+    val = {"val": {"type": "CustomDataset"}}
+    spec = {"runner": {"type": "EpochBasedRunner", "max_epochs": 12}, "evaluation": {"interval": 2}, "data": val}
     assert sw.evaluations(spec) == 6
+    # the same count as the facts the service stored, MMCls's legacy top-level total_epochs included
+    assert sw.evaluations({"runner": {"type": "EpochBasedRunner"}, "total_epochs": 9, "data": val}) == 9
     assert sw.default_concurrency({"num_workers": 2, "cpus_per_worker": 1}, 4.0) == 2
     assert sw.default_concurrency({"num_workers": 4, "cpus_per_worker": 1}, 2.0) == 1  # never zero
 
@@ -160,11 +163,13 @@ def test_the_evaluation_of_a_tune_result_is_the_engines_numbers_without_tunes_bo
 
 
 def test_a_trial_counts_the_evaluations_its_weights_reached():
-    spec = {"runner": {"type": "EpochBasedRunner", "max_epochs": 8}, "evaluation": {"interval": 2}}
+    spec = {"runner": {"type": "EpochBasedRunner", "max_epochs": 8}, "evaluation": {"interval": 2},
+            "data": {"val": {"type": "CustomDataset"}}}
     # a PBT clone of a donor one evaluation behind: Tune's count is the donor's, the engine's epoch is its own
     assert sw.evaluations_done({"training_iteration": 3, "epoch": 8, "iter": 360}, spec) == 4
     assert sw.evaluations_done({"training_iteration": 1, "epoch": 2, "iter": 90}, spec) == 1  # stopped early
-    iters = {"runner": {"type": "IterBasedRunner", "max_iters": 600}, "evaluation": {"interval": 200}}
+    iters = {"runner": {"type": "IterBasedRunner", "max_iters": 600}, "evaluation": {"interval": 200},
+             "data": {"val": {"type": "CustomDataset"}}}
     assert sw.evaluations_done({"training_iteration": 2, "epoch": 1, "iter": 600}, iters) == 3
     assert sw.evaluations_done({"training_iteration": 2}) == 2  # no spec, no position: Tune's count
 
