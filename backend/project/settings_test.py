@@ -3,9 +3,12 @@
 The database is ``TEST_DATABASE_URL`` (default: the local PostgreSQL). With ``CI=true`` an
 unreachable PostgreSQL is an error; elsewhere the suite falls back to SQLite and says so.
 """
+import atexit
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from urllib.parse import urlparse
 
 _url = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -34,15 +37,22 @@ os.environ["CELERY_BROKER_URL"] = "memory://"
 # The suite's own key, for this import only: the settings then neither read nor create var/secret_key, and the
 # stacks the integration tests start in subprocesses still generate theirs as `manage.py up` does.
 TEST_SECRET_KEY = "trainyard-test-suite-key-" + "0123456789abcdef" * 3
-_outer_key = os.environ.get("DJANGO_SECRET_KEY")
+# And each pytest process (an xdist worker) a var/ of its own, removed when it exits: what a test writes through
+# the default settings (storage, static files) never meets another worker's, nor the checkout's var/ of
+# `make up`. Also for this import only: the stacks started in subprocesses name their own TRAINYARD_VAR.
+_outer = {name: os.environ.get(name) for name in ("DJANGO_SECRET_KEY", "TRAINYARD_VAR")}
 os.environ["DJANGO_SECRET_KEY"] = TEST_SECRET_KEY
+if _outer["TRAINYARD_VAR"] is None:
+    os.environ["TRAINYARD_VAR"] = tempfile.mkdtemp(prefix=f"trainyard-test-var-{os.getpid()}-")
+    atexit.register(shutil.rmtree, os.environ["TRAINYARD_VAR"], ignore_errors=True)
 try:
     from .settings import *  # noqa: E402,F403
 finally:
-    if _outer_key is None:
-        os.environ.pop("DJANGO_SECRET_KEY", None)
-    else:
-        os.environ["DJANGO_SECRET_KEY"] = _outer_key
+    for _name, _value in _outer.items():
+        if _value is None:
+            os.environ.pop(_name, None)
+        else:
+            os.environ[_name] = _value
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 
