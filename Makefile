@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_WORKERS ?= 4
 FAST_WORKERS ?= 2
 
-.PHONY: up test test-fast lint venv clean bench
+.PHONY: up test test-fast lint venv clean bench mmcls-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,21 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/spine_latency.py
+
+# MMClassification 0.25 (mmcv 1.7.2, no compiled ops) in a side venv, outside the project's dependencies:
+# the reference that tests/fixtures/mmcls_pipeline/make_fixtures.py records and bench/data_pipeline.py
+# compares against. torch comes from the same local wheel index as the project's venv (pip's config).
+MMCLS_VENV := .mmcls-venv
+mmcls-venv: $(MMCLS_VENV)/.ready
+
+$(MMCLS_VENV)/.ready:
+	@test -x $(MMCLS_VENV)/bin/python || $(PY) -m venv $(MMCLS_VENV)
+	$(MMCLS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MMCLS_VENV)/bin/python -m pip install --quiet 'setuptools<81' wheel numpy torch==2.14.1 torchvision==0.29.1
+	MMCV_WITH_OPS=0 $(MMCLS_VENV)/bin/python -m pip install --quiet --no-build-isolation mmcv==1.7.2
+	$(MMCLS_VENV)/bin/python -m pip install --quiet mmcls==0.25.0 opencv-python==4.10.0.84
+	$(MMCLS_VENV)/bin/python -c "import cv2, mmcls, mmcls.datasets, mmcv; print('mmcls', mmcls.__version__, 'mmcv', mmcv.__version__)"
+	@touch $@
 
 clean:
 	rm -rf var .pytest_cache

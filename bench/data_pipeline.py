@@ -1,89 +1,148 @@
-"""Images per second of the ImageNet-style train pipeline through ``build_dataloader``, 0 vs 2 workers.
+"""Images per second of the ImageNet train pipeline, Trainyard against MMClassification 0.25, step by step
+and end to end, in one run (issue 15).
 
-Writes ~2000 small JPEGs in the CustomDataset folder layout into a temporary folder, then loads
-them with LoadImageFromFile -> RandomResizedCrop -> RandomFlip -> Normalize -> ImageToTensor ->
-ToTensor -> Collect (seed section 7.1's example, at 56 px). The baseline is the same loader with
-``workers_per_gpu=0``, measured in the same run (epochs alternate between the two loaders); the ratio
-says what two loader processes buy. Each number is the best of ``--epochs`` passes.
+Setup: a CustomDataset of 400 JPEGs of 320x240 written into a temporary folder; the pipeline
+``LoadImageFromFile -> RandomResizedCrop(224) -> RandomFlip -> Normalize -> ImageToTensor -> ToTensor ->
+Collect`` (seed section 7.1); one process, one thread (``cv2.setNumThreads(1)``, ``torch.set_num_threads(1)``
+on both sides). Each side runs in a subprocess of its own venv (bench/pipeline_side.py): Trainyard with
+this repository's ``.venv``, MMCls 0.25.0 / mmcv 1.7.2 / OpenCV 4.10 with ``.mmcls-venv`` (``make
+mmcls-venv``); the two alternate, ``--repeats`` times each, and each figure is the best repeat (the range
+follows it). It prints, per side, images/s of each step (decode = LoadImageFromFile), of ``dataset[i]``
+end to end, and of an epoch through each side's ``build_dataloader`` (batch 32, collated; Trainyard's with
+``fuse_normalize``, its batch normalised by ``prepare_images``) with 0 and with 2 loader workers, and
+Trainyard / MMCls. Without the side venv it prints Trainyard alone.
 
-    .venv/bin/python bench/data_pipeline.py [--images 2000] [--size 64] [--batch 64] [--epochs 3]
+    make mmcls-venv    # once: MMCls 0.25 in .mmcls-venv, outside the project's dependencies
+    .venv/bin/python bench/data_pipeline.py [--images 400] [--repeats 3] [--workers 2] [--batch 32]
+
+``--trainyard-code DIR`` measures another tree's ``workers`` (e.g. ``git archive HEAD workers jobspecs | tar
+-x -C DIR`` for a before/after), whose loader may lack ``fuse_normalize`` (then it normalises per image).
+
+Measured on the 2-core development machine (the figures: best of 3 repeats, images/s; Trainyard / MMCls):
+the other helpers' jobs shared the 2 cores, so single figures swing (see each range); the ratios come from
+alternating repeats. Columns: Trainyard, MMCls, Trainyard/MMCls.
+
+    step / end to end              before: HEAD 4a4ab5b, 18:29 UTC  after: working tree 18:31 UTC, load ~4
+    decode                         1121   2709   0.41              1223   1465   0.84
+    RandomResizedCrop              2062  10375   0.20              5467   6904   0.79
+    RandomFlip                    10428 114690   0.09            149512  67510   2.21
+    Normalize                      1611   4146   0.39              1801   2426   0.74
+    ImageToTensor                 13750 100458   0.14             40035  71588   0.56
+    ToTensor+Collect             161912 203622   0.80            197590 165644   1.19
+    dataset[i], 1 process           518   1243   0.42               628    675   0.93
+    build_dataloader, 0 workers     464   1025   0.45               687    644   1.07
+    build_dataloader, 2 workers     262    748   0.35               541    473   1.15
+
+A later run (19:18 UTC, working tree, load average ~40 from other jobs) gave end to end 333 / 635 (0.52)
+for dataset[i], 396 / 353 (1.12) with 0 and 209 / 163 (1.29) with 2 loader workers: too loaded to rank
+steps. With 2 workers on 2 busy cores both sides are slower than with 0 (2 workers / 0 workers: 0.5-0.8).
 """
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from workers.data import build_dataloader, build_dataset  # noqa: E402
-
-NORM = {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375], "to_rgb": True}
-PIPELINE = [
-    {"type": "LoadImageFromFile"},
-    {"type": "RandomResizedCrop", "size": 56},
-    {"type": "RandomFlip", "flip_prob": 0.5, "direction": "horizontal"},
-    {"type": "Normalize", **NORM},
-    {"type": "ImageToTensor", "keys": ["img"]},
-    {"type": "ToTensor", "keys": ["gt_label"]},
-    {"type": "Collect", "keys": ["img", "gt_label"]},
-]
+ROOT = Path(__file__).resolve().parent.parent
+SIDE = Path(__file__).resolve().parent / "pipeline_side.py"
+PYTHONS = {"trainyard": Path(sys.executable), "mmcls": ROOT / ".mmcls-venv" / "bin" / "python"}
+LABELS = {"trainyard": "Trainyard", "mmcls": "MMCls"}
+STEPS = ["decode", "RandomResizedCrop", "RandomFlip", "Normalize", "ImageToTensor", "ToTensor+Collect"]
 
 
-def write_jpegs(root: Path, count: int, size: int, num_classes: int = 10) -> None:
-    """``count`` random-noise-plus-gradient JPEGs spread over ``num_classes`` class folders."""
+def write_jpegs(root: Path, count: int, width: int = 320, height: int = 240, num_classes: int = 10) -> None:
+    """``count`` JPEGs (quality 90) of gradients, discs and a little noise, in ``num_classes`` folders."""
     rng = np.random.default_rng(0)
-    gradient = np.linspace(0, 200, size, dtype=np.float32)[None, :, None]
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([xx / width * 180, yy / height * 160, (xx + yy) / (width + height) * 200], axis=2)
     for i in range(count):
         folder = root / f"class_{i % num_classes}"
         folder.mkdir(parents=True, exist_ok=True)
-        array = np.clip(gradient + rng.integers(0, 56, (size, size, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(array).save(folder / f"{i:05d}.jpg", quality=90)
+        img = base + rng.normal(0, 6, base.shape)
+        for _ in range(3):
+            cy, cx, r = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(10, 80)
+            img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.integers(0, 256, 3)
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"{i:05d}.jpg", quality=90)
 
 
-def epoch_rate(loader) -> float:
-    """Images/s of one pass over ``loader``."""
-    start = time.perf_counter()
-    count = sum(len(b["gt_label"]) for b in loader)
-    return count / (time.perf_counter() - start)
+def run_side(side: str, root: Path, args) -> dict:
+    command = [str(PYTHONS[side]), str(SIDE), "--side", side, "--root", str(root), "--batch", str(args.batch),
+               "--workers", str(args.workers)] + (["--code", args.trainyard_code] if side == "trainyard" else [])
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{side} side failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def compare(dataset, batch: int, epochs: int, workers: tuple[int, ...] = (0, 2)) -> dict[int, float]:
-    """Best-epoch images/s for each worker count. Epochs alternate between the loaders, so that a load
-    change on a shared machine hits both alike; one warm-up batch each starts the worker processes."""
-    loaders = {w: build_dataloader(dataset, samples_per_gpu=batch, workers_per_gpu=w, shuffle=True, seed=0,
-                                   persistent_workers=w > 0) for w in workers}
-    for loader in loaders.values():
-        next(iter(loader))
-    best = dict.fromkeys(workers, 0.0)
-    for _ in range(epochs):
-        for w, loader in loaders.items():
-            best[w] = max(best[w], epoch_rate(loader))
-    return best
+def rates(result: dict) -> dict[str, float]:
+    """Images/s of each step and end-to-end figure of one side's run."""
+    n = result["images"]
+    out = {step: n / result["steps"][step] for step in STEPS if result["steps"].get(step)}
+    out["dataset[i], 1 process"] = n / result["dataset"]
+    for key in sorted(k for k in result if k.startswith("loader") and not k.endswith("_images")):
+        workers = key.removeprefix("loader")
+        out[f"build_dataloader, {workers} workers"] = result[f"{key}_images"] / result[key]
+    return out
+
+
+def table(runs: dict[str, list[dict]]) -> list[str]:
+    sides = [side for side in ("trainyard", "mmcls") if runs.get(side)]
+    per_side = {side: [rates(r) for r in runs[side]] for side in sides}
+    rows = list(per_side[sides[0]][0])
+    header = f"{'images/s (best; min-max)':34s}" + "".join(f"{LABELS[s]:>24s}" for s in sides)
+    lines = [header + ("   Trainyard/MMCls" if len(sides) == 2 else "")]
+    for row in rows:
+        best = {}
+        line = f"{row:34s}"
+        for side in sides:
+            values = [r[row] for r in per_side[side] if row in r]
+            best[side] = max(values)
+            line += f"{best[side]:>10.0f} ({min(values):.0f}-{max(values):.0f})".rjust(24)
+        if len(sides) == 2:
+            line += f"{best['trainyard'] / best['mmcls']:>17.2f}"
+        lines.append(line)
+    for side in sides:
+        loaders = [k for k in rows if k.startswith("build_dataloader")]
+        if len(loaders) == 2:
+            best = {k: max(r[k] for r in per_side[side]) for k in loaders}
+            lines.append(f"{side}: {loaders[1]} / {loaders[0]}: {best[loaders[1]] / best[loaders[0]]:.2f}")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--images", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--trainyard-code", default=str(ROOT),
+                        help="the Trainyard tree to measure (e.g. an exported older commit, for before/after)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    sides = ["trainyard"]
+    if PYTHONS["mmcls"].exists():
+        sides.append("mmcls")
+    else:
+        print("no MMCls side venv (.mmcls-venv): Trainyard alone. `make mmcls-venv` makes it (MMCls 0.25.0, "
+              "mmcv 1.7.2, OpenCV 4.10, outside the project's dependencies).")
     with tempfile.TemporaryDirectory(prefix="trainyard-bench-") as tmp:
         start = time.perf_counter()
-        write_jpegs(Path(tmp), args.images, args.size)
-        print(f"wrote {args.images} JPEGs of {args.size}x{args.size} in {time.perf_counter() - start:.1f} s")
-        dataset = build_dataset({"type": "CustomDataset", "data_prefix": tmp, "pipeline": PIPELINE})
-        results = compare(dataset, args.batch, args.epochs)
-    for workers, rate in results.items():
-        print(f"workers_per_gpu={workers}: {rate:8.0f} images/s")
-    print(f"ratio 2 workers / 0 workers: {results[2] / results[0]:.2f}")
+        write_jpegs(Path(tmp), args.images)
+        print(f"wrote {args.images} JPEGs of 320x240 in {time.perf_counter() - start:.1f} s; train pipeline at 224, "
+              f"1 thread, {args.repeats} alternating repeats")
+        runs: dict[str, list[dict]] = {side: [] for side in sides}
+        for repeat in range(args.repeats):
+            for side in sides if repeat % 2 == 0 else sides[::-1]:
+                runs[side].append(run_side(side, Path(tmp), args))
+                print(f"  repeat {repeat + 1}: {side} done", flush=True)
+    print("\n".join(table(runs)))
 
 
 if __name__ == "__main__":

@@ -62,6 +62,11 @@ REQUIRED_FOR_TRAINING = ('model', 'data', 'optimizer', 'runner')
 # a loader process per worker and GPU costs memory and a CPU; a batch beyond this fits no GPU's memory.
 MAX_WORKERS_PER_GPU = 16
 MAX_SAMPLES_PER_GPU = 4096
+# batches in flight per loader worker: each one is a batch of images held in (shared) memory
+MAX_PREFETCH_FACTOR = 16
+# keys of `data` (and of data.train_dataloader / val_dataloader / test_dataloader) that the loaders read
+LOADER_KEYS = ('samples_per_gpu', 'workers_per_gpu', 'pin_memory', 'persistent_workers', 'prefetch_factor',
+               'fuse_normalize', 'drop_last')
 
 
 def _is_int(value: Any) -> bool:
@@ -236,15 +241,33 @@ class _Checker:
                 self.loader_args(path + (loader,), value[loader])
 
     def loader_args(self, path: Path, cfg: dict) -> None:
-        """``samples_per_gpu`` and ``workers_per_gpu`` of ``data`` or of one of its loaders, bounded."""
+        """The loader keys of ``data`` or of one of its loaders (``train_dataloader``, ...), bounded:
+        ``samples_per_gpu``, ``workers_per_gpu``, ``pin_memory``, ``persistent_workers``,
+        ``prefetch_factor``, ``fuse_normalize``, ``drop_last``; a near-miss of one of them
+        (``pin_memroy``) is an error rather than a key the loader silently ignores."""
         for key, low, most, hint in (
                 ('samples_per_gpu', 1, MAX_SAMPLES_PER_GPU, 'a larger batch takes more GPUs (resources.num_workers)'),
                 ('workers_per_gpu', 0, MAX_WORKERS_PER_GPU,
-                 'each is a loader process beside the trainer; a few keep a GPU fed')):
+                 'each is a loader process beside the trainer; a few keep a GPU fed'),
+                ('prefetch_factor', 1, MAX_PREFETCH_FACTOR,
+                 'each worker holds this many batches in memory ahead of the trainer; 2 to 4 keep a GPU fed')):
             if key in cfg:
                 value = cfg[key]
-                self.integer(path + (key,), value, low, maximum=most,
+                self.integer(path + (key,), value, low, maximum=most, none_ok=key == 'prefetch_factor',
                              hint=hint if _is_int(value) and value > most else None)
+        if cfg.get('pin_memory') is not None:
+            self.boolean(path + ('pin_memory',), cfg['pin_memory'])
+        for key in ('persistent_workers', 'fuse_normalize', 'drop_last'):
+            if key in cfg:
+                self.boolean(path + (key,), cfg[key])
+        known = set(LOADER_KEYS) | {'train', 'val', 'test', 'train_dataloader', 'val_dataloader',
+                                    'test_dataloader'}
+        for key in cfg:
+            if isinstance(key, str) and key not in known:
+                close = difflib.get_close_matches(key, LOADER_KEYS, n=1, cutoff=0.8)
+                if close:
+                    self.error(path + (key,), f'{_dotted(path + (key,))} is not a loader key',
+                               hint=f'did you mean {close[0]!r}?')
 
     def dataset(self, path: Path, value: Any, depth: int = 0) -> None:
         if isinstance(value, (list, tuple)):  # several datasets, concatenated

@@ -93,7 +93,7 @@ def inference_model(model: nn.Module, img: str | Path | np.ndarray) -> dict:
     Returns:
         ``{'pred_label': int, 'pred_score': float, 'pred_class': str}``.
     """
-    from workers.data import Compose, collate
+    from workers.data import Compose, collate, prepare_images
 
     try:
         steps = copy.deepcopy(model.cfg["data"]["test"]["pipeline"])
@@ -110,7 +110,7 @@ def inference_model(model: nn.Module, img: str | Path | np.ndarray) -> dict:
     data = Compose(steps)(data)
     batch = collate([data])
     device = next(model.parameters()).device
-    scores = model.simple_test(batch["img"].to(device))
+    scores = model.simple_test(prepare_images(batch, device))
     pred_score, pred_label = torch.max(scores, dim=1)
     label = int(pred_label[0])
     classes = getattr(model, "CLASSES", None)

@@ -1,5 +1,5 @@
 """The ``trainyard`` command: ``train``, ``test``, ``infer``, ``vis-lr``, ``print-config``, ``demo-data``,
-``list``, ``flops`` and ``reparam``.
+``list``, ``flops``, ``reparam`` and ``export``.
 
 Specs are loaded with ``jobspecs.load`` (never executed). Problems in a spec print one clear message
 per problem and exit with status 2; other failures print ``error: ...`` and exit with 1
@@ -98,6 +98,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
     from workers.tools import dump_results, score_checkpoint
 
+    if Path(args.checkpoint).suffix.lower() == ".onnx":
+        print(f"scoring {args.checkpoint} with ONNX Runtime", file=sys.stderr)
     metric_options = _metric_options(args.metric_options)
     results = score_checkpoint(spec, args.checkpoint, metrics=args.metrics, metric_options=metric_options or None,
                                out_items=args.out_items, device=args.device, data_root=args.data_root,
@@ -293,6 +295,124 @@ def cmd_reparam(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_export_spec(spec: str, cfg_options: list[str] | None) -> dict:
+    """A spec file, or a library spec name, with ``--cfg-options`` applied."""
+    import jobspecs
+
+    if Path(spec).is_file():
+        loaded = _load_spec(spec, cfg_options)
+    else:
+        try:
+            loaded = jobspecs.load_library(spec, cfg_options=cfg_options or None)
+        except jobspecs.SpecError as error:
+            raise _SpecProblem([str(error)]) from None
+    if "model" not in loaded:
+        raise _SpecProblem([f"{spec}: the spec has no 'model'"])
+    return loaded
+
+
+def _input_shape(shape: list[int], channels: int) -> tuple[int, int, int, int]:
+    if len(shape) == 1:
+        return (1, channels, shape[0], shape[0])
+    if len(shape) == 2:
+        return (1, channels, *shape)
+    raise ValueError(f"--shape takes H or H W, got {len(shape)} values")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """MMCls's ``tools/deployment/pytorch2onnx.py``, ``pytorch2torchscript.py`` and ``mmcls2torchserve.py``."""
+    spec = _load_export_spec(args.spec, args.cfg_options)
+    if not Path(args.checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+    if args.format == "torchserve":
+        from workers.export import build_torchserve_archive
+
+        print(f"packing {args.checkpoint} into a TorchServe archive ...", file=sys.stderr)
+        path = build_torchserve_archive(spec, args.checkpoint, args.out, model_name=args.model_name,
+                                        model_version=args.model_version, force=args.force)
+        print(f"TorchServe archive saved to {path}")
+        print(f"serve it: torchserve --start --model-store {path.parent} --models {path.stem}={path.name}; "
+              f"then: curl http://127.0.0.1:8080/predictions/{path.stem} -T IMAGE")
+        return 0
+
+    from workers.export import ATOL, RTOL, export_onnx, export_torchscript, input_channels, load_export_model
+
+    model, classes = load_export_model(spec, args.checkpoint)
+    shape = _input_shape(args.shape, input_channels(model))
+    name = type(model.classifier.backbone).__name__ if hasattr(model.classifier, "backbone") else "model"
+    shown = "x".join(map(str, shape))
+    if args.format == "onnx":
+        if args.simplify:
+            try:
+                import onnxsim  # noqa: F401
+            except ImportError:
+                raise RuntimeError("--simplify needs onnxsim (pip install onnxsim); export without --simplify") from None
+        dynamic = ", dynamic batch/height/width" if args.dynamic_export else ""
+        print(f"exporting {name} to ONNX (opset {args.opset_version}, input {shown}{dynamic}) ...", file=sys.stderr)
+        result = export_onnx(model, args.out, shape, opset_version=args.opset_version,
+                             dynamic_export=args.dynamic_export, simplify=args.simplify, verify=args.verify,
+                             classes=classes, show=args.show)
+        print(f"ONNX model saved to {result['path']} ({result['nodes']} nodes"
+              f"{', simplified' if args.simplify else ''})")
+        runtime = "ONNX Runtime"
+    else:
+        print(f"tracing {name} to TorchScript (input {shown}) ...", file=sys.stderr)
+        result = export_torchscript(model, args.out, shape, verify=args.verify, classes=classes)
+        print(f"TorchScript model saved to {result['path']}")
+        runtime = "the TorchScript module"
+    if args.verify:
+        print(f"verified: {runtime} agrees with PyTorch (largest absolute difference {result['max_abs_diff']:.3g}, "
+              f"tolerance {ATOL:g} + {RTOL:g} x |score|)")
+    return 0
+
+
+# workers.export.DEFAULT_OPSET (the seed's pytorch2onnx.py default), written here so that building the parser
+# does not import torch (`trainyard remote ...` is a plain HTTP client); a test keeps the two equal
+DEFAULT_OPSET = 11
+
+
+def _add_export_parser(sub) -> None:
+    export = sub.add_parser("export", help="a checkpoint as ONNX, TorchScript or a TorchServe archive",
+                            description="Export a checkpoint for deployment (MMCls tools/deployment). The graph "
+                                        "is the model's inference form: normalised images in, class scores "
+                                        "(softmax) out; RepVGG/RepMLP export their deploy form.")
+    formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
+
+    def common(parser, out_help):
+        parser.add_argument("spec", help="the spec file (or a library spec name)")
+        parser.add_argument("checkpoint", help="the checkpoint file")
+        parser.add_argument("out", help=out_help)
+        parser.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", help="override spec keys")
+
+    onnx = formats.add_parser("onnx", help="an ONNX file (MMCls pytorch2onnx.py)")
+    common(onnx, "the .onnx file to write")
+    onnx.add_argument("--shape", type=int, nargs="+", default=[224, 224], metavar="H [W]",
+                      help="input height and width (default: 224 224)")
+    onnx.add_argument("--opset-version", type=int, default=DEFAULT_OPSET,
+                      help=f"ONNX opset (default: {DEFAULT_OPSET})")
+    onnx.add_argument("--dynamic-export", action="store_true", help="dynamic batch size, height and width")
+    onnx.add_argument("--simplify", action="store_true", help="simplify the graph with onnxsim")
+    onnx.add_argument("--verify", action="store_true",
+                      help="run it with ONNX Runtime beside PyTorch on a random input; fail if they disagree")
+    onnx.add_argument("--show", action="store_true", help="print the exported graph")
+    onnx.set_defaults(func=cmd_export)
+
+    script = formats.add_parser("torchscript", help="a traced TorchScript module (MMCls pytorch2torchscript.py)")
+    common(script, "the .pt file to write")
+    script.add_argument("--shape", type=int, nargs="+", default=[224, 224], metavar="H [W]",
+                        help="input height and width (default: 224 224)")
+    script.add_argument("--verify", action="store_true",
+                        help="run the saved module beside PyTorch on a random input; fail if they disagree")
+    script.set_defaults(func=cmd_export)
+
+    serve = formats.add_parser("torchserve", help="a TorchServe .mar archive (MMCls mmcls2torchserve.py)")
+    common(serve, "the model store folder the .mar goes into")
+    serve.add_argument("--model-name", help="the name it is served under (default: the checkpoint's file name)")
+    serve.add_argument("--model-version", default="1.0", help="the archive's version (default: 1.0)")
+    serve.add_argument("-f", "--force", action="store_true", help="overwrite an existing archive of that name")
+    serve.set_defaults(func=cmd_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trainyard", description="Train MMClassification-style jobspecs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -310,9 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-root", help="folder relative data paths are resolved against (default: .)")
     train.set_defaults(func=cmd_train)
 
-    test = sub.add_parser("test", help="score a checkpoint on the spec's data.test (MMCls tools/test.py)")
+    test = sub.add_parser("test", help="score a checkpoint (or an exported .onnx) on the spec's data.test "
+                                       "(MMCls tools/test.py, deployment/test.py)")
     test.add_argument("spec", help="the spec file")
-    test.add_argument("checkpoint", help="the checkpoint file")
+    test.add_argument("checkpoint", help="the checkpoint file, or an .onnx from `trainyard export onnx` "
+                                         "(run with ONNX Runtime)")
     test.add_argument("--metrics", nargs="+", help="e.g. accuracy precision recall f1_score support")
     test.add_argument("--metric-options", nargs="+", metavar="KEY=VALUE", help="e.g. topk=1,5 thrs=0.5")
     test.add_argument("--out", help="write results to FILE.json, .pkl or .yaml")
@@ -376,6 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
     reparam.add_argument("checkpoint", help="the training-time checkpoint")
     reparam.add_argument("out", help="where to write the deploy checkpoint")
     reparam.set_defaults(func=cmd_reparam)
+    _add_export_parser(sub)
+    from workers.tools import vis_cam  # `trainyard vis-cam`: class activation maps
+
+    vis_cam.add_parser(sub)
     from workers import remote  # `trainyard remote ...`: a client of a Trainyard server (HTTP only)
 
     remote.add_parser(sub)

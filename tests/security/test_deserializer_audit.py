@@ -41,6 +41,7 @@ DESERIALISERS = {
     "joblib.load", "scipy.io.loadmat", "pandas.read_pickle",
     "builtins.eval", "builtins.exec", "builtins.compile", "builtins.__import__",
     "importlib.import_module", "importlib.__import__", "runpy.run_path", "runpy.run_module",
+    "onnxruntime.InferenceSession",
 }
 PREFIXES = ("jsonpickle.", "dill.", "cloudpickle.")  # every reader of these formats unpickles
 BUILTIN_CODE = ("eval", "exec", "compile", "__import__")
@@ -71,6 +72,15 @@ ALLOWED = {
         "imports a fixed tuple of the engine's own packages (_FILLING_MODULES), never a name from a spec",
     ("workers/models/backbones/__init__.py", "<module>", "importlib.import_module"):
         "imports the modules found in the backbones package's own folder (pkgutil.iter_modules(__path__))",
+    ("workers/tools/__init__.py", "__getattr__", "importlib.import_module"):
+        "imports one of the tools package's own modules named by a fixed table (_HOME), never a caller's string",
+    ("workers/export/coverage.py", "expected", "yaml.safe_load"):
+        "safe_load builds plain YAML types only; it reads the metafiles that ship with the code",
+    ("workers/export/to_torchscript.py", "export_torchscript", "torch.jit.load"):
+        "reads back the file this function has just written (--verify), on the user's own machine (CLI only)",
+    ("workers/export/to_onnx.py", "_session", "onnxruntime.InferenceSession"):
+        "an ONNX graph runs ONNX Runtime's own operators only (no custom-op library is ever registered); the "
+        "CLI opens a file its user names on their own machine",
 }
 
 

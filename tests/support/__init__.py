@@ -5,6 +5,7 @@ from a conftest (tests/unit/test_test_layout.py checks it).
 - ``specs``: the demo spec resolved, ``tiny_spec``; ``reporters``: a reporter that keeps what it is told
 - ``engine``: a conv + BN net, the learning rates of an ``lr_config``; ``mmcls_keys``: MMCls 0.25 key names
 - ``datasets``, ``dataset_formats``, ``cifar``: image folders, zips and bombs, files in datasets' own formats
+- ``mmcls_pipeline``: MMCls 0.25's recorded pipeline outputs (tests/fixtures/mmcls_pipeline) and their measures
 - ``spec_source``: spec snippets and the SpecError a call raises
 - ``ports``: free TCP ports (the one helper for them); ``http_server``: a server that records requests
 - ``live``, ``stack_fixtures``, ``isolation``, ``s3``, ``sweeps``: the live stack, its fixtures, what keeps

@@ -6,15 +6,19 @@ import copy
 import os
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, get_worker_info
 
 from workers.data.datasets import ConcatDataset
 from workers.data.samplers import build_sampler
+from workers.data.transforms.compose import Compose
+from workers.data.transforms.normalize import DEFERRED_KEY, normalize_tensor, prepare_images
 from workers.registry import DATASETS
 
-__all__ = ["build_dataloader", "build_dataset", "collate", "resolve_paths"]
+__all__ = ["build_dataloader", "build_dataset", "collate", "fuse_normalize", "init_loader_worker", "prepare_images",
+           "resolve_paths"]
 
 _PATH_KEYS = ("data_prefix", "ann_file", "classes", "image_class_labels_file", "train_test_split_file")
 
@@ -73,17 +77,87 @@ def build_dataset(cfg: dict | Sequence[dict], default_args: dict | None = None, 
     return DATASETS.build(cfg, **(default_args or {}))
 
 
+def _pipelines(dataset, seen: set[int] | None = None):
+    """The ``Compose`` pipelines of a dataset and of the datasets it wraps (``dataset``/``datasets``)."""
+    seen = set() if seen is None else seen
+    if id(dataset) in seen:
+        return
+    seen.add(id(dataset))
+    pipeline = getattr(dataset, "pipeline", None)
+    if isinstance(pipeline, Compose):
+        yield pipeline
+    inner = getattr(dataset, "dataset", None)
+    if inner is not None:
+        yield from _pipelines(inner, seen)
+    for inner in getattr(dataset, "datasets", None) or ():
+        yield from _pipelines(inner, seen)
+
+
+def fuse_normalize(dataset, enabled: bool = True) -> bool:
+    """Defer (``enabled``) the ``Normalize`` of the dataset's pipelines (wrapped datasets included) to the
+    batch where only formatting steps follow it (:meth:`Compose.fuse_normalize`); ``enabled=False`` turns
+    it back to per-image normalisation. Returns whether any pipeline defers it."""
+    return any([pipeline.fuse_normalize(enabled) for pipeline in _pipelines(dataset)])
+
+
+def _normalize_sample(sample: dict) -> dict:
+    """Apply a sample's deferred normalisation to it (batches that cannot carry it: ragged images,
+    samples of pipelines with different normalisations)."""
+    deferred = sample.pop(DEFERRED_KEY)
+    for key, channel_dim in deferred.channel_dims:
+        value = sample.get(key)
+        if isinstance(value, torch.Tensor):
+            sample[key] = normalize_tensor(value, deferred.mean, deferred.std, deferred.to_rgb, channel_dim)
+        elif isinstance(value, np.ndarray):
+            tensor = torch.from_numpy(np.ascontiguousarray(value))
+            sample[key] = normalize_tensor(tensor, deferred.mean, deferred.std, deferred.to_rgb,
+                                           channel_dim).numpy()
+    return sample
+
+
+def _stack(values: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.stack`` straight into shared memory inside a loader worker (so that sending the batch to
+    the training process needs no further copy)."""
+    out = None
+    if get_worker_info() is not None:
+        first = values[0]
+        storage = first.untyped_storage()._new_shared(len(values) * first.numel() * first.element_size(),
+                                                      device=first.device)
+        out = torch.empty((0,), dtype=first.dtype, device=first.device).set_(storage, 0, (len(values), *first.shape))
+    return torch.stack(values, out=out)
+
+
 def collate(batch: list[dict]) -> dict:
     """Batch a list of result dicts: equal-shaped tensors are stacked, numbers become tensors, anything
-    else (``img_metas``, ragged tensors) stays a list."""
+    else (``img_metas``, ragged tensors) stays a list.
+
+    A deferred normalisation (``deferred_norm``, see ``Compose.fuse_normalize``) shared by every sample
+    stays deferred: the batch keeps its images as they are (uint8) and the ``DeferredNorm`` under
+    ``deferred_norm``, for :func:`~workers.data.transforms.normalize.prepare_images`. Where it cannot (the
+    images do not stack, or the samples differ in it) each sample is normalised here instead.
+    """
     if not batch:
         return {}
+    deferred = [sample.get(DEFERRED_KEY) for sample in batch]
+    if any(d is not None for d in deferred):
+        first = deferred[0]
+        keep = first is not None and all(d == first for d in deferred)
+        if keep:
+            for key in first.keys:
+                values = [sample.get(key) for sample in batch]
+                if not all(isinstance(v, torch.Tensor) and v.shape == values[0].shape for v in values):
+                    keep = False
+        if not keep:
+            batch = [_normalize_sample(dict(sample)) if sample.get(DEFERRED_KEY) is not None else sample
+                     for sample in batch]
     out = {}
     for key in batch[0]:
         values = [sample[key] for sample in batch]
         first = values[0]
-        if isinstance(first, torch.Tensor) and all(v.shape == first.shape for v in values):
-            out[key] = torch.stack(values)
+        if key == DEFERRED_KEY:
+            out[key] = first
+        elif isinstance(first, torch.Tensor) and all(v.shape == first.shape for v in values):
+            out[key] = _stack(values)
         elif isinstance(first, (int, float)) and not isinstance(first, bool):
             out[key] = torch.tensor(values)
         else:
@@ -93,8 +167,8 @@ def collate(batch: list[dict]) -> dict:
 
 def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, shuffle: bool = True,
                      seed: int | None = None, drop_last: bool = False, *, round_up: bool = True,
-                     pin_memory: bool = False, persistent_workers: bool = False,
-                     sampler_cfg: dict | None = None) -> DataLoader:
+                     pin_memory: bool = False, persistent_workers: bool = False, prefetch_factor: int | None = None,
+                     fuse_normalize: bool = False, sampler_cfg: dict | None = None) -> DataLoader:
     """A DataLoader with per-process batch size ``samples_per_gpu``.
 
     When ``torch.distributed`` is initialised, a ``DistributedSampler`` gives each rank its share (the
@@ -109,11 +183,16 @@ def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, shuffl
         seed: Seed of the sampler's shuffle.
         drop_last: Drop the last incomplete batch.
         round_up: Pad the distributed split to equal lengths (``False`` drops the tail instead).
-        pin_memory: Pin batches (for CUDA).
-        persistent_workers: Keep worker processes between epochs.
+        pin_memory: Pin batches in page-locked memory (for CUDA).
+        persistent_workers: Keep worker processes between epochs (only with workers).
+        prefetch_factor: Batches each worker loads ahead (only with workers; ``None``: PyTorch's 2).
+        fuse_normalize: Defer the pipelines' ``Normalize`` to the batch where only formatting steps follow
+            it (see :func:`fuse_normalize`): the loader then yields uint8 images plus ``deferred_norm``,
+            and :func:`prepare_images` gives the normalised batch. ``False`` sets per-image normalisation.
         sampler_cfg: The spec's ``sampler`` (e.g. ``dict(type='RepeatAugSampler')``, training loaders
             only, as MMCls): it replaces the default sampler, with or without a process group.
     """
+    _fuse_normalize(dataset, fuse_normalize)
     sampler = None
     generator = None
     distributed = dist.is_available() and dist.is_initialized()
@@ -140,4 +219,18 @@ def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, shuffl
         drop_last=drop_last,
         generator=generator,
         persistent_workers=persistent_workers and workers_per_gpu > 0,
+        prefetch_factor=prefetch_factor if workers_per_gpu > 0 else None,
+        worker_init_fn=init_loader_worker if workers_per_gpu > 0 else None,
     )
+
+
+def init_loader_worker(worker_id: int) -> None:
+    """Run OpenCV sequentially in a loader worker: the loader's processes are the parallelism, and an OpenCV
+    thread pool in each of them would only compete for the same cores (MMCls sets ``cv2.setNumThreads(0)``
+    for the same reason). Torch already seeds each worker's numpy and ``random`` from the loader's seed."""
+    import cv2
+
+    cv2.setNumThreads(0)
+
+
+_fuse_normalize = fuse_normalize  # the function, under a name that build_dataloader's argument does not shadow

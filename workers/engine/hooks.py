@@ -19,6 +19,7 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
+from workers.data.transforms.normalize import prepare_images
 from workers.engine.checkpoint import unwrap_model
 from workers.engine.dist import get_dist_info
 from workers.registry import HOOKS
@@ -300,7 +301,7 @@ def update_bn_stats(model: nn.Module, data_loader, num_samples: int = 8192) -> i
     dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
     for batch in itertools.islice(data_loader, num_iter):
         # the training forward (MMCls calls train_step), loss included, without the optimizer step
-        module(batch["img"].to(device, dtype=dtype), return_loss=True, gt_label=batch["gt_label"].to(device))
+        module(prepare_images(batch, device, dtype=dtype), return_loss=True, gt_label=batch["gt_label"].to(device))
         for i, bn in enumerate(bn_layers):
             means[i] += bn.running_mean / num_iter
             variances[i] += bn.running_var / num_iter

@@ -42,6 +42,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
+from workers.data.transforms.normalize import prepare_images
 from workers.engine.assembly import Assembly, assemble, jsonable
 from workers.engine.checkpoint_policy import CheckpointPolicy
 from workers.engine.dist import (
@@ -119,7 +120,7 @@ def train_one_epoch(
             momenta = momentum_schedule.apply(optimizer, epoch=state.epoch, iteration=state.iter, **schedule_args)
         for hook in hooks:
             hook.before_train_iter(state)
-        img = batch["img"].to(device, non_blocking=True)
+        img = prepare_images(batch, device)  # normalised on the device when the loader deferred it
         gt_label = batch["gt_label"].to(device, non_blocking=True)
         with optimizer_hook.autocast(device):
             losses = model(img, return_loss=True, gt_label=gt_label)
@@ -197,7 +198,7 @@ def val_loss_epoch(state: TrainState, data_loader: DataLoader, *, device: torch.
     model.eval()
     meter = IntervalMeter()
     for batch in data_loader:
-        img = batch["img"].to(device, non_blocking=True)
+        img = prepare_images(batch, device)  # normalised on the device when the loader deferred it
         gt_label = batch["gt_label"].to(device, non_blocking=True)
         context = optimizer_hook.autocast(device) if optimizer_hook is not None else contextlib.nullcontext()
         with context:

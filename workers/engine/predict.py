@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
+from workers.data.transforms.normalize import prepare_images
 from workers.engine.checkpoint import unwrap_model
 from workers.engine.dist import gather_to_main
 
@@ -27,7 +28,7 @@ def predict(model: nn.Module, data_loader: DataLoader, device: torch.device) -> 
     # a DeepSpeed bf16/fp16 engine holds the model in that precision; float32 elsewhere, so a no-op there
     dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
     for batch in data_loader:
-        scores = module.simple_test(batch["img"].to(device, dtype=dtype, non_blocking=True))
+        scores = module.simple_test(prepare_images(batch, device, dtype=dtype))
         parts.append(scores.float().cpu().numpy())
     module.train(was_training)
     local = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)

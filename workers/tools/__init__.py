@@ -1,7 +1,18 @@
-"""The work behind ``trainyard test`` and ``trainyard vis-lr`` (MMCls's ``tools/test.py`` and
-``tools/visualizations/vis_lr.py``), as functions the CLI and other code can call."""
+"""The work behind ``trainyard test``, ``vis-lr`` and ``vis-cam`` (MMCls's ``tools/test.py``,
+``tools/visualizations/vis_lr.py`` and ``vis_cam.py``), as functions the CLI and other code can call.
 
-from workers.tools.test import OUT_ITEMS, dump_results, score_checkpoint
-from workers.tools.vis_lr import iters_per_epoch, lr_curve
+The names load on first use (PEP 562), so that importing one tool (the CLI's parser imports ``vis_cam``)
+does not import torch through ``test``."""
 
-__all__ = ["OUT_ITEMS", "dump_results", "iters_per_epoch", "lr_curve", "score_checkpoint"]
+from importlib import import_module
+
+_HOME = {"OUT_ITEMS": "test", "dump_results": "test", "score_checkpoint": "test",
+         "iters_per_epoch": "vis_lr", "lr_curve": "vis_lr"}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        return getattr(import_module(f"workers.tools.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'workers.tools' has no attribute {name!r}")

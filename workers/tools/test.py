@@ -18,10 +18,12 @@ OUT_ITEMS = ("all", "none", "class_scores", "pred_score", "pred_label", "pred_cl
 def _scores(model, data_loader, device: torch.device, progress: bool) -> np.ndarray:
     from tqdm import tqdm
 
+    from workers.data import prepare_images
+
     parts = []
     with torch.no_grad():
         for batch in tqdm(data_loader, desc="test", disable=not progress, leave=False):
-            parts.append(model.simple_test(batch["img"].to(device)).float().cpu().numpy())
+            parts.append(model.simple_test(prepare_images(batch, device)).float().cpu().numpy())
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
@@ -32,7 +34,7 @@ def score_checkpoint(spec: dict, checkpoint: str | Path, *, metrics: list[str] |
 
     Args:
         spec: The resolved spec.
-        checkpoint: The checkpoint file.
+        checkpoint: The checkpoint file, or an ``.onnx`` file (``trainyard export onnx``) run with ONNX Runtime.
         metrics: Metric names for the dataset's ``evaluate`` (``None``: no metrics).
         metric_options: E.g. ``{'topk': (1, 5)}``.
         out_items: Which per-sample results to return (``OUT_ITEMS``; default ``['all']``).
@@ -60,9 +62,15 @@ def score_checkpoint(spec: dict, checkpoint: str | Path, *, metrics: list[str] |
     dataset = build_dataset(data["test"], {"test_mode": True}, data_root=data_root)
     loader_args = {"samples_per_gpu": data.get("samples_per_gpu", 1), "workers_per_gpu": data.get("workers_per_gpu", 0)}
     loader_args.update(data.get("test_dataloader") or {})
-    loader = build_dataloader(dataset, loader_args["samples_per_gpu"], loader_args["workers_per_gpu"], shuffle=False)
+    loader = build_dataloader(dataset, loader_args["samples_per_gpu"], loader_args["workers_per_gpu"], shuffle=False,
+                              fuse_normalize=bool(loader_args.get("fuse_normalize", data.get("fuse_normalize", True))))
     device_t = resolve_device(device)
-    model = init_model(spec, checkpoint, device=device_t)
+    if Path(checkpoint).suffix.lower() == ".onnx":  # MMCls's deployment/test.py: the same metrics, ONNX Runtime
+        from workers.export import OnnxClassifier
+
+        model = OnnxClassifier(checkpoint, device=device_t)
+    else:
+        model = init_model(spec, checkpoint, device=device_t)
     classes = model.CLASSES if model.CLASSES is not None else dataset.CLASSES
     scores = _scores(model, loader, device_t, progress)
 

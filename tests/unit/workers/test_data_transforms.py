@@ -25,7 +25,10 @@ def test_it_pads_to_a_size_or_a_square_at_the_bottom_right():
     img = _image(4, 6)
     padded = _run({"type": "Pad", "size": (5, 7), "pad_val": 9}, img)
     assert padded["img_shape"] == (5, 7, 3)
-    assert np.array_equal(padded["img"][:4, :6], img) and (padded["img"][4] == 9).all()
+    # one number fills the first channel and zeros the others, as MMCls's (OpenCV's scalar (9, 0, 0, 0))
+    assert np.array_equal(padded["img"][:4, :6], img) and (padded["img"][4] == [9, 0, 0]).all()
+    flat = _run({"type": "Pad", "size": (5, 7), "pad_val": (9, 9, 9)}, img)
+    assert (flat["img"][4] == 9).all()
     assert _run({"type": "Pad", "pad_to_square": True}, img)["img"].shape == (6, 6, 3)
     with pytest.raises(ValueError, match="only one of size and pad_to_square"):
         TRANSFORMS.build({"type": "Pad", "size": (5, 5), "pad_to_square": True})

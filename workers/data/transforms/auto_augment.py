@@ -3,7 +3,10 @@
 Names and arguments follow MMCls 0.25's ``mmcls/datasets/pipelines/auto_augment.py``; each operation
 fires with probability ``prob`` and, where it has a signed magnitude, negates it with probability
 ``random_negative_prob``. ``hparams`` (default ``pad_val=128``) fill the arguments a policy leaves out,
-only for operations that take them. Randomness comes from ``numpy.random`` (seeded per loader worker).
+only for operations that take them. The operations compute with mmcv 1.7's arithmetic (see
+:mod:`workers.data.transforms.functional`), so they give MMCls's images. Random numbers come from the
+generators MMCls uses, in its order: Python's ``random`` picks AutoAugment's policy and RandAugment's
+operations and magnitudes; ``numpy.random`` decides whether an operation fires and its sign.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import random
 from collections.abc import Sequence
 from numbers import Number
 
@@ -59,8 +63,11 @@ def merge_hparams(policy: dict, hparams: dict) -> dict:
     return policy
 
 
+_IMG_FIELDS = ("img",)
+
+
 def _image_keys(results: dict) -> list[str]:
-    return results.get("img_fields", ["img"])
+    return results.get("img_fields", _IMG_FIELDS)
 
 
 def _check_prob(name: str, value: float) -> None:
@@ -104,7 +111,7 @@ class AutoAugment:
         self.sub_policy = [Compose(policy) for policy in self.policies]
 
     def __call__(self, results: dict) -> dict:
-        return self.sub_policy[np.random.randint(len(self.sub_policy))](results)
+        return random.choice(self.sub_policy)(results)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(policies={self.policies})"
@@ -161,9 +168,9 @@ class RandAugment:
     def _level(self) -> float:
         level = self.magnitude_level
         if self.magnitude_std == "inf":
-            return float(np.random.uniform(0, level))
+            return random.uniform(0, level)
         if self.magnitude_std > 0:
-            return min(self.total_level, max(0.0, float(np.random.normal(level, self.magnitude_std))))
+            return min(self.total_level, max(0, random.gauss(level, self.magnitude_std)))
         return level
 
     def _resolve(self, policy: dict, level: float):
@@ -176,8 +183,14 @@ class RandAugment:
         return TRANSFORMS.build(policy)
 
     def __call__(self, results: dict) -> dict:
-        for i in np.random.randint(len(self.policies), size=self.num_policies):
-            results = self._resolve(self.policies[i], self._level())(results)
+        # as MMCls: pick the operations, then draw each one's level (only those with a magnitude), then run
+        chosen = random.choices(self.policies, k=self.num_policies)
+        ops = [self._resolve(policy, self._level() if policy.get("magnitude_key") is not None else 0)
+               for policy in chosen]
+        for op in ops:
+            results = op(results)
+            if results is None:
+                return None
         return results
 
     def __repr__(self) -> str:
@@ -199,7 +212,7 @@ class _Op:
         self._draw()
         for key in _image_keys(results):
             img = results[key]
-            results[key] = self.apply(img).astype(img.dtype)
+            results[key] = self.apply(img).astype(img.dtype, copy=False)
         return results
 
     def _draw(self) -> None:
@@ -248,7 +261,7 @@ class Shear(_GeometricOp):
         prob: Probability of shearing.
         direction: 'horizontal' or 'vertical'.
         random_negative_prob: Probability of negating the magnitude.
-        interpolation: 'nearest', 'bilinear' or 'bicubic' ('area'/'lanczos' use the closest).
+        interpolation: 'nearest', 'bilinear', 'bicubic', 'area' or 'lanczos' (``cv2.warpAffine``).
     """
 
     def apply(self, img):
@@ -388,8 +401,11 @@ class SolarizeAdd(_ProbOp):
         self.thr = thr
 
     def apply(self, img):
-        added = np.minimum(img.astype(np.float32) + self.magnitude, 255)
-        return np.where(img < self.thr, added, img)
+        # MMCls's expression, in numpy's arithmetic for the image's dtype (an int magnitude stays uint8),
+        # evaluated once per grey level for uint8 images
+        levels = np.arange(256, dtype=np.uint8) if img.dtype == np.uint8 else img
+        out = np.where(levels < self.thr, np.minimum(levels + self.magnitude, 255), levels).astype(img.dtype)
+        return F.apply_lut(img, out) if img.dtype == np.uint8 else out
 
 
 @TRANSFORMS.register()
@@ -469,7 +485,7 @@ class Sharpness(_SignedOp):
 
 @TRANSFORMS.register()
 class Cutout(_ProbOp):
-    """Fill a ``shape`` box whose top-left corner is drawn uniformly in the image (DeVries & Taylor 2017).
+    """Fill a ``shape`` box about a random point (DeVries & Taylor 2017; ``mmcv.cutout``'s draw).
 
     Args:
         shape: Box size, int (square) or ``(h, w)``; floats are truncated.
@@ -489,9 +505,4 @@ class Cutout(_ProbOp):
         self.pad_val = _pad_val(pad_val)
 
     def apply(self, img):
-        height, width = img.shape[:2]
-        y1, x1 = np.random.randint(0, height), np.random.randint(0, width)
-        y2, x2 = min(y1 + self.shape[0], height), min(x1 + self.shape[1], width)
-        out = img.copy()
-        out[y1:y2, x1:x2] = self.pad_val[0] if img.ndim == 2 else np.asarray(self.pad_val[:img.shape[2]])
-        return out
+        return F.cutout(img, self.shape, self.pad_val)

@@ -8,9 +8,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from workers.data.transforms.normalize import DEFERRED_KEY
 from workers.registry import TRANSFORMS
 
-__all__ = ["Collect", "ImageToTensor", "ToHalf", "ToNumpy", "ToPIL", "ToTensor", "Transpose", "to_tensor"]
+__all__ = ["FORMATTING_STEPS", "Collect", "ImageToTensor", "ToHalf", "ToNumpy", "ToPIL", "ToTensor", "Transpose",
+           "to_tensor"]
 
 
 def to_tensor(data) -> torch.Tensor:
@@ -18,8 +20,12 @@ def to_tensor(data) -> torch.Tensor:
     if isinstance(data, torch.Tensor):
         return data
     if isinstance(data, np.ndarray):
-        # not np.ascontiguousarray: it turns 0-d labels into 1-d
-        return torch.from_numpy(data if data.flags.c_contiguous else data.copy())
+        # a view of the array, strided or not (the batch's stack makes it contiguous in one copy, as a
+        # contiguous copy here would again); a copy only where torch cannot view it (negative strides,
+        # e.g. a flipped view) or where the tensor could write into a read-only buffer
+        if data.flags.writeable and all(stride >= 0 for stride in data.strides):
+            return torch.from_numpy(data)
+        return torch.from_numpy(data.copy())  # not np.ascontiguousarray: it turns 0-d labels into 1-d
     if isinstance(data, Sequence) and not isinstance(data, str):
         return torch.tensor(data)
     if isinstance(data, (int, np.integer)):
@@ -83,11 +89,16 @@ class ImageToTensor:
         self.keys = list(keys)
 
     def __call__(self, results: dict) -> dict:
+        deferred = results.get(DEFERRED_KEY)
         for key in self.keys:
             img = results[key]
             if img.ndim < 3:
-                img = np.expand_dims(img, -1)
+                img = img[..., None]
             results[key] = to_tensor(img.transpose(2, 0, 1))
+            if deferred is not None:
+                deferred = deferred.with_channel_dim(key, 0)
+        if deferred is not None:
+            results[DEFERRED_KEY] = deferred
         return results
 
     def __repr__(self) -> str:
@@ -115,6 +126,8 @@ class Collect:
             if key not in results:
                 raise KeyError(f"Collect: {key!r} is not in the results (keys: {', '.join(sorted(results))})")
             data[key] = results[key]
+        if DEFERRED_KEY in results:  # a deferred normalisation travels with the images to the batch
+            data[DEFERRED_KEY] = results[DEFERRED_KEY]
         return data
 
     def __repr__(self) -> str:
@@ -135,9 +148,14 @@ class Transpose:
         self.order = tuple(order)
 
     def __call__(self, results: dict) -> dict:
+        deferred = results.get(DEFERRED_KEY)
         for key in self.keys:
             value = results[key]
             results[key] = value.permute(self.order) if isinstance(value, torch.Tensor) else value.transpose(self.order)
+            if deferred is not None and deferred.channel_dim(key) is not None:
+                deferred = deferred.with_channel_dim(key, self.order.index(deferred.channel_dim(key)))
+        if deferred is not None:
+            results[DEFERRED_KEY] = deferred
         return results
 
     def __repr__(self) -> str:
@@ -166,3 +184,8 @@ class ToNumpy:
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}()"
+
+
+FORMATTING_STEPS = (ImageToTensor, Transpose, ToTensor, Collect)
+"""Steps that only move or wrap the image: a ``Normalize`` followed by nothing else can be deferred to the
+batch (see :mod:`workers.data.transforms.normalize`)."""

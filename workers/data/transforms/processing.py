@@ -1,20 +1,27 @@
 """Pre-processing transforms with MMClassification 0.25's names, arguments and result keys (seed 7.1.2).
 
-Images are HxW or HxWxC numpy arrays. Resizing uses Pillow for both ``backend='cv2'`` and
-``backend='pillow'`` (OpenCV is not a dependency), so ``'cv2'`` results can differ from MMCls by
-interpolation rounding. Randomness comes from ``numpy.random``, which the engine seeds per worker.
+Images are HxW or HxWxC numpy arrays (BGR from the loader). Each transform gives what MMCls 0.25's gives
+(mmcv 1.7's OpenCV calls: :mod:`workers.data.transforms.functional`) and draws its random numbers from
+the same generators in the same order (Python's ``random`` for the crops, ``RandomGrayscale`` and
+``ColorJitter``'s factors; ``numpy.random`` for flips, erasing and lighting), so that a seeded run draws the
+same crops as MMCls. Crops and flips are views; the formatting step copies once. ``backend='pillow'``
+(``Resize``, ``CenterCrop``, ``RandomResizedCrop``) resizes with Pillow instead of OpenCV.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import random
 from collections.abc import Sequence
+from numbers import Number
 
 import numpy as np
-from PIL import Image
 
 from workers.data.transforms import functional as F
+from workers.data.transforms.auto_augment import Brightness, ColorTransform, Contrast
+from workers.data.transforms.functional import imcrop, imflip, impad, imresize
+from workers.data.transforms.normalize import Normalize, imnormalize  # noqa: F401  (moved; re-exported)
 from workers.registry import TRANSFORMS
 
 __all__ = [
@@ -37,111 +44,14 @@ __all__ = [
     "imresize",
 ]
 
-_PIL_INTERP = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "area": Image.Resampling.BOX,  # Pillow's closest to cv2.INTER_AREA
-    "box": Image.Resampling.BOX,
-    "lanczos": Image.Resampling.LANCZOS,
-    "hamming": Image.Resampling.HAMMING,
-}
+_PADDING_MODES = ("constant", "edge", "reflect", "symmetric")
 
 
-def _check_backend(backend: str) -> None:
-    if backend not in ("cv2", "pillow"):
-        raise ValueError(f"backend must be 'cv2' or 'pillow', got {backend!r}")
-
-
-def _check_interpolation(interpolation: str) -> None:
-    if interpolation not in _PIL_INTERP:
-        raise ValueError(f"interpolation must be one of {sorted(_PIL_INTERP)}, got {interpolation!r}")
-
-
-def imresize(img: np.ndarray, size: tuple[int, int], interpolation: str = "bilinear") -> np.ndarray:
-    """Resize to ``size=(width, height)``, keeping dtype and channel layout."""
-    _check_interpolation(interpolation)
-    width, height = int(size[0]), int(size[1])
-    resample = _PIL_INTERP[interpolation]
-    if img.dtype == np.uint8 and (img.ndim == 2 or img.shape[2] in (3, 4)):
-        return np.asarray(Image.fromarray(img).resize((width, height), resample))
-    # other dtypes / channel counts: resize each channel as a float image
-    planes = img[..., None] if img.ndim == 2 else img
-    out = np.stack([np.asarray(Image.fromarray(planes[..., c].astype(np.float32), mode="F")
-                               .resize((width, height), resample)) for c in range(planes.shape[2])], axis=2)
-    if np.issubdtype(img.dtype, np.integer):
-        info = np.iinfo(img.dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    out = out.astype(img.dtype)
-    return out[..., 0] if img.ndim == 2 else out
-
-
-def imcrop(img: np.ndarray, bbox: Sequence[int]) -> np.ndarray:
-    """Crop the inclusive box ``(x1, y1, x2, y2)``, clipped to the image."""
-    h, w = img.shape[:2]
-    x1, y1, x2, y2 = (int(v) for v in bbox)
-    x1, y1 = max(0, min(x1, w - 1)), max(0, min(y1, h - 1))
-    x2, y2 = max(0, min(x2, w - 1)), max(0, min(y2, h - 1))
-    return img[y1:y2 + 1, x1:x2 + 1, ...].copy()
-
-
-def impad(img: np.ndarray, padding: int | Sequence[int], pad_val: float | Sequence[float] = 0,
-          padding_mode: str = "constant") -> np.ndarray:
-    """Pad by an int (all sides), ``(left/right, top/bottom)`` or ``(left, top, right, bottom)``."""
-    if isinstance(padding, int):
-        left = top = right = bottom = padding
-    elif len(padding) == 2:
-        left = right = padding[0]
-        top = bottom = padding[1]
-    elif len(padding) == 4:
-        left, top, right, bottom = padding
-    else:
-        raise ValueError(f"padding must be an int or a 2- or 4-tuple, got {padding!r}")
-    widths = [(top, bottom), (left, right)] + [(0, 0)] * (img.ndim - 2)
-    if padding_mode == "constant":
-        if isinstance(pad_val, (int, float)) or img.ndim == 2:
-            value = pad_val if isinstance(pad_val, (int, float)) else pad_val[0]
-            return np.pad(img, widths, mode="constant", constant_values=value)
-        out = np.stack([np.pad(img[..., c], widths[:2], mode="constant", constant_values=pad_val[c])
-                        for c in range(img.shape[2])], axis=2)
-        return out
-    modes = {"edge": "edge", "reflect": "reflect", "symmetric": "symmetric"}
-    if padding_mode not in modes:
-        raise ValueError(f"padding_mode must be constant, edge, reflect or symmetric, got {padding_mode!r}")
-    return np.pad(img, widths, mode=modes[padding_mode])
-
-
-def imflip(img: np.ndarray, direction: str = "horizontal") -> np.ndarray:
-    """Flip ``'horizontal'``, ``'vertical'`` or ``'diagonal'``."""
-    if direction == "horizontal":
-        return np.flip(img, axis=1).copy()
-    if direction == "vertical":
-        return np.flip(img, axis=0).copy()
-    if direction == "diagonal":
-        return np.flip(img, axis=(0, 1)).copy()
-    raise ValueError(f"direction must be 'horizontal', 'vertical' or 'diagonal', got {direction!r}")
-
-
-def imnormalize(img: np.ndarray, mean: np.ndarray, std: np.ndarray, to_rgb: bool = True) -> np.ndarray:
-    """``(img - mean) / std`` in float32, after BGR->RGB when ``to_rgb`` (mmcv's ``imnormalize``)."""
-    if to_rgb and img.ndim == 3 and img.shape[2] == 3:
-        img = img[..., ::-1]
-    out = img.astype(np.float32)  # a contiguous copy, normalised in place below (float32 throughout)
-    mean = np.asarray(mean, dtype=np.float32)
-    std = np.asarray(std, dtype=np.float32)
-    if out.ndim == 2:
-        if mean.size > 1 and not (np.all(mean == mean.flat[0]) and np.all(std == std.flat[0])):
-            raise ValueError(f"a single-channel image needs one mean/std value, got {mean.tolist()}")
-        mean, std = mean.flat[0], std.flat[0]
-    elif mean.size not in (1, out.shape[2]):
-        raise ValueError(f"{mean.size} mean values for an image with {out.shape[2]} channels")
-    out -= mean
-    out /= std
-    return out
+_IMG_FIELDS = ("img",)
 
 
 def _image_keys(results: dict) -> list[str]:
-    return results.get("img_fields", ["img"])
+    return results.get("img_fields", _IMG_FIELDS)
 
 
 def _to_size(size: int | Sequence[int]) -> tuple[int, int]:
@@ -157,12 +67,14 @@ class Resize:
     """Resize to ``size``.
 
     An int resizes to ``(size, size)``; ``(h, w)`` to exactly that; ``(s, -1)`` scales so that the side
-    named by ``adaptive_side`` ('short', 'long', 'height' or 'width') becomes ``s``, keeping the ratio.
+    named by ``adaptive_side`` ('short', 'long', 'height' or 'width') becomes ``s``, keeping the ratio
+    (the other side truncated, as MMCls), and leaves an image whose side is already ``s`` untouched.
 
     Args:
         size: Target size.
-        interpolation: 'nearest', 'bilinear', 'bicubic', 'area', 'lanczos' (or 'box', 'hamming').
-        backend: 'cv2' or 'pillow' (both resize with Pillow here).
+        interpolation: 'nearest', 'bilinear', 'bicubic', 'area' or 'lanczos' for ``'cv2'``;
+            'nearest', 'bilinear', 'bicubic', 'box', 'lanczos' or 'hamming' for ``'pillow'``.
+        backend: 'cv2' (``cv2.resize``, MMCls's default) or 'pillow'.
         adaptive_side: Which side ``(s, -1)`` refers to.
     """
 
@@ -178,8 +90,7 @@ class Resize:
                 raise ValueError(f"size must be an int, (h, w) or (s, -1), got {size!r}")
         if adaptive_side not in ("short", "long", "height", "width"):
             raise ValueError(f"adaptive_side must be short, long, height or width, got {adaptive_side!r}")
-        _check_interpolation(interpolation)
-        _check_backend(backend)
+        F.check_interpolation(interpolation, backend)
         self.size = size
         self.resize_w_short_side = size[1] == -1
         self.interpolation = interpolation
@@ -189,15 +100,20 @@ class Resize:
     def _target(self, h: int, w: int) -> tuple[int, int] | None:
         if not self.resize_w_short_side:
             return self.size
-        target = self.size[0]
-        already = {"short": min(h, w) == target, "long": max(h, w) == target,
-                   "height": h == target, "width": w == target}
-        if already[self.adaptive_side]:
-            return None
-        if ((self.adaptive_side == "short" and w < h) or (self.adaptive_side == "long" and w > h)
-                or self.adaptive_side == "width"):
-            return int(target * h / w), target
-        return target, int(target * w / h)
+        target, side = self.size[0], self.adaptive_side
+        if side == "short":
+            if min(h, w) == target:
+                return None
+            by_width = w < h
+        elif side == "long":
+            if max(h, w) == target:
+                return None
+            by_width = w > h
+        else:
+            if (h if side == "height" else w) == target:
+                return None
+            by_width = side == "width"
+        return (int(target * h / w), target) if by_width else (target, int(target * w / h))
 
     def __call__(self, results: dict) -> dict:
         for key in _image_keys(results):
@@ -206,35 +122,37 @@ class Resize:
             target = self._target(old_height, old_width)
             if target is not None:
                 height, width = target
-                img = imresize(img, (width, height), self.interpolation)
+                img = imresize(img, (width, height), self.interpolation, self.backend)
                 results[key] = img
                 results["img_shape"] = img.shape
             # the keys seed section 7.1 lists for Resize (mmdet's names; nothing in MMCls reads them)
-            w_scale, h_scale = img.shape[1] / old_width, img.shape[0] / old_height
-            results["scale"] = (img.shape[1], img.shape[0])
+            shape = img.shape
+            w_scale, h_scale = shape[1] / old_width, shape[0] / old_height
+            results["scale"] = (shape[1], shape[0])
             results["scale_idx"] = None
-            results["scale_factor"] = np.array([w_scale, h_scale, w_scale, h_scale], dtype=np.float32)
+            results["scale_factor"] = np.array((w_scale, h_scale, w_scale, h_scale), dtype=np.float32)
             results["keep_ratio"] = self.resize_w_short_side
-            results["pad_shape"] = img.shape
+            results["pad_shape"] = shape
         return results
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(size={self.size}, interpolation={self.interpolation})"
+        return (f"{self.__class__.__name__}(size={self.size}, interpolation={self.interpolation}, "
+                f"backend={self.backend})")
 
 
 @TRANSFORMS.register()
 class CenterCrop:
     """Crop the centre ``crop_size`` (int or ``(h, w)``); a smaller image is kept whole.
 
-    With ``efficientnet_style``, crop a centred square of ``crop_size / (crop_size + crop_padding)`` of
-    the short side, then resize it to ``crop_size``.
+    With ``efficientnet_style`` (TensorFlow's EfficientNet evaluation crop), crop a centred square of
+    ``crop_size / (crop_size + crop_padding)`` of the short side, then resize it to ``crop_size``.
 
     Args:
         crop_size: Output size.
         efficientnet_style: EfficientNet's crop.
         crop_padding: Padding of the EfficientNet crop.
         interpolation: Resize interpolation of the EfficientNet crop.
-        backend: 'cv2' or 'pillow'.
+        backend: 'cv2' or 'pillow', for that resize.
     """
 
     def __init__(self, crop_size: int | Sequence[int], efficientnet_style: bool = False, crop_padding: int = 32,
@@ -244,54 +162,61 @@ class CenterCrop:
                 raise ValueError("efficientnet_style needs an int crop_size")
             if crop_padding < 0:
                 raise ValueError("crop_padding must be >= 0")
-        _check_interpolation(interpolation)
-        _check_backend(backend)
+            F.check_interpolation(interpolation, backend)
         self.crop_size = _to_size(crop_size)
+        if min(self.crop_size) <= 0:
+            raise ValueError(f"crop_size must be positive, got {crop_size!r}")
         self.efficientnet_style = efficientnet_style
         self.crop_padding = crop_padding
         self.interpolation = interpolation
         self.backend = backend
 
     def __call__(self, results: dict) -> dict:
-        crop_height, crop_width = self.crop_size
         for key in _image_keys(results):
             img = results[key]
             img_height, img_width = img.shape[:2]
+            crop_height, crop_width = self.crop_size
             if self.efficientnet_style:
-                side = int(round(crop_height / (crop_height + self.crop_padding) * min(img_height, img_width)))
-                ch = cw = side
-            else:
-                ch, cw = crop_height, crop_width
-            y1 = max(0, int(round((img_height - ch) / 2.0)))
-            x1 = max(0, int(round((img_width - cw) / 2.0)))
-            y2 = min(img_height, y1 + ch) - 1
-            x2 = min(img_width, x1 + cw) - 1
+                # fractional sizes, as MMCls: the box's far edge is truncated when cropping
+                short = min(img_height, img_width)
+                crop_height = crop_height / (crop_height + self.crop_padding) * short
+                crop_width = crop_width / (crop_width + self.crop_padding) * short
+            y1 = max(0, int(round((img_height - crop_height) / 2.0)))
+            x1 = max(0, int(round((img_width - crop_width) / 2.0)))
+            y2 = min(img_height, y1 + crop_height) - 1
+            x2 = min(img_width, x1 + crop_width) - 1
             img = imcrop(img, (x1, y1, x2, y2))
             if self.efficientnet_style:
-                img = imresize(img, (crop_width, crop_height), self.interpolation)
+                img = imresize(img, self.crop_size[::-1], self.interpolation, self.backend)
             results[key] = img
             results["img_shape"] = img.shape
         return results
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(crop_size={self.crop_size})"
+        return (f"{self.__class__.__name__}(crop_size={self.crop_size}, efficientnet_style={self.efficientnet_style}, "
+                f"crop_padding={self.crop_padding}, interpolation={self.interpolation}, backend={self.backend})")
 
 
 @TRANSFORMS.register()
 class RandomCrop:
     """Crop a random ``size`` window, after optional padding.
 
+    As MMCls 0.25, ``padding`` pads with the constant ``pad_val`` whatever ``padding_mode`` says;
+    ``padding_mode`` applies to the ``pad_if_needed`` padding. The window's corner is drawn with Python's
+    ``random.randint`` (rows first).
+
     Args:
         size: Output ``(h, w)`` or int.
         padding: Padding added first: int, ``(lr, tb)`` or ``(l, t, r, b)``.
-        pad_if_needed: Pad an image smaller than ``size``.
-        pad_val: Constant padding value (per channel allowed).
+        pad_if_needed: Pad an image smaller than ``size`` (on both sides).
+        pad_val: Constant padding value, one per channel; a single number fills the first channel only
+            and zeros the others, as in MMCls (OpenCV's scalar).
         padding_mode: 'constant', 'edge', 'reflect' or 'symmetric'.
     """
 
     def __init__(self, size: int | Sequence[int], padding: int | Sequence[int] | None = None,
                  pad_if_needed: bool = False, pad_val: float | Sequence[float] = 0, padding_mode: str = "constant"):
-        if padding_mode not in ("constant", "edge", "reflect", "symmetric"):
+        if padding_mode not in _PADDING_MODES:
             raise ValueError(f"padding_mode must be constant, edge, reflect or symmetric, got {padding_mode!r}")
         self.size = _to_size(size)
         self.padding = padding
@@ -306,21 +231,21 @@ class RandomCrop:
         target_height, target_width = output_size
         if width == target_width and height == target_height:
             return 0, 0, height, width
-        ymin = int(np.random.randint(0, height - target_height + 1))
-        xmin = int(np.random.randint(0, width - target_width + 1))
+        ymin = random.randint(0, height - target_height)
+        xmin = random.randint(0, width - target_width)
         return ymin, xmin, target_height, target_width
 
     def __call__(self, results: dict) -> dict:
         for key in _image_keys(results):
             img = results[key]
             if self.padding is not None:
-                img = impad(img, self.padding, self.pad_val, self.padding_mode)
+                img = impad(img, padding=self.padding, pad_val=self.pad_val)
             if self.pad_if_needed and img.shape[0] < self.size[0]:
                 dy = self.size[0] - img.shape[0]
-                img = impad(img, (0, dy, 0, dy), self.pad_val, self.padding_mode)
+                img = impad(img, padding=(0, dy, 0, dy), pad_val=self.pad_val, padding_mode=self.padding_mode)
             if self.pad_if_needed and img.shape[1] < self.size[1]:
                 dx = self.size[1] - img.shape[1]
-                img = impad(img, (dx, 0, dx, 0), self.pad_val, self.padding_mode)
+                img = impad(img, padding=(dx, 0, dx, 0), pad_val=self.pad_val, padding_mode=self.padding_mode)
             if img.shape[0] < self.size[0] or img.shape[1] < self.size[1]:
                 raise ValueError(f"RandomCrop size {self.size} is larger than the image {img.shape[:2]}; "
                                  "set pad_if_needed=True")
@@ -337,19 +262,22 @@ class RandomCrop:
 
 @TRANSFORMS.register()
 class RandomResizedCrop:
-    """Crop a random area and aspect ratio, then resize to ``size`` (Inception-style).
+    """Crop a random area and aspect ratio, then resize to ``size`` (Inception-style, Szegedy et al. 2015).
+
+    The area fraction is ``U(scale)``, the aspect ratio (w/h) log-uniform in ``ratio``, the corner
+    uniform: all from Python's ``random``, in MMCls's order. After ``max_attempts`` misses, a centre crop.
 
     Args:
         size: Output ``(h, w)`` or int.
         scale: Range of the crop's area as a fraction of the image.
-        ratio: Range of the crop's aspect ratio (w/h), sampled log-uniformly.
+        ratio: Range of the crop's aspect ratio (w/h).
         max_attempts: Tries before falling back to a central crop.
         efficientnet_style: TensorFlow EfficientNet's sampling (uniform aspect ratio, then height), whose
             fallback is a centre crop of ``size / (size + crop_padding)`` of the short side.
         min_covered: Smallest crop area fraction accepted in the EfficientNet style.
         crop_padding: Padding of the EfficientNet-style fallback crop.
         interpolation: Resize interpolation.
-        backend: 'cv2' or 'pillow'.
+        backend: 'cv2' or 'pillow', for the resize.
     """
 
     def __init__(self, size: int | Sequence[int], scale: Sequence[float] = (0.08, 1.0),
@@ -359,14 +287,15 @@ class RandomResizedCrop:
         if efficientnet_style:
             if not isinstance(size, int):
                 raise ValueError("efficientnet_style needs an int size")
-            if min_covered < 0 or crop_padding < 0:
-                raise ValueError("min_covered and crop_padding must be >= 0")
+            if crop_padding < 0:
+                raise ValueError("crop_padding must be >= 0")
+        if min_covered < 0:
+            raise ValueError("min_covered should be no less than 0.")
         if scale[0] > scale[1] or ratio[0] > ratio[1]:
             raise ValueError(f"range should be of kind (min, max), got scale {scale} and ratio {ratio}")
-        if max_attempts < 0:
-            raise ValueError("max_attempts must be >= 0")
-        _check_interpolation(interpolation)
-        _check_backend(backend)
+        if not isinstance(max_attempts, int) or max_attempts < 0:
+            raise ValueError("max_attempts must be an int >= 0")
+        F.check_interpolation(interpolation, backend)
         self.size = _to_size(size)
         self.scale = tuple(scale)
         self.ratio = tuple(ratio)
@@ -385,7 +314,7 @@ class RandomResizedCrop:
         area = height * width
         min_target_area, max_target_area = scale[0] * area, scale[1] * area
         for _ in range(max_attempts):
-            aspect_ratio = np.random.uniform(*ratio)
+            aspect_ratio = random.uniform(*ratio)
             min_target_height = int(round(math.sqrt(min_target_area / aspect_ratio)))
             max_target_height = int(round(math.sqrt(max_target_area / aspect_ratio)))
             if max_target_height * aspect_ratio > width:
@@ -394,19 +323,20 @@ class RandomResizedCrop:
                     max_target_height -= 1
             max_target_height = min(max_target_height, height)
             min_target_height = min(max_target_height, min_target_height)
-            target_height = int(round(np.random.uniform(min_target_height, max_target_height)))
+            target_height = int(round(random.uniform(min_target_height, max_target_height)))
             target_width = int(round(target_height * aspect_ratio))
             target_area = target_height * target_width
             if (target_area < min_target_area or target_area > max_target_area or target_width > width
                     or target_height > height or target_area < min_covered * area):
                 continue
-            ymin = int(np.random.randint(0, height - target_height + 1))
-            xmin = int(np.random.randint(0, width - target_width + 1))
+            ymin = random.randint(0, height - target_height)
+            xmin = random.randint(0, width - target_width)
             return ymin, xmin, ymin + target_height - 1, xmin + target_width - 1
         crop = size[0] / (size[0] + crop_padding) * min(height, width)
         ymin = max(0, int(round((height - crop) / 2.0)))
         xmin = max(0, int(round((width - crop) / 2.0)))
-        return ymin, xmin, ymin + int(crop) - 1, xmin + int(crop) - 1
+        # MMCls keeps the far edges fractional and its crop truncates them: the same box
+        return ymin, xmin, int(min(height, ymin + crop) - 1), int(min(width, xmin + crop) - 1)
 
     @staticmethod
     def get_params(img: np.ndarray, scale, ratio, max_attempts: int = 10) -> tuple[int, int, int, int]:
@@ -415,13 +345,13 @@ class RandomResizedCrop:
         area = height * width
         log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
         for _ in range(max_attempts):
-            target_area = np.random.uniform(*scale) * area
-            aspect_ratio = math.exp(np.random.uniform(*log_ratio))
+            target_area = random.uniform(*scale) * area
+            aspect_ratio = math.exp(random.uniform(*log_ratio))
             target_width = int(round(math.sqrt(target_area * aspect_ratio)))
             target_height = int(round(math.sqrt(target_area / aspect_ratio)))
             if 0 < target_width <= width and 0 < target_height <= height:
-                ymin = int(np.random.randint(0, height - target_height + 1))
-                xmin = int(np.random.randint(0, width - target_width + 1))
+                ymin = random.randint(0, height - target_height)
+                xmin = random.randint(0, width - target_width)
                 return ymin, xmin, ymin + target_height - 1, xmin + target_width - 1
         # fall back to a central crop
         in_ratio = width / height
@@ -431,8 +361,8 @@ class RandomResizedCrop:
             target_height, target_width = height, int(round(height * max(ratio)))
         else:
             target_width, target_height = width, height
-        ymin = max(0, int(round((height - target_height) / 2.0)))
-        xmin = max(0, int(round((width - target_width) / 2.0)))
+        ymin = (height - target_height) // 2
+        xmin = (width - target_width) // 2
         return ymin, xmin, ymin + target_height - 1, xmin + target_width - 1
 
     def __call__(self, results: dict) -> dict:
@@ -444,18 +374,20 @@ class RandomResizedCrop:
             else:
                 ymin, xmin, ymax, xmax = self.get_params(img, self.scale, self.ratio, self.max_attempts)
             img = imcrop(img, (xmin, ymin, xmax, ymax))
-            img = imresize(img, (self.size[1], self.size[0]), self.interpolation)
+            img = imresize(img, (self.size[1], self.size[0]), self.interpolation, self.backend)
             results[key] = img
             results["img_shape"] = img.shape
         return results
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(size={self.size}, scale={self.scale}, ratio={self.ratio})"
+        return (f"{self.__class__.__name__}(size={self.size}, scale={self.scale}, ratio={self.ratio}, "
+                f"interpolation={self.interpolation}, backend={self.backend})")
 
 
 @TRANSFORMS.register()
 class RandomFlip:
-    """Flip with probability ``flip_prob``; adds ``flip`` and ``flip_direction``.
+    """Flip with probability ``flip_prob`` (``np.random.rand() < flip_prob``); adds ``flip`` and
+    ``flip_direction``. The flipped image is a view; the formatting step copies it.
 
     Args:
         flip_prob: Probability of flipping.
@@ -480,42 +412,19 @@ class RandomFlip:
         return results
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(flip_prob={self.flip_prob})"
-
-
-@TRANSFORMS.register()
-class Normalize:
-    """``(img - mean) / std`` per channel, after BGR->RGB when ``to_rgb``; adds ``img_norm_cfg``.
-
-    Args:
-        mean: Channel means.
-        std: Channel standard deviations.
-        to_rgb: Reverse the channel order first (images are loaded BGR).
-    """
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float], to_rgb: bool = True):
-        self.mean = np.array(mean, dtype=np.float32)
-        self.std = np.array(std, dtype=np.float32)
-        self.to_rgb = to_rgb
-
-    def __call__(self, results: dict) -> dict:
-        for key in _image_keys(results):
-            results[key] = imnormalize(results[key], self.mean, self.std, self.to_rgb)
-        results["img_norm_cfg"] = {"mean": self.mean, "std": self.std, "to_rgb": self.to_rgb}
-        return results
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(mean={self.mean.tolist()}, std={self.std.tolist()}, to_rgb={self.to_rgb})"
+        return f"{self.__class__.__name__}(flip_prob={self.flip_prob}, direction={self.direction})"
 
 
 @TRANSFORMS.register()
 class Pad:
-    """Pad at the bottom and right to ``size`` ``(h, w)``, or to a square of the long side.
+    """Pad at the bottom and right to ``size`` ``(h, w)``, or to a square of the long side (a side that is
+    already longer stays as it is).
 
     Args:
         size: Target ``(h, w)``; exclusive with ``pad_to_square``.
         pad_to_square: Pad to ``max(h, w)`` on both sides.
-        pad_val: Constant fill value (per channel allowed).
+        pad_val: Constant fill value, one per channel; a single number fills the first channel only and
+            zeros the others, as in MMCls (OpenCV's scalar).
         padding_mode: 'constant', 'edge', 'reflect' or 'symmetric'.
     """
 
@@ -523,7 +432,7 @@ class Pad:
                  pad_val: float | Sequence[float] = 0, padding_mode: str = "constant"):
         if (size is None) == (not pad_to_square):
             raise ValueError("only one of size and pad_to_square should be valid")
-        if padding_mode not in ("constant", "edge", "reflect", "symmetric"):
+        if padding_mode not in _PADDING_MODES:
             raise ValueError(f"padding_mode must be constant, edge, reflect or symmetric, got {padding_mode!r}")
         self.size = None if size is None else _to_size(size)
         self.pad_to_square = pad_to_square
@@ -533,11 +442,8 @@ class Pad:
     def __call__(self, results: dict) -> dict:
         for key in _image_keys(results):
             img = results[key]
-            height, width = img.shape[:2]
-            target = (max(height, width),) * 2 if self.pad_to_square else self.size
-            if target[0] < height or target[1] < width:
-                raise ValueError(f"Pad size {target} is smaller than the image {(height, width)}")
-            img = impad(img, (0, 0, target[1] - width, target[0] - height), self.pad_val, self.padding_mode)
+            target = (max(img.shape[:2]),) * 2 if self.pad_to_square else self.size
+            img = impad(img, shape=target, pad_val=self.pad_val, padding_mode=self.padding_mode)
             results[key] = img
             results["img_shape"] = img.shape
             results["pad_shape"] = img.shape
@@ -550,7 +456,10 @@ class Pad:
 
 @TRANSFORMS.register()
 class RandomGrayscale:
-    """With probability ``gray_prob``, replace every channel by the luma (the channel count stays).
+    """With probability ``gray_prob`` (Python's ``random.random()``), replace every channel by the luma,
+    weighing the first channel as red (``mmcv.rgb2gray``, whatever the order); the channel count stays.
+
+    As MMCls 0.25, the first image field turned grey ends the step (later fields draw nothing).
 
     Args:
         gray_prob: Probability of converting.
@@ -564,10 +473,10 @@ class RandomGrayscale:
     def __call__(self, results: dict) -> dict:
         for key in _image_keys(results):
             img = results[key]
-            if img.ndim == 3 and img.shape[2] > 1 and np.random.rand() < self.gray_prob:
-                # mmcv.rgb2gray weighs the first channel as red (cv2.COLOR_RGB2GRAY), whatever the order
-                gray = F.bgr2gray(img[..., 2::-1])
-                results[key] = np.repeat(gray[..., None], img.shape[2], axis=2)
+            channels = 1 if img.ndim == 2 else img.shape[2]
+            if random.random() < self.gray_prob and channels > 1:
+                results[key] = F.gray2bgr(F.rgb2gray(img), channels)
+                return results
         return results
 
     def __repr__(self) -> str:
@@ -579,7 +488,8 @@ class RandomErasing:
     """Random Erasing (Zhong et al., arXiv 1708.04896): fill a random box with a colour or noise.
 
     The box's area is ``U(min_area_ratio, max_area_ratio)`` of the image and its aspect ratio (h/w)
-    log-uniform in ``aspect_range``.
+    log-uniform in ``aspect_range``; all draws from ``numpy.random`` in MMCls's order. The fill is uint8
+    (noise truncated), as MMCls's.
 
     Args:
         erase_prob: Probability of erasing.
@@ -594,13 +504,14 @@ class RandomErasing:
 
     def __init__(self, erase_prob: float = 0.5, min_area_ratio: float = 0.02, max_area_ratio: float = 0.4,
                  aspect_range: float | Sequence[float] = (3 / 10, 10 / 3), mode: str = "const",
-                 fill_color: Sequence[float] = (128, 128, 128), fill_std: Sequence[float] | float | None = None):
+                 fill_color: Sequence[float] | float = (128, 128, 128),
+                 fill_std: Sequence[float] | float | None = None):
         if not 0 <= erase_prob <= 1:
             raise ValueError(f"erase_prob must be in [0, 1], got {erase_prob}")
         if not 0 <= min_area_ratio <= max_area_ratio <= 1:
             raise ValueError("need 0 <= min_area_ratio <= max_area_ratio <= 1, got "
                              f"{min_area_ratio} and {max_area_ratio}")
-        if isinstance(aspect_range, (int, float)):
+        if isinstance(aspect_range, Number):
             if aspect_range <= 0:
                 raise ValueError("aspect_range must be positive")
             aspect_range = (min(aspect_range, 1 / aspect_range), max(aspect_range, 1 / aspect_range))
@@ -614,18 +525,19 @@ class RandomErasing:
         self.aspect_range = tuple(aspect_range)
         self.mode = mode
         self.fill_color = tuple(fill_color) if isinstance(fill_color, Sequence) else (fill_color,) * 3
-        self.fill_std = fill_std
+        self.fill_std = [fill_std] * 3 if isinstance(fill_std, Number) else fill_std
 
-    def _patch(self, shape: tuple, dtype) -> np.ndarray:
+    def _patch(self, h: int, w: int, channels: int) -> np.ndarray:
+        shape = (h, w, 3 if channels in (1, 3) else channels)
         if self.mode == "const":
-            patch = np.broadcast_to(np.asarray(self.fill_color[:shape[-1]], dtype=np.float32), shape)
+            patch = np.empty(shape, dtype=np.uint8)
+            patch[:] = np.asarray(self.fill_color[:shape[2]]).astype(np.uint8)
         elif self.fill_std is None:
-            patch = np.random.uniform(0, 256, shape)
+            patch = np.random.uniform(0, 256, shape).astype(np.uint8)
         else:
-            patch = np.random.normal(self.fill_color[:shape[-1]], self.fill_std, shape)
-        if np.issubdtype(dtype, np.integer):
-            patch = np.clip(patch.astype(np.int32), 0, 255)
-        return patch.astype(dtype)
+            patch = np.random.normal(self.fill_color[:shape[2]], self.fill_std[:shape[2]], shape)
+            patch = np.clip(patch.astype(np.int32), 0, 255).astype(np.uint8)
+        return patch[..., :1] if channels == 1 else patch
 
     def __call__(self, results: dict) -> dict:
         for key in _image_keys(results):
@@ -639,10 +551,10 @@ class RandomErasing:
             w = min(int(round(np.sqrt(area / aspect))), img_w)
             top = np.random.randint(0, img_h - h) if img_h > h else 0
             left = np.random.randint(0, img_w - w) if img_w > w else 0
-            img = img.copy()
-            channels = (1,) if img.ndim == 2 else (img.shape[2],)
-            patch = self._patch((h, w) + channels, img.dtype)
-            img[top:top + h, left:left + w] = patch[..., 0] if img.ndim == 2 else patch
+            channels = 1 if img.ndim == 2 else img.shape[2]
+            patch = self._patch(h, w, channels)
+            img = img.copy()  # MMCls writes into the image it was given; a copy keeps the input as it was
+            img[top:top + h, left:left + w] = patch.reshape(patch.shape[:2]) if img.ndim == 2 else patch
             results[key] = img
         return results
 
@@ -654,10 +566,12 @@ class RandomErasing:
 
 @TRANSFORMS.register()
 class ColorJitter:
-    """Change brightness, contrast and saturation by random factors, in random order.
+    """Change brightness, contrast and saturation by random factors, in random order (MMCls 0.25's).
 
-    As MMCls 0.25: each factor is ``1 +/- U(0, value)`` (sign drawn with probability 0.5), applied by
-    the Brightness, Contrast and ColorTransform operations; hue is not jittered.
+    Each factor is ``1 +/- U(0, value)``: the three magnitudes from Python's ``random.uniform``, the
+    order from ``random.shuffle``, then the ``Brightness``, ``Contrast`` and ``ColorTransform``
+    operations (probability 1, sign negated with probability 0.5 by ``numpy.random``). Hue is not
+    jittered.
 
     Args:
         brightness: Largest brightness change.
@@ -674,16 +588,12 @@ class ColorJitter:
         self.saturation = saturation
 
     def __call__(self, results: dict) -> dict:
-        ops = [
-            (F.adjust_brightness, np.random.uniform(0, self.brightness)),
-            (F.adjust_contrast, np.random.uniform(0, self.contrast)),
-            (F.adjust_color, np.random.uniform(0, self.saturation)),
-        ]
-        ops = [(fn, -m if np.random.rand() < 0.5 else m) for fn, m in ops]
-        for i in np.random.permutation(len(ops)):
-            fn, magnitude = ops[i]
-            for key in _image_keys(results):
-                results[key] = fn(results[key], 1 + magnitude)
+        ops = [Brightness(random.uniform(0, self.brightness), prob=1.0, random_negative_prob=0.5),
+               Contrast(random.uniform(0, self.contrast), prob=1.0, random_negative_prob=0.5),
+               ColorTransform(random.uniform(0, self.saturation), prob=1.0, random_negative_prob=0.5)]
+        random.shuffle(ops)
+        for op in ops:
+            results = op(results)
         return results
 
     def __repr__(self) -> str:
@@ -704,8 +614,8 @@ class Lighting:
 
     def __init__(self, eigval: Sequence[float], eigvec: Sequence[Sequence[float]], alphastd: float = 0.1,
                  to_rgb: bool = True):
-        self.eigval = np.array(eigval, dtype=np.float32)
-        self.eigvec = np.array(eigvec, dtype=np.float32)
+        self.eigval = np.array(eigval, dtype=np.float64)  # three numbers, combined as MMCls does
+        self.eigvec = np.array(eigvec, dtype=np.float64)
         if self.eigvec.shape != (3, self.eigval.size):
             raise ValueError(f"eigvec must be 3x{self.eigval.size}, got {self.eigvec.shape}")
         self.alphastd = alphastd
