@@ -33,6 +33,21 @@ alternating repeats. Columns: Trainyard, MMCls, Trainyard/MMCls.
     build_dataloader, 0 workers     464   1025   0.45               687    644   1.07
     build_dataloader, 2 workers     262    748   0.35               541    473   1.15
 
+On a quiet machine (20:43 UTC, commit c14aef1, nothing else running): Trainyard, MMCls, Trainyard/MMCls
+
+    decode                         2264   2547   0.89     (the same cv2.imdecode call on both sides)
+    RandomResizedCrop             10632   9520   1.12
+    RandomFlip                   154424 103362   1.49
+    Normalize                      3392   3685   0.92     (per image; the loaders defer it to the batch)
+    ImageToTensor                 57085  74947   0.76
+    ToTensor+Collect             185409 187053   0.99
+    dataset[i], 1 process          1164   1212   0.96
+    build_dataloader, 0 workers    1361    909   1.50
+    build_dataloader, 2 workers    1695   1276   1.33
+
+So the loader with 0 workers reaches the issue's 1.5x, with 2 workers 1.33x; per step, decode, Normalize and
+ImageToTensor are still slower than MMCls's.
+
 A later run (19:18 UTC, working tree, load average ~40 from other jobs) gave end to end 333 / 635 (0.52)
 for dataset[i], 396 / 353 (1.12) with 0 and 209 / 163 (1.29) with 2 loader workers: too loaded to rank
 steps. With 2 workers on 2 busy cores both sides are slower than with 0 (2 workers / 0 workers: 0.5-0.8).
