@@ -27,6 +27,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
 
 
+@pytest.fixture(scope="session")
+def digits_root(tmp_path_factory) -> Path:
+    """A data root holding ``data/digits/{train,val}`` (the demo's layout: scikit-learn's digits as PNGs)."""
+    from workers.data.demo import write_digits_dataset
+
+    root = tmp_path_factory.mktemp("digits-root")
+    write_digits_dataset(root / "data" / "digits")
+    return root
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") == "loadgroup":

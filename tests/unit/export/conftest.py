@@ -10,17 +10,8 @@ import torch
 
 import jobspecs
 from tests.support.specs import demo_spec
-from workers.data.demo import write_digits_dataset
 
 torch.set_num_threads(1)  # as the engine's tests: OpenMP's spinning threads are slower on a busy 2-core machine
-
-
-@pytest.fixture(scope="session")
-def digits_root(tmp_path_factory) -> Path:
-    """A data root holding ``data/digits/{train,val}`` (the demo's layout)."""
-    root = tmp_path_factory.mktemp("export-digits")
-    write_digits_dataset(root / "data" / "digits")
-    return root
 
 
 @pytest.fixture(scope="session")

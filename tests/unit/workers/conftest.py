@@ -9,19 +9,10 @@ import pytest
 import torch
 
 from tests.support.datasets import write_images
-from workers.data.demo import write_digits_dataset
 
 # One intra-op thread: on a busy 2-core machine OpenMP's spinning threads make two-thread runs several
 # times slower (measured: 4 s vs 40 s an epoch of the demo), and the DDP test runs two processes.
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="session")
-def digits_root(tmp_path_factory) -> Path:
-    """A data root holding ``data/digits/{train,val}`` (the demo's layout)."""
-    root = tmp_path_factory.mktemp("digits-root")
-    write_digits_dataset(root / "data" / "digits")
-    return root
 
 
 @pytest.fixture(scope="session")
