@@ -56,12 +56,37 @@ def drop_database(url: str) -> None:
     conn.close()
 
 
+# The columns the seed's INSERT gives values of; every other NOT NULL column gets its model default
+# (``_defaulted_columns``), so that a field added later does not break the bench.
+GIVEN_RUN_COLUMNS = [
+    "id", "team_id", "created_by_id", "name", "dataset_id", "spec_name", "spec_text", "cfg_options",
+    "resolved_spec", "spec_hash", "resources", "status", "status_reason", "ray_submission_id", "attempt",
+    "created_at", "dispatched_at", "started_at", "finished_at", "best_metrics", "environment", "trial_id",
+    "trial_params", "early_stopped"]
+
+
+def _defaulted_columns(model, given: list[str]) -> tuple[list[str], list]:
+    """The NOT NULL columns of ``model`` outside ``given``, and their model defaults as SQL parameters."""
+    import json
+
+    from django.db.models import JSONField
+
+    columns, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.column in given or field.null or not field.has_default():
+            continue
+        value = field.get_default()
+        columns.append(field.column)
+        values.append(json.dumps(value) if isinstance(field, JSONField) else value)
+    return columns, values
+
+
 def seed(n_runs: int, n_points: int) -> dict:
     """Teams, users, a token, two datasets, ``n_runs`` finished runs with best metrics, and points."""
     from django.db import connection
 
     from backend.accounts.models import ApiToken, Membership, Role, Team
-    from backend.experiments.models import Dataset
+    from backend.experiments.models import Dataset, Run
 
     team = Team.objects.create(name="Bench", slug="bench")
     from django.contrib.auth import get_user_model
@@ -73,12 +98,10 @@ def seed(n_runs: int, n_points: int) -> dict:
     t0 = time.perf_counter()
     with connection.cursor() as cur:
         # Runs: 5% still running, best top-1 spread per spec, 40 specs on 2 datasets.
-        cur.execute("""
-            INSERT INTO experiments_run (id, team_id, created_by_id, name, dataset_id, spec_name, spec_text,
-                cfg_options, resolved_spec, spec_hash, resources, status, status_reason, ray_submission_id,
-                attempt, created_at, dispatched_at, started_at, finished_at, best_metrics, environment,
-                trial_id, trial_params, early_stopped)
-            SELECT md5(i::text || 'run')::uuid, %s, %s, 'run ' || i, CASE WHEN i %% 3 = 0 THEN %s ELSE %s END,
+        rest, rest_values = _defaulted_columns(Run, GIVEN_RUN_COLUMNS)
+        head = (f"INSERT INTO experiments_run ({', '.join(rest + GIVEN_RUN_COLUMNS)}) "
+                f"SELECT {''.join('%s, ' for _ in rest)}")
+        cur.execute(head + """md5(i::text || 'run')::uuid, %s, %s, 'run ' || i, CASE WHEN i %% 3 = 0 THEN %s ELSE %s END,
                 (%s::text[])[1 + i %% %s], 'x = 1', '{}', '{"runner": {"max_epochs": 100}}',
                 md5(i::text), '{"num_workers": 2}', CASE WHEN i %% 20 = 0 THEN 'running' ELSE 'succeeded' END,
                 '', '', 0, now() - (i || ' minutes')::interval, now() - (i || ' minutes')::interval,
@@ -87,7 +110,7 @@ def seed(n_runs: int, n_points: int) -> dict:
                                    'accuracy_top-5', 80 + (i * 104729 %% 2000) / 100.0, 'epoch', 1 + i %% 100),
                 '{}', '', '{}', false
             FROM generate_series(1, %s) AS i
-        """, [team.pk, user.pk, ds[1].pk, ds[0].pk, SPECS, len(SPECS), n_runs])
+        """, [*rest_values, team.pk, user.pk, ds[1].pk, ds[0].pk, SPECS, len(SPECS), n_runs])
         runs_s = time.perf_counter() - t0
         cur.execute("SELECT id FROM experiments_run ORDER BY created_at DESC LIMIT 1")
         big_run = cur.fetchone()[0]

@@ -7,13 +7,16 @@ Collect`` (seed section 7.1); one process, one thread (``cv2.setNumThreads(1)``,
 on both sides). Each side runs in a subprocess of its own venv (bench/pipeline_side.py): Trainyard with
 this repository's ``.venv``, MMCls 0.25.0 / mmcv 1.7.2 / OpenCV 4.10 with ``.mmcls-venv`` (``make
 mmcls-venv``); the two alternate, ``--repeats`` times each, and each figure is the best repeat (the range
-follows it). It prints, per side, images/s of each step (decode = LoadImageFromFile), of ``dataset[i]``
-end to end, and of an epoch through each side's ``build_dataloader`` (batch 32, collated; Trainyard's with
-``fuse_normalize``, its batch normalised by ``prepare_images``) with 0 and with 2 loader workers, and
-Trainyard / MMCls. Without the side venv it prints Trainyard alone.
+follows it); inside a repeat each figure is the best of ``--passes`` passes (epochs). It prints, per side,
+images/s of each step (decode = LoadImageFromFile), of ``dataset[i]`` end to end, and of an epoch through
+each side's ``build_dataloader`` (batch 32, collated; Trainyard's with ``fuse_normalize``, its batch
+normalised by ``prepare_images``) with 0 and with 2 loader workers, and Trainyard / MMCls. The "per CPU
+second" rows divide by the CPU time of the process and its loader workers instead of the wall clock: on the
+shared 2-core machine they swing far less with the other engineers' load. Without the side venv it prints
+Trainyard alone.
 
     make mmcls-venv    # once: MMCls 0.25 in .mmcls-venv, outside the project's dependencies
-    .venv/bin/python bench/data_pipeline.py [--images 400] [--repeats 3] [--workers 2] [--batch 32]
+    .venv/bin/python bench/data_pipeline.py [--images 400] [--repeats 3] [--passes 3] [--workers 2] [--batch 32]
 
 ``--trainyard-code DIR`` measures another tree's ``workers`` (e.g. ``git archive HEAD workers jobspecs | tar
 -x -C DIR`` for a before/after), whose loader may lack ``fuse_normalize`` (then it normalises per image).
@@ -51,6 +54,30 @@ ImageToTensor are still slower than MMCls's.
 A later run (19:18 UTC, working tree, load average ~40 from other jobs) gave end to end 333 / 635 (0.52)
 for dataset[i], 396 / 353 (1.12) with 0 and 209 / 163 (1.29) with 2 loader workers: too loaded to rank
 steps. With 2 workers on 2 busy cores both sides are slower than with 0 (2 workers / 0 workers: 0.5-0.8).
+
+Issue 15's speed work (22:00 UTC, load average 2-7 falling; before = HEAD 63724d7 via ``--trainyard-code``,
+after = working tree; each against MMCls in its own run, 3 repeats x 3 passes; Trainyard/MMCls):
+
+    step / end to end                          before   after     after: Trainyard, MMCls images/s
+    decode                                     0.98     0.97      2294   2374   (the same cv2.imdecode call)
+    RandomResizedCrop                          1.21     1.10      8654   7841
+    RandomFlip                                 1.66     1.56    173175 110756
+    Normalize                                  0.93     2.38      6926   2910
+    ImageToTensor                              0.97     1.66    155710  93872
+    ToTensor+Collect                           1.06     0.99    159210 160030
+    dataset[i], 1 process                      0.95     1.26      1394   1105
+    build_dataloader, 0 workers                1.49     1.50      1345    894
+    build_dataloader, 2 workers                1.10     1.37      1747   1279
+    build_dataloader, 0 workers, per CPU s     1.49     1.50      1346    896
+    build_dataloader, 2 workers, per CPU s     1.24     1.45       973    673
+
+What changed: ``Normalize`` of a uint8 image swaps (and un-flips) the bytes, then casts, subtracts and
+divides in one vectorised float32 pass each (mmcv copies a flipped view element by element, then works on
+float32 in five passes); the fused batch is normalised on the CPU by ``cv2.LUT`` tables made with the same
+float32 operations; ``ImageToTensor`` of a fused uint8 image splits it into a contiguous CxHxW array, so
+that collating is a memcpy; the deferred normalisation is one shared object per pipeline; ``dataset[i]``
+copies its annotation without ``copy.deepcopy``. Decode and ToTensor+Collect are the same library calls
+on both sides (their ratios are 1.0 within the run-to-run spread of a few per cent).
 """
 
 import argparse
@@ -89,7 +116,7 @@ def write_jpegs(root: Path, count: int, width: int = 320, height: int = 240, num
 
 def run_side(side: str, root: Path, args) -> dict:
     command = [str(PYTHONS[side]), str(SIDE), "--side", side, "--root", str(root), "--batch", str(args.batch),
-               "--workers", str(args.workers)] + (["--code", args.trainyard_code] if side == "trainyard" else [])
+               "--workers", str(args.workers), "--passes", str(args.passes)] + (["--code", args.trainyard_code] if side == "trainyard" else [])
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     if done.returncode != 0:
@@ -102,9 +129,14 @@ def rates(result: dict) -> dict[str, float]:
     n = result["images"]
     out = {step: n / result["steps"][step] for step in STEPS if result["steps"].get(step)}
     out["dataset[i], 1 process"] = n / result["dataset"]
-    for key in sorted(k for k in result if k.startswith("loader") and not k.endswith("_images")):
+    if "dataset_cpu" in result:
+        out["dataset[i], per CPU second"] = n / result["dataset_cpu"]
+    for key in sorted(k for k in result if k.startswith("loader") and not k.endswith(("_images", "_cpu"))):
         workers = key.removeprefix("loader")
         out[f"build_dataloader, {workers} workers"] = result[f"{key}_images"] / result[key]
+    for key in sorted(k for k in result if k.startswith("loader") and k.endswith("_cpu")):
+        workers = key.removeprefix("loader").removesuffix("_cpu")
+        out[f"build_dataloader, {workers} workers, per CPU second"] = result[f"loader{workers}_images"] / result[key]
     return out
 
 
@@ -125,7 +157,7 @@ def table(runs: dict[str, list[dict]]) -> list[str]:
             line += f"{best['trainyard'] / best['mmcls']:>17.2f}"
         lines.append(line)
     for side in sides:
-        loaders = [k for k in rows if k.startswith("build_dataloader")]
+        loaders = [k for k in rows if k.startswith("build_dataloader") and not k.endswith("CPU second")]
         if len(loaders) == 2:
             best = {k: max(r[k] for r in per_side[side]) for k in loaders}
             lines.append(f"{side}: {loaders[1]} / {loaders[0]}: {best[loaders[1]] / best[loaders[0]]:.2f}")
@@ -138,6 +170,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--passes", type=int, default=3,
+                        help="passes (epochs) of each figure inside a repeat; the best counts")
     parser.add_argument("--trainyard-code", default=str(ROOT),
                         help="the Trainyard tree to measure (e.g. an exported older commit, for before/after)")
     args = parser.parse_args()

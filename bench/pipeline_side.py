@@ -14,6 +14,7 @@ loader runs use ``build_dataloader`` with 0 and with ``--workers`` worker proces
 import argparse
 import copy
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,35 +35,65 @@ def pipeline(size: int) -> list[dict]:
     ]
 
 
-def step_seconds(dataset) -> dict[str, float]:
-    """Seconds each step of the dataset's pipeline takes over every image (one pass, step by step)."""
-    totals: dict[str, float] = {}
-    for info in dataset.data_infos:
-        results = copy.deepcopy(info)
-        for transform in dataset.pipeline.transforms:
-            start = time.perf_counter()
-            results = transform(results)
-            name = STEP_NAMES.get(type(transform).__name__, type(transform).__name__)
-            totals[name] = totals.get(name, 0.0) + time.perf_counter() - start
-    return totals
+def step_seconds(dataset, passes: int) -> dict[str, float]:
+    """Seconds each step of the dataset's pipeline takes over every image (step by step), the best of
+    ``passes`` passes for each step (the steps of a few microseconds swing most with other processes)."""
+    best: dict[str, float] = {}
+    for _ in range(passes):
+        totals: dict[str, float] = {}
+        for info in dataset.data_infos:
+            results = copy.deepcopy(info)
+            for transform in dataset.pipeline.transforms:
+                start = time.perf_counter()
+                results = transform(results)
+                name = STEP_NAMES.get(type(transform).__name__, type(transform).__name__)
+                totals[name] = totals.get(name, 0.0) + time.perf_counter() - start
+        best = {name: min(seconds, best.get(name, seconds)) for name, seconds in totals.items()}
+    return best
 
 
-def dataset_seconds(dataset) -> float:
-    """Seconds of one pass of ``dataset[i]`` over every image."""
-    start = time.perf_counter()
-    for i in range(len(dataset)):
-        dataset[i]
-    return time.perf_counter() - start
+def dataset_seconds(dataset, passes: int) -> tuple[float, float]:
+    """Seconds (wall clock, and CPU time of this process) of a pass of ``dataset[i]`` over every image, the
+    best of ``passes``."""
+    wall, cpu = [], []
+    for _ in range(passes):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for i in range(len(dataset)):
+            dataset[i]
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return min(wall), min(cpu)
 
 
-def loader_seconds(loader, prepare) -> tuple[float, int]:
-    """Seconds and images of one epoch of ``loader``, each batch's images made ready by ``prepare``."""
-    start = time.perf_counter()
+def workers_cpu_seconds(loader) -> float:
+    """CPU seconds used so far by the loader's (persistent) worker processes, from ``/proc`` (0 without
+    workers, or where ``/proc`` is missing)."""
+    iterator = getattr(loader, "_iterator", None)
+    total = 0.0
+    for worker in getattr(iterator, "_workers", None) or ():
+        try:
+            fields = Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return total
+
+
+def loader_seconds(loader, prepare, passes: int) -> tuple[float, float, int]:
+    """Seconds (wall clock, and CPU time of this process plus its persistent loader workers) and images of an
+    epoch of ``loader``, each batch's images made ready by ``prepare``; the best of ``passes`` epochs. The CPU
+    time of all the processes changes little with other processes' load; the wall clock does."""
+    wall, cpu = [], []
     count = 0
-    for batch in loader:
-        images = prepare(batch)
-        count += int(images.shape[0])
-    return time.perf_counter() - start, count
+    for _ in range(passes):
+        start, start_cpu = time.perf_counter(), time.process_time() + workers_cpu_seconds(loader)
+        count = 0
+        for batch in loader:
+            images = prepare(batch)
+            count += int(images.shape[0])
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() + workers_cpu_seconds(loader) - start_cpu)
+    return min(wall), min(cpu), count
 
 
 def main() -> None:
@@ -72,6 +103,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--passes", type=int, default=3, help="passes (epochs) of each figure; the best counts")
     parser.add_argument("--no-loader", action="store_true", help="time the steps and dataset[i] only")
     parser.add_argument("--code", default=str(Path(__file__).resolve().parent.parent),
                         help="the Trainyard tree to import workers from (another checkout, for before/after)")
@@ -117,15 +149,17 @@ def main() -> None:
 
     for i in range(min(16, len(dataset))):  # warm-up: caches, lazy imports
         dataset[i]
-    out = {"side": args.side, "images": len(dataset), "steps": step_seconds(dataset),
-           "dataset": dataset_seconds(dataset)}
+    wall, cpu = dataset_seconds(dataset, args.passes)
+    out = {"side": args.side, "images": len(dataset), "steps": step_seconds(dataset, args.passes),
+           "dataset": wall, "dataset_cpu": cpu}
     if not args.no_loader:
         for workers in (0, args.workers):
             loader = make_loader(workers)
-            loader_seconds(loader, prepare)  # the first epoch starts the worker processes
-            seconds, count = loader_seconds(loader, prepare)
+            loader_seconds(loader, prepare, 1)  # the first epoch starts the worker processes
+            seconds, cpu, count = loader_seconds(loader, prepare, args.passes)
             out[f"loader{workers}"] = seconds
             out[f"loader{workers}_images"] = count
+            out[f"loader{workers}_cpu"] = cpu
             del loader
     print(json.dumps(out))
 

@@ -3,6 +3,7 @@
 The scatter (top-1 against FLOPs, log scale) is inline SVG drawn here, with the Pareto front of the
 team's runs as a line and the zoo's published rows as hollow points.
 """
+import json
 import math
 from urllib.parse import urlencode
 
@@ -19,6 +20,11 @@ WIDTH, HEIGHT, PAD = 640, 300, 44
 COLUMNS = [("model", "Model"), ("family", "Family"), ("params_m", "Params (M)"), ("flops_g", "FLOPs (G)"),
            ("top1", "Top-1"), ("top5", "Top-5"), ("epochs", "Epochs"), ("train_seconds", "Train time"),
            ("finished_at", "When")]
+
+
+def params_text(params: dict | None) -> str:
+    """A trial's parameters as its row shows them: ``optimizer.lr=0.01, model.head.dropout=0.1``."""
+    return ", ".join(f"{key}={json.dumps(value)}" for key, value in sorted((params or {}).items()))
 
 
 def scatter(results: list, references: list, pareto: list[str]) -> dict | None:
@@ -54,7 +60,8 @@ def leaderboard(request):
         data = services.board(request.user, request.GET)
     except ValueError as err:
         return HttpResponseBadRequest(str(err))
-    results = LeaderboardEntrySerializer([e.as_dict() for e in data["results"]], many=True).data
+    results = [{**row, "params_text": params_text(row["params"])}
+               for row in LeaderboardEntrySerializer([e.as_dict() for e in data["results"]], many=True).data]
     references = LeaderboardEntrySerializer([e.as_dict() for e in data["references"]], many=True).data
     ordering = request.GET.get("ordering") or "-top1"
     teams = [m.team for m in access.memberships(request.user)]

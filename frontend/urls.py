@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import leaderboard, live, sweeps, teams, views
+from . import deployments, evaluations, leaderboard, live, sweeps, teams, views
 
 urlpatterns = [
     path("", views.run_list, name="runs"),
@@ -24,6 +24,17 @@ urlpatterns = [
     path("sweeps/<str:pk>", sweeps.sweep_detail, name="sweep-detail"),
     path("sweeps/<str:pk>/trials", sweeps.sweep_trials, name="sweep-trials"),
     path("sweeps/<str:pk>/cancel", sweeps.sweep_cancel, name="sweep-cancel"),
+    path("deployments", deployments.deployment_list, name="deployments"),
+    path("deployments/new", deployments.deployment_new, name="deployment-new"),
+    path("deployments/<str:pk>", deployments.deployment_detail, name="deployment-detail"),
+    path("deployments/<str:pk>/status", deployments.deployment_status, name="deployment-status"),
+    path("deployments/<str:pk>/undeploy", deployments.deployment_undeploy, name="deployment-undeploy"),
+    path("deployments/<str:pk>/try", deployments.deployment_try, name="deployment-try"),
+    path("evaluations", evaluations.evaluation_list, name="evaluations"),
+    path("evaluations/new", evaluations.evaluation_new, name="evaluation-new"),
+    path("evaluations/<str:pk>", evaluations.evaluation_detail, name="evaluation-detail"),
+    path("evaluations/<str:pk>/cancel", evaluations.evaluation_cancel, name="evaluation-cancel"),
+    path("evaluations/<str:pk>/samples/<int:index>", evaluations.evaluation_sample, name="evaluation-sample"),
     path("datasets", views.dataset_list, name="datasets"),
     path("datasets/<int:pk>", views.dataset_detail, name="dataset-detail"),
     path("datasets/<int:pk>/verify", views.dataset_verify, name="dataset-verify"),

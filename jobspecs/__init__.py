@@ -10,6 +10,7 @@ Entry points:
     load(path, cfg_options=None, *, positions=False, root=None)
     load_text(text, filename='<spec>', cfg_options=None, *, positions=False, root=None)
     load_library(name, cfg_options=None, *, positions=False)
+    load_user_config(path, cfg_options=None, *, positions=False, allow_imports=())  (the CLI's: _base_ free)
     load_with_positions(path, cfg_options=None, *, root=None)
     parse_cfg_options(options), validate(spec, positions=None, *, for_training=True)
     spec_hash(spec), dumps(spec, format='py'), diff(a, b, a_name='a', b_name='b')
@@ -19,7 +20,15 @@ Entry points:
 from .canonical import diff, dumps, spec_hash
 from .errors import SpecError
 from .library import library_dir, list_library
-from .loader import Positions, clear_cache, load, load_library, load_text, load_with_positions
+from .loader import (
+    Positions,
+    clear_cache,
+    load,
+    load_library,
+    load_text,
+    load_user_config,
+    load_with_positions,
+)
 from .naming import parse_name
 from .options import parse_cfg_options
 from .schema import validate
@@ -35,6 +44,7 @@ __all__ = [
     'load',
     'load_library',
     'load_text',
+    'load_user_config',
     'load_with_positions',
     'parse_cfg_options',
     'parse_name',

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -545,6 +545,9 @@ class SpecFacts:
             and ``'max'`` or ``'min'`` (``evaluation.rule``, else min for a loss).
         batch: The batch arithmetic (``jobspecs.batch``), on the spec's ``resources.num_workers``.
         sweep: The sweep section's facts; None without one.
+        family: The model family of ``backbone`` as the workers name it (``workers.models.families``: the zoo's
+            family of the backbone's file, else the type name); None where not computed (facts stored before
+            it, or computed without the workers' registries).
     """
 
     model: str | None
@@ -558,6 +561,7 @@ class SpecFacts:
     primary_mode: str | None
     batch: BatchFacts
     sweep: SweepFacts | None = None
+    family: str | None = None
     version: int = SPEC_FACTS_VERSION
 
     def to_json(self) -> dict:
@@ -575,7 +579,7 @@ class SpecFacts:
         names = tuple(f.name for f in fields(cls))
         data = _object(data, (), doc, names)
         version = _version(data, SPEC_FACTS_VERSION, doc)
-        missing = [n for n in names if n not in data and n not in ("sweep", "version")]
+        missing = [n for n in names if n not in data and n not in ("sweep", "family", "version")]
         if missing:
             raise ContractError((missing[0],), "required", document=doc)
         batch_keys = tuple(f.name for f in fields(BatchFacts))
@@ -611,6 +615,7 @@ class SpecFacts:
             primary_mode=(None if data["primary_mode"] is None
                           else _one_of(data["primary_mode"], ("max", "min"), ("primary_mode",), doc)),
             batch=BatchFacts(**batch), sweep=sweep, version=version,
+            family=_str(data.get("family"), ("family",), doc, optional=True),
         )
 
 
@@ -619,8 +624,11 @@ def _kind(option) -> str:
     return str(option.get("type") if isinstance(option, dict) else option).lower()
 
 
-def spec_facts(spec: dict) -> SpecFacts:
+def spec_facts(spec: dict, *, family_of: Callable[[str | None], str | None] | None = None) -> SpecFacts:
     """The facts of a resolved spec (with the run's ``resources`` merged in, for the effective batch).
+
+    ``family_of`` names the family of ``model.backbone.type`` (the workers' ``workers.models.families.model_family``:
+    this module imports nothing of the workers); without it ``family`` is None.
 
     Raises:
         ContractError: a spec the engine could not train (no runner length, an ``evaluation`` that is not a
@@ -649,6 +657,7 @@ def spec_facts(spec: dict) -> SpecFacts:
         evaluation_interval=int(interval), evaluations=max(1, length // int(interval)) if names else 0,
         metric_names=tuple(names), primary_metric=primary, primary_mode=mode, batch=batch_facts(spec),
         sweep=_sweep_facts(spec, evaluation, names),
+        family=family_of(backbone.get("type")) if family_of is not None else None,
     )
 
 

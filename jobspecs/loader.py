@@ -11,6 +11,9 @@ every value's source position is kept.
 Base paths are relative to the including file and must stay inside the library
 root. Submitted text lives virtually at ``<library>/_user_/spec.py``, so it reaches
 library files exactly as a library spec does (``'../_base_/models/resnet50.py'``).
+A config on the user's own machine (`load_user_config`, what the ``trainyard`` CLI
+uses) is not confined: its ``_base_`` paths reach anywhere, as in MMCls's own
+``configs/_base_/...`` beside ``configs/<family>/x.py`` layout.
 """
 
 from __future__ import annotations
@@ -96,14 +99,15 @@ def _sha(data: bytes) -> str:
 class _Loader:
     """Loads one spec: a top-level file or text and everything it inherits from."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, display_root: Path | None = None) -> None:
         self.root = root
+        self.display_root = display_root or root
         self.budget = Budget()
         self.files = 0
 
     def display(self, path: Path) -> str:
         try:
-            return path.relative_to(self.root).as_posix()
+            return path.relative_to(self.display_root).as_posix()
         except ValueError:
             return str(path)
 
@@ -275,6 +279,18 @@ def _allowlist() -> list[str]:
     return [item.strip() for item in raw.split(',') if item.strip()]
 
 
+def allowlist(extra: Iterable[str] = ()) -> list[str]:
+    """The modules ``custom_imports`` may name: the operator's ``TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST``
+    (comma-separated; ``pkg.*`` allows ``pkg`` and its submodules) plus ``extra`` (what a CLI user allows
+    explicitly with ``--allow-import``; the service never passes any)."""
+    return _allowlist() + [str(item).strip() for item in extra if str(item).strip()]
+
+
+def is_allowed_import(module: str, allowed: Iterable[str]) -> bool:
+    """Whether ``module`` is a module name that ``allowed`` (entries ``pkg.mod`` or ``pkg.*``) lets in."""
+    return bool(isinstance(module, str) and _MODULE_NAME.match(module) and _allowed(module, list(allowed)))
+
+
 def _allowed(module: str, allowlist: list[str]) -> bool:
     for entry in allowlist:
         if entry.endswith('.*'):
@@ -285,12 +301,14 @@ def _allowed(module: str, allowlist: list[str]) -> bool:
     return False
 
 
-def check_custom_imports(spec: dict, positions: Positions) -> None:
+def check_custom_imports(spec: dict, positions: Positions, extra_allowed: Iterable[str] = (),
+                         allowed_imports: Iterable[str] | None = None) -> None:
     """Refuse ``custom_imports`` naming a module outside the server allowlist.
 
     The allowlist is the comma-separated env var ``TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST``
-    (empty by default; ``pkg.*`` allows ``pkg`` and its submodules). The loader never
-    imports anything; the workers import the listed modules.
+    (empty by default; ``pkg.*`` allows ``pkg`` and its submodules), or ``allowed_imports``
+    where given (the service's setting), plus ``extra_allowed`` on a user's own machine. The loader never imports anything; the engine imports the
+    listed modules (``workers.custom_imports``), checking them against the list again.
     """
     if 'custom_imports' not in spec:
         return
@@ -317,13 +335,14 @@ def check_custom_imports(spec: dict, positions: Positions) -> None:
         items = [(m, top + ('imports', i)) for i, m in enumerate(imports)]
     else:
         fail(top + ('imports',), 'custom_imports.imports must be a list of module names', shape)
-    allowlist = _allowlist()
+    allowed = (allowlist(extra_allowed) if allowed_imports is None
+               else [*allowed_imports, *extra_allowed])
     for module, path in items:
         if not isinstance(module, str) or not _MODULE_NAME.match(module):
             fail(path, f'{module!r} is not a module name', "e.g. 'mypackage.datasets'")
-        if not _allowed(module, allowlist):
-            if allowlist:
-                hint = 'allowed here: ' + ', '.join(allowlist)
+        if not _allowed(module, allowed):
+            if allowed:
+                hint = 'allowed here: ' + ', '.join(allowed)
             else:
                 hint = f'this server allows no custom imports (an admin can list modules in {ALLOWLIST_ENV})'
             fail(path, f"custom import {module!r} is not on this server's allowlist", hint)
@@ -333,14 +352,15 @@ def check_custom_imports(spec: dict, positions: Positions) -> None:
 # Public entry points
 # ---------------------------------------------------------------------------------------
 
-def _finish(node: Node, cfg_options: CfgOptions, budget: Budget, want_positions: bool, filename: str):
+def _finish(node: Node, cfg_options: CfgOptions, budget: Budget, want_positions: bool, filename: str,
+            allow_imports: Iterable[str] = (), allowed_imports: Iterable[str] | None = None):
     node = apply_cfg_options(node, cfg_options, budget)
     if node.size > MAX_NODES * 2:
         raise SpecError(f'the resolved spec has more than {MAX_NODES * 2} values',
                         *node.pos, hint='a spec should describe one job')
     positions = Positions(filename=filename)
     spec = to_plain(node, (), positions)
-    check_custom_imports(spec, positions)
+    check_custom_imports(spec, positions, allow_imports, allowed_imports)
     return (spec, positions) if want_positions else spec
 
 
@@ -368,13 +388,15 @@ def _root_for(path: Path, root: str | os.PathLike | None) -> Path:
 
 @overload
 def load(path: str | os.PathLike, cfg_options: CfgOptions = None, *,
-         positions: Literal[False] = False, root: str | os.PathLike | None = None) -> dict: ...
+         positions: Literal[False] = False, root: str | os.PathLike | None = None,
+         allowed_imports: Iterable[str] | None = None) -> dict: ...
 @overload
 def load(path: str | os.PathLike, cfg_options: CfgOptions = None, *,
-         positions: Literal[True], root: str | os.PathLike | None = None) -> tuple[dict, Positions]: ...
+         positions: Literal[True], root: str | os.PathLike | None = None,
+         allowed_imports: Iterable[str] | None = None) -> tuple[dict, Positions]: ...
 
 
-def load(path, cfg_options=None, *, positions=False, root=None):
+def load(path, cfg_options=None, *, positions=False, root=None, allowed_imports=None):
     """Load a spec file from disk and resolve it to plain data.
 
     Args:
@@ -384,6 +406,8 @@ def load(path, cfg_options=None, *, positions=False, root=None):
         positions: Also return a `Positions` map of every key path to its source.
         root: The folder ``_base_`` paths may not leave. Defaults to the library for
             library files, else the spec's own folder.
+        allowed_imports: The modules ``custom_imports`` may name (the service's setting);
+            ``None``: the ``TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST`` environment variable.
 
     Returns:
         The spec dict, or ``(spec, positions)`` when ``positions`` is true.
@@ -391,36 +415,77 @@ def load(path, cfg_options=None, *, positions=False, root=None):
     Raises:
         SpecError: for every problem, and nothing else.
     """
+    return _load_file(path, cfg_options, positions=positions, root=root, allowed_imports=allowed_imports)
+
+
+def _load_file(path, cfg_options, *, positions: bool, root=None, free: bool = False,
+               allow_imports: Iterable[str] = (), allowed_imports: Iterable[str] | None = None):
+    """`load` (confined to ``root``) or, with ``free``, `load_user_config` (``_base_`` anywhere)."""
     name = str(path) if isinstance(path, (str, os.PathLike)) else '<spec>'
 
     def run():
         if not isinstance(path, (str, os.PathLike)):
             raise SpecError(f'a spec path must be a string, not {type(path).__name__}', name)
-        given = Path(path)
-        resolved = given.resolve()
-        base_root = _root_for(resolved, root)
-        loader = _Loader(base_root)
-        if not resolved.is_relative_to(base_root):
-            raise SpecError(f'{name} is outside the spec root {base_root}', name)
+        resolved = Path(path).resolve()
+        if free:
+            loader = _Loader(Path(resolved.anchor), display_root=config_tree(resolved))
+        else:
+            base_root = _root_for(resolved, root)
+            loader = _Loader(base_root)
+            if not resolved.is_relative_to(base_root):
+                raise SpecError(f'{name} is outside the spec root {base_root}', name)
         display = loader.display(resolved)
         data = loader.read(resolved, display, None)
         text = loader.decode(data, display)
         node, _, _ = loader.evaluate(text, display, resolved, (resolved,))
-        return _finish(node, cfg_options, loader.budget, positions, display)
+        return _finish(node, cfg_options, loader.budget, positions, display, allow_imports, allowed_imports)
 
     return _guard(name, run)
 
 
-@overload
-def load_text(text: str, filename: str = '<spec>', cfg_options: CfgOptions = None, *,
-              positions: Literal[False] = False, root: str | os.PathLike | None = None) -> dict: ...
-@overload
-def load_text(text: str, filename: str = '<spec>', cfg_options: CfgOptions = None, *,
-              positions: Literal[True], root: str | os.PathLike | None = None
-              ) -> tuple[dict, Positions]: ...
+def config_tree(path: str | os.PathLike) -> Path:
+    """The folder of a user's config tree that holds ``path``: the nearest folder above it with a ``_base_``
+    folder (MMCls's ``configs/``), else the file's own folder. Names in messages are relative to it."""
+    folder = Path(path).resolve().parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / BASE_DIR).is_dir():
+            return candidate
+    return folder
 
 
-def load_text(text, filename='<spec>', cfg_options=None, *, positions=False, root=None):
+def load_user_config(path: str | os.PathLike, cfg_options: CfgOptions = None, *, positions: bool = False,
+                     allow_imports: Iterable[str] = ()):
+    """Load a config file of the user's own machine, as the ``trainyard`` CLI does.
+
+    Unlike `load`, nothing confines ``_base_``: as MMCls's ``Config.fromfile``, a relative base path
+    may reach anywhere on this machine, so a tree in MMCls's layout works as it is
+    (``configs/resnet/x.py`` inheriting ``'../_base_/models/resnet50.py'``). Still never executed.
+    The service never calls this: submitted text goes through `load_text`, confined to the library.
+
+    Args:
+        path: The config file.
+        cfg_options: Overrides applied after inheritance (see `load`).
+        positions: Also return a `Positions` map.
+        allow_imports: Modules (``pkg.mod`` or ``pkg.*``) ``custom_imports`` may name besides the
+            ``TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST`` ones: what the user allowed explicitly.
+
+    Raises:
+        SpecError: for every problem, and nothing else.
+    """
+    return _load_file(path, cfg_options, positions=positions, free=True, allow_imports=tuple(allow_imports))
+
+
+@overload
+def load_text(text: str, filename: str = '<spec>', cfg_options: CfgOptions = None, *,
+              positions: Literal[False] = False, root: str | os.PathLike | None = None,
+              allowed_imports: Iterable[str] | None = None) -> dict: ...
+@overload
+def load_text(text: str, filename: str = '<spec>', cfg_options: CfgOptions = None, *,
+              positions: Literal[True], root: str | os.PathLike | None = None,
+              allowed_imports: Iterable[str] | None = None) -> tuple[dict, Positions]: ...
+
+
+def load_text(text, filename='<spec>', cfg_options=None, *, positions=False, root=None, allowed_imports=None):
     """Load spec text submitted by a user and resolve it to plain data.
 
     The text lives virtually at ``<root>/_user_/spec.py``, so ``_base_`` entries
@@ -433,6 +498,8 @@ def load_text(text, filename='<spec>', cfg_options=None, *, positions=False, roo
         cfg_options: Overrides applied after inheritance (see `load`).
         positions: Also return a `Positions` map.
         root: The library root; defaults to `library_dir()`.
+        allowed_imports: The modules ``custom_imports`` may name (the service passes its
+            setting); ``None``: the ``TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST`` environment variable.
 
     Returns:
         The spec dict, or ``(spec, positions)`` when ``positions`` is true.
@@ -459,7 +526,7 @@ def load_text(text, filename='<spec>', cfg_options=None, *, positions=False, roo
         loader = _Loader(base_root)
         virtual = base_root / USER_DIR / USER_SPEC_NAME
         node, _, _ = loader.evaluate(source, name, virtual, (virtual,))
-        return _finish(node, cfg_options, loader.budget, positions, name)
+        return _finish(node, cfg_options, loader.budget, positions, name, allowed_imports=allowed_imports)
 
     return _guard(name, run)
 
@@ -499,5 +566,5 @@ def load_with_positions(path: str | os.PathLike, cfg_options: CfgOptions = None,
     return load(path, cfg_options, positions=True, root=root)
 
 
-__all__ = ['BASE_KEY', 'Positions', 'clear_cache', 'load', 'load_library', 'load_text',
-           'load_with_positions']
+__all__ = ['BASE_KEY', 'Positions', 'allowlist', 'clear_cache', 'config_tree', 'is_allowed_import', 'load',
+           'load_library', 'load_text', 'load_user_config', 'load_with_positions']

@@ -215,7 +215,33 @@ def check(spec: Any, positions: Any = None, *, allowed_url_hosts: Sequence[str] 
         if isinstance(node, dict) and node.get('enabled'):
             errors.append(_error(positions, section, f"{'.'.join(section)} sends the run's metrics over the "
                                  "network; a spec may not", 'use the TensorBoard monitor or the dashboard instead'))
+    errors.extend(_online_logger_hooks(spec, positions))
     return errors, refs
+
+
+# W&B modes that send nothing (workers.engine.logger_hooks.WandbLoggerHook defaults to 'offline')
+_OFFLINE_WANDB_MODES = (None, 'offline', 'disabled', 'dryrun')
+
+
+def _online_logger_hooks(spec: Any, positions: Any) -> list[SpecError]:
+    """A ``WandbLoggerHook`` of ``log_config.hooks`` or ``custom_hooks`` that would go online, or write its files
+    outside the run's folder (``init_kwargs.dir``)."""
+    errors = []
+    log_hooks = (spec.get('log_config') or {}).get('hooks') if isinstance(spec.get('log_config'), dict) else None
+    for section, hooks in ((('log_config', 'hooks'), log_hooks), (('custom_hooks',), spec.get('custom_hooks'))):
+        for i, hook in enumerate(hooks if isinstance(hooks, (list, tuple)) else ()):
+            if not isinstance(hook, dict) or hook.get('type') != 'WandbLoggerHook':
+                continue
+            kwargs = hook.get('init_kwargs') if isinstance(hook.get('init_kwargs'), dict) else {}
+            at = section + (i, 'init_kwargs')
+            if kwargs.get('mode') not in _OFFLINE_WANDB_MODES:
+                errors.append(_error(positions, at + ('mode',), f"WandbLoggerHook mode {kwargs.get('mode')!r} sends "
+                                     "the run's metrics over the network; a spec may not",
+                                     "leave mode='offline': the run is kept in its folder for `wandb sync`"))
+            if 'dir' in kwargs:
+                errors.append(_error(positions, at + ('dir',), "WandbLoggerHook writes in the run's own folder; "
+                                     'init_kwargs.dir may not move it', 'remove init_kwargs.dir'))
+    return errors
 
 
 def check_sweep_space(space: Any, positions: Any = None, *, allowed_url_hosts: Sequence[str] = (),

@@ -703,6 +703,7 @@ _TOP_LEVEL = {
     'workflow': _Checker.workflow,
     'load_from': _Checker.path_or_none,
     'resume_from': _Checker.path_or_none,
+    'load_from_partial': _Checker.boolean,  # load_from may leave weights unloaded (workers.models.init)
     'dist_params': _Checker.dist_params,
     'log_level': _Checker.log_level,
     'work_dir': _Checker.work_dir,

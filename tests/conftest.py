@@ -5,11 +5,18 @@ fixture (a Ray head or a whole stack: ``stack_fixtures.LIVE_FIXTURES``); ``e2e``
 ``tests/e2e``. ``make test-fast`` runs the rest.
 
 Distribution (``pytest -n N --dist loadgroup``): the live tests run in lanes, one worker and one Ray head each,
-beside the unit tests (``tests/support/lanes.py``).
+beside the unit tests, which yield the cores to them (``tests/support/lanes.py``).
 """
+import os
 from pathlib import Path
 
 import pytest
+
+from tests.support.lanes import RAY_WORKER_NICENESS
+
+# every Ray a test starts (its head, a simulated cluster's nodes) runs its workers at normal priority, as the lanes
+# need (tests/support/lanes.py); a production Ray keeps its own default
+os.environ.update(RAY_WORKER_NICENESS)
 
 pytest_plugins = ["tests.support.s3", "tests.support.stack_fixtures"]  # s3_server; ray_head, pg_stack, ...
 
@@ -35,6 +42,12 @@ def digits_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("digits-root")
     write_digits_dataset(root / "data" / "digits")
     return root
+
+
+def pytest_runtest_setup(item):
+    from tests.support.lanes import yield_to_lanes
+
+    yield_to_lanes(item.nodeid)  # a unit test on an xdist worker runs at a lower priority than the lanes
 
 
 @pytest.hookimpl(optionalhook=True)

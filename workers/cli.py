@@ -1,5 +1,7 @@
 """The ``trainyard`` command: ``train``, ``test``, ``infer``, ``vis-lr``, ``print-config``, ``demo-data``,
-``list``, ``flops``, ``reparam`` and ``export``.
+``list``, ``flops``, ``reparam`` and ``export``; ``vis-cam``, the seed's analysis tools (``analyze-logs``,
+``eval-metric``, ``analyze-results``, ``confusion-matrix``, ``vis-pipeline``, ``verify-dataset``,
+``publish-model``: one module each under ``workers/tools``) and ``remote`` add their own parsers.
 
 Specs are loaded with ``jobspecs.load`` (never executed). Problems in a spec print one clear message
 per problem and exit with status 2; other failures print ``error: ...`` and exit with 1
@@ -28,12 +30,23 @@ class _SpecProblem(Exception):
 
 
 def _load_spec(path: str, cfg_options: list[str] | None) -> dict:
+    """A config of this machine, as MMCls's ``Config.fromfile`` reads it: ``_base_`` anywhere in the user's
+    tree (``jobspecs.load_user_config``), then its ``custom_imports`` imported (those on the allowlist:
+    ``TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST`` and ``--allow-import``)."""
     import jobspecs
+    from workers.custom_imports import CustomImportError, import_custom_modules
 
     try:
-        return jobspecs.load(path, cfg_options=cfg_options or None)
+        spec = jobspecs.load_user_config(path, cfg_options=cfg_options or None)
+        import_custom_modules(spec)
     except jobspecs.SpecError as error:
+        messages = [str(error)]
+        if error.message.startswith("custom import "):
+            messages.append("on your own machine, allow a module with --allow-import MODULE (or pkg.* for a package)")
+        raise _SpecProblem(messages) from None
+    except CustomImportError as error:
         raise _SpecProblem([str(error)]) from None
+    return spec
 
 
 def _check_spec(spec: dict) -> None:
@@ -415,6 +428,9 @@ def _add_export_parser(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trainyard", description="Train MMClassification-style jobspecs.")
+    allow_help = ("allow a spec's custom_imports to import MODULE (pkg.mod, or pkg.* for a package and its "
+                  "submodules), besides TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST; repeatable")
+    parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE", help=allow_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a spec on this machine")
@@ -502,15 +518,36 @@ def build_parser() -> argparse.ArgumentParser:
     from workers.tools import vis_cam  # `trainyard vis-cam`: class activation maps
 
     vis_cam.add_parser(sub)
+    # the seed's analysis tools (MMCls tools/analysis_tools, visualizations, misc, convert_models)
+    from workers.tools import (
+        analyze_logs,
+        analyze_results,
+        confusion_matrix,
+        eval_metric,
+        publish_model,
+        verify_dataset,
+        vis_pipeline,
+    )
+
+    for tool in (analyze_logs, eval_metric, analyze_results, confusion_matrix, vis_pipeline, verify_dataset,
+                 publish_model):
+        tool.add_parser(sub)
     from workers import remote  # `trainyard remote ...`: a client of a Trainyard server (HTTP only)
 
     remote.add_parser(sub)
+    for command in sub.choices.values():  # also after the command: `trainyard train x.py --allow-import pkg`
+        command.add_argument("--allow-import", action="append", default=argparse.SUPPRESS, metavar="MODULE",
+                             help=allow_help)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trainyard`` console script."""
     args = build_parser().parse_args(argv)
+    if args.allow_import:
+        from workers.custom_imports import allow_imports
+
+        allow_imports(args.allow_import)
     try:
         return args.func(args)
     except _SpecProblem as problem:

@@ -30,6 +30,7 @@ __all__ = [
     "MOMENTUM_SCHEDULES",
     "NORM_LAYERS",
     "OPTIMIZERS",
+    "OPTIMIZER_BUILDERS",
     "RUNNERS",
     "TRANSFORMS",
     "Registry",
@@ -152,6 +153,8 @@ DATASETS = Registry("dataset")
 TRANSFORMS = Registry("transform")
 HOOKS = Registry("hook")
 OPTIMIZERS = Registry("optimizer")
+# mmcv 1.x's OPTIMIZER_BUILDERS: ``optimizer.constructor`` names one (seed 9.6.2, "Customize optimizer constructor")
+OPTIMIZER_BUILDERS = Registry("optimizer constructor")
 LR_SCHEDULES = Registry("lr schedule")
 MOMENTUM_SCHEDULES = Registry("momentum schedule")
 NORM_LAYERS = Registry("norm layer")
@@ -287,6 +290,8 @@ def check_spec_types(spec: dict) -> list[TypeIssue]:
     optimizer = spec.get("optimizer")
     if isinstance(optimizer, dict) and "type" in optimizer:
         _check(OPTIMIZERS, optimizer["type"], ("optimizer", "type"), issues)
+    if isinstance(optimizer, dict) and optimizer.get("constructor") is not None:
+        _check(OPTIMIZER_BUILDERS, optimizer["constructor"], ("optimizer", "constructor"), issues)
     optimizer_config = spec.get("optimizer_config")
     if isinstance(optimizer_config, dict) and "type" in optimizer_config:
         _check(HOOKS, optimizer_config["type"], ("optimizer_config", "type"), issues)

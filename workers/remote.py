@@ -253,6 +253,40 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``trainyard remote evaluate CHECKPOINT``: an evaluation job (``POST /api/evaluations``); prints its id,
+    and with ``--wait`` its metrics once it has succeeded."""
+    body: dict = {"checkpoint": args.checkpoint, "split": args.split, "num_workers": args.workers}
+    if args.dataset:
+        body["dataset"] = args.dataset
+    if args.metrics:
+        body["metrics"] = args.metrics
+    if args.metric_options:
+        import jobspecs
+
+        bad = [pair for pair in args.metric_options if "=" not in pair]
+        if bad:
+            raise RemoteError(f"--metric-options takes KEY=VALUE pairs, got {bad[0]!r}")
+        body["metric_options"] = jobspecs.parse_cfg_options(args.metric_options)  # topk=1,5 -> [1, 5]
+    client = _client()
+    evaluation = client.post("/api/evaluations", body)
+    print(evaluation["id"], flush=True)
+    if not args.wait:
+        return 0
+    start = time.monotonic()
+    while evaluation["status"] not in TERMINAL:
+        if args.timeout is not None and time.monotonic() - start > args.timeout:
+            raise RemoteError(f"evaluation {evaluation['id']} is still {evaluation['status']} after {args.timeout:g} s")
+        time.sleep(args.interval)
+        evaluation = client.get(f"/api/evaluations/{evaluation['id']}")
+    reason = f" ({evaluation['status_reason']})" if evaluation.get("status_reason") else ""
+    print(f"{evaluation['id']}: {evaluation['status']}{reason}")
+    for name, value in (evaluation.get("results") or {}).items():
+        shown = [round(v, 2) for v in value] if isinstance(value, list) else round(float(value), 2)
+        print(f"{name} : {shown}")
+    return 0 if evaluation["status"] == "succeeded" else EXIT_FAILED
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     try:
         return args.remote_func(args)
@@ -314,3 +348,16 @@ def add_parser(sub) -> None:
     cancel = cmds.add_parser("cancel", help="cancel a run")
     cancel.add_argument("run", help="run id")
     cancel.set_defaults(remote_func=cmd_cancel)
+
+    evaluate = cmds.add_parser("evaluate", help="score a checkpoint on a dataset split with several Ray workers")
+    evaluate.add_argument("checkpoint", type=int, help="checkpoint id (a run's checkpoints list)")
+    evaluate.add_argument("--dataset", help="a dataset of the run's team (default: the run's)")
+    evaluate.add_argument("--split", choices=("test", "val"), default="test", help="the spec's data.test or data.val")
+    evaluate.add_argument("--metrics", nargs="+", help="e.g. accuracy precision recall f1_score support")
+    evaluate.add_argument("--metric-options", nargs="+", metavar="KEY=VALUE", help="e.g. topk=1,5 thrs=0.5")
+    evaluate.add_argument("--workers", type=int, default=2, help="Ray workers, one shard each (default: 2)")
+    evaluate.add_argument("--wait", action="store_true", help="wait for the end, print the metrics; exit 1 unless "
+                                                               "it succeeded")
+    evaluate.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
+    evaluate.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default: 2)")
+    evaluate.set_defaults(remote_func=cmd_evaluate)

@@ -212,26 +212,23 @@ def _read_classes(root: Path) -> list[str] | None:
 def _check_images(paths: list[Path]) -> tuple[list[str], list[str]]:
     """Decode an evenly spread sample of the images: ``(unreadable, too_large)`` names.
 
-    ``Image.verify()`` alone decodes nothing; ``load()`` does, so an image's size is checked against
-    ``TRAINYARD_MAX_IMAGE_PIXELS`` first (``Image.open`` reads only the header): a decompression bomb is named,
-    never decoded. Pillow's own bomb check (over twice ``Image.MAX_IMAGE_PIXELS``) fires in ``open``.
+    Each image is checked by ``workers.tools.verify_dataset.check_image``, the code of ``trainyard
+    verify-dataset``: ``Image.verify()`` alone decodes nothing; ``load()`` does, so an image's size is checked
+    against ``TRAINYARD_MAX_IMAGE_PIXELS`` first (``Image.open`` reads only the header): a decompression bomb is
+    named, never decoded. Pillow's own bomb check (over twice ``Image.MAX_IMAGE_PIXELS``) fires in ``open``.
     """
-    from PIL import Image
+    from workers.tools.verify_dataset import check_image  # torch-free: the web process stays small
 
     limit = max_image_pixels()
     step = max(1, len(paths) // READ_CHECK_PER_SPLIT)
     bad, large = [], []
     for p in paths[::step][:READ_CHECK_PER_SPLIT]:
-        try:
-            with Image.open(p) as im:
-                width, height = im.size
-                if width * height > limit:
-                    large.append(f"{p.name} ({width}x{height})")
-                    continue
-                im.load()
-        except Image.DecompressionBombError:
-            large.append(p.name)
-        except Exception:
+        problem = check_image(p, limit)
+        if problem is None:
+            continue
+        if problem.kind == "too_large":
+            large.append(f"{p.name} ({problem.size[0]}x{problem.size[1]})" if problem.size else p.name)
+        else:
             bad.append(p.name)
     return bad, large
 

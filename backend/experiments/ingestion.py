@@ -76,6 +76,7 @@ def record_batch(run: Run, batch: dict) -> IngestResult:
                           "size": int(c.get("size", 0)), "metrics": c.get("metrics") or {}},
             )
         _update_best(run, points)
+        _note_trained(run, metrics, [c for _, c in checkpoints])
         if run.sweep_id:
             note_trial_points(run, points)
         for event in batch.get("events", []):
@@ -134,6 +135,19 @@ def _update_best(run: Run, points: list[MetricPoint]) -> None:
                 best[p.name] = p.value
         run.best_metrics = best
         run.save(update_fields=["best_metrics"])
+
+
+def _note_trained(run: Run, metrics: list[dict], checkpoints: list[dict]) -> None:
+    """Keep ``trained``: the furthest epoch (iteration, for a run whose facts count iterations) the batch's points
+    and checkpoints reached. What the leaderboard shows as trained: an early-stopped trial's 1 epoch of 6."""
+    if run.spec_facts().unit == "iter":
+        reached = [m["step"] for m in metrics] + [c["iteration"] for c in checkpoints]
+    else:
+        reached = [m["epoch"] for m in metrics if m.get("epoch") is not None] + [c["epoch"] for c in checkpoints]
+    furthest = max((int(v) for v in reached), default=None)
+    if furthest is not None and (run.trained is None or furthest > run.trained):
+        run.trained = furthest
+        run.save(update_fields=["trained"])
 
 
 def _apply_event(run: Run, event: dict) -> None:

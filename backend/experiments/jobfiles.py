@@ -74,6 +74,8 @@ def _common_environment() -> dict[str, str]:
     return {
         "TRAINYARD_STORAGE": job_storage_location(),
         "TRAINYARD_MAX_IMAGE_PIXELS": str(settings.TRAINYARD_MAX_IMAGE_PIXELS),  # the workers' image loader
+        # the engine imports a spec's custom_imports only from this list (workers.custom_imports)
+        "TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST": ",".join(settings.TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST),
     }
 
 

@@ -94,11 +94,15 @@ def _trained(spec, resources: dict | None) -> dict:
 def facts_of(spec, resources: dict | None = None) -> dict:
     """``SpecFacts.to_json()`` of a stored spec trained with ``resources`` (the run's, merged over the spec's:
     the effective batch counts the real workers); ``{}`` when the spec cannot be read (it reads as
-    ``default_facts``). What submit stores on a job, and what a migration filled in for the rows before it."""
+    ``default_facts``). What submit stores on a job, and what a migration filled in for the rows before it.
+    The model's family is the workers' name for it (``workers.models.families``; their registries import torch,
+    as submit's type check does already)."""
     if not isinstance(spec, dict):
         return {}
+    from workers.models.families import model_family
+
     try:
-        return spec_facts(_trained(spec, resources)).to_json()
+        return spec_facts(_trained(spec, resources), family_of=model_family).to_json()
     except (ContractError, TypeError, ValueError, AttributeError, KeyError):
         return {}
 
@@ -237,6 +241,9 @@ class Run(Job):
     trial_id = models.CharField(max_length=64, blank=True, help_text="Ray Tune's id of this trial.")
     trial_params = models.JSONField(default=dict, blank=True, help_text="The sampled values, by dotted key.")
     early_stopped = models.BooleanField(default=False, help_text="The sweep's scheduler stopped it early.")
+    trained = models.BigIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="How far the run trained, in its facts' unit: the last epoch (or iteration) its reports reached.")
 
     class Meta:
         ordering = ["-created_at"]

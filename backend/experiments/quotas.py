@@ -62,10 +62,14 @@ RUNS = Kind("runs", "run", Run)
 SWEEPS = Kind("sweeps", "sweep", Sweep)
 
 
+# Model -> kind; another app adds its own kind of job here (``backend.evaluations.lifecycle``).
+KINDS: dict[type, Kind] = {Run: RUNS, Sweep: SWEEPS}
+
+
 def kind_of(model) -> Kind:
-    """The kind of a model class or object (``Run`` or ``Sweep``)."""
+    """The kind of a model class or object (``Run``, ``Sweep`` or a kind registered in ``KINDS``)."""
     model = model if isinstance(model, type) else type(model)
-    return RUNS if model is Run else SWEEPS
+    return KINDS[model]
 
 
 @dataclass(frozen=True)
@@ -96,13 +100,15 @@ class Limit:
         if self.own:
             return (f"the team's own limit, set by an operator in /admin; "
                     f"the default is {self.setting}={self.default}")
+        if not hasattr(Team, self.field):  # a kind another app registered has only the setting
+            return f"{self.setting}={self.value}"
         return f"{self.setting}={self.value}, {WHERE_TO_RAISE}"
 
 
 def limit(team: Team, kind: Kind, state: str, used: int = 0) -> Limit:
     """The team's ``state`` ("queued" or "running") limit of ``kind``."""
     default = int(getattr(settings, f"TRAINYARD_TEAM_MAX_{state.upper()}_{kind.name.upper()}"))
-    own = getattr(team, f"max_{state}_{kind.name}")
+    own = getattr(team, f"max_{state}_{kind.name}", None)  # a kind without a Team field has only the setting
     return Limit(kind, state, default if own is None else int(own), own is not None, default, used)
 
 

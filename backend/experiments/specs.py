@@ -58,16 +58,20 @@ def resolve_spec(*, spec_text: str | None, spec_name: str | None, cfg_options, u
     if bool(spec_text) == bool(spec_name):
         raise ServiceError("Give either spec_text (a spec to paste) or spec_name (a library spec), not both.")
     opts = normalise_cfg_options(cfg_options)
+    allowed_imports = list(settings.TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST)  # the operator's, never the request's
     try:
         if spec_name:
             text = library_spec_text(spec_name)
-            spec, positions = jobspecs.load(jobspecs.library_dir() / spec_name, cfg_options=opts, positions=True)
+            spec, positions = jobspecs.load(jobspecs.library_dir() / spec_name, cfg_options=opts, positions=True,
+                                            allowed_imports=allowed_imports)
         else:
             text = spec_text
-            spec, positions = jobspecs.load_text(spec_text, filename="<spec>", cfg_options=opts, positions=True)
+            spec, positions = jobspecs.load_text(spec_text, filename="<spec>", cfg_options=opts, positions=True,
+                                                 allowed_imports=allowed_imports)
     except jobspecs.SpecError as err:
         problem = _problem_from_spec_error(err)
         raise ServiceError(f"The spec is not valid: {problem.as_dict()['text']}", errors=[problem.as_dict()]) from None
+    _import_custom_modules(spec, positions, allowed_imports)
 
     problems = [_problem_from_spec_error(e) for e in jobspecs.validate(spec, positions)]
     problems += [SpecProblem(p.message, p.filename, p.line, p.column, p.hint)
@@ -83,6 +87,20 @@ def resolve_spec(*, spec_text: str | None, spec_name: str | None, cfg_options, u
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ServiceError(f"The spec is not valid: {first}{more}", errors=[p.as_dict() for p in problems])
     return spec, text
+
+
+def _import_custom_modules(spec: dict, positions, allowed_imports: list[str]) -> None:
+    """Import the spec's ``custom_imports`` (the loader let only the operator's allowlisted modules through; they
+    are checked again here), so that the registry check knows the types they register."""
+    from workers.custom_imports import CustomImportError, import_custom_modules
+
+    try:
+        import_custom_modules(spec, allowed_imports)
+    except CustomImportError as err:
+        fname, line, col = positions.nearest(("custom_imports", "imports")) or (None, None, None)
+        problem = SpecProblem(str(err), fname, line, col, "an operator installs and allowlists the module "
+                              "(TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST)")
+        raise ServiceError(f"The spec is not valid: {problem.as_dict()['text']}", errors=[problem.as_dict()]) from None
 
 
 def normalise_cfg_options(cfg_options) -> dict:

@@ -1,6 +1,7 @@
 """``GET /api/leaderboard`` (JSON) and ``GET /api/leaderboard/csv``: the board of your teams."""
 import csv
 import io
+import json
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -28,10 +29,12 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value):
-    """A value as a CSV cell: blank for None, numbers as numbers, and text a spreadsheet would take for a
-    formula led by ``'`` (shown as text, not run)."""
+    """A value as a CSV cell: blank for None, numbers as numbers, a mapping as JSON, and text a spreadsheet would
+    take for a formula led by ``'`` (shown as text, not run)."""
     if value is None:
         return ""
+    if isinstance(value, (dict, list)):  # a trial's parameters: JSON, as the API gives them
+        value = json.dumps(value, sort_keys=True)
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value

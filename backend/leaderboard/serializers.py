@@ -3,7 +3,8 @@ from rest_framework import serializers
 
 
 class LeaderboardEntrySerializer(serializers.Serializer):
-    spec = serializers.CharField(help_text="Library spec name, or 'pasted:<hash>' for a pasted spec.")
+    spec = serializers.CharField(help_text="Library spec name, or 'pasted:<hash>' for a pasted spec; a sweep's "
+                                 "trial names its sweep's spec (its parameters are in params).")
     model = serializers.CharField()
     family = serializers.CharField(allow_blank=True)
     params_m = serializers.FloatField(allow_null=True, help_text="Params (M), from the model zoo entry.")
@@ -12,7 +13,8 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     top5 = serializers.FloatField(allow_null=True)
     ref_top1 = serializers.FloatField(allow_null=True, help_text="The zoo's published top-1 of this spec.")
     ref_top5 = serializers.FloatField(allow_null=True)
-    epochs = serializers.IntegerField(allow_null=True)
+    epochs = serializers.IntegerField(allow_null=True, help_text="Epochs the run trained (an early-stopped trial's "
+                                      "1 of 6 is 1); null for an iteration-based run (see length).")
     train_seconds = serializers.FloatField(allow_null=True)
     created_by = serializers.CharField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -24,8 +26,14 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     metric = serializers.CharField(allow_null=True, help_text="The metric the run is ranked by (its spec's "
                                    "primary metric: accuracy_top-1, mAP...).")
     best = serializers.FloatField(allow_null=True, help_text="The run's best value of that metric.")
-    length = serializers.IntegerField(allow_null=True, help_text="The run's length in its unit.")
+    length = serializers.IntegerField(allow_null=True, help_text="How far the run trained, in its unit.")
     unit = serializers.CharField(allow_null=True, help_text="'epoch' or 'iter' (epochs are also in epochs).")
+    planned_length = serializers.IntegerField(allow_null=True, help_text="The spec's length in that unit "
+                                              "(max_epochs or max_iters).")
+    early_stopped = serializers.BooleanField(help_text="A sweep's scheduler stopped this trial early.")
+    params = serializers.JSONField(allow_null=True, help_text="A sweep trial's parameters by dotted key (null for "
+                                   "a run of its own): trials of other parameters are other rows.")
+    sweep_id = serializers.CharField(allow_null=True, help_text="A trial's sweep (null for a run of its own).")
 
 
 class LeaderboardSerializer(serializers.Serializer):

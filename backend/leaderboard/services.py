@@ -4,8 +4,13 @@ One window query ranks a dataset's runs by the best value of their primary metri
 classification spec, mAP for a multi-label one; higher or lower is better as the spec's facts say) inside
 each (dataset, spec) partition and keeps the first of each (issue #6). Nothing is denormalised:
 ``Run.best_metrics`` is kept current by ingestion, a run's spec facts (``Run.facts``) name its primary
-metric and its length, and ranking the runs of a few teams (10k rows) in one sort is cheap.
+metric, its length and its model's family, and ranking the runs of a few teams (10k rows) in one sort is cheap.
 A pasted spec has no library name; its runs group by the resolved spec's hash instead.
+
+A sweep's trial is on the board as its sweep's spec with the trial's parameters (issue #17, item 2): trials
+of one spec and one set of parameters (from one sweep or several) are one row, trials of other parameters
+other rows, and a row links its sweep. "Epochs" is what a run trained (``Run.trained``, kept by ingestion:
+an early-stopped trial shows the 1 epoch it trained, not its spec's 6), iterations for an iteration-based spec.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.db import NotSupportedError, connection
-from django.db.models import Case, CharField, Count, F, FloatField, Func, Value, When, Window
+from django.db.models import Case, CharField, Count, F, FloatField, Func, TextField, Value, When, Window
 from django.db.models.fields.json import KT, KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Collate, Concat, Left, NullIf, RowNumber
 
@@ -55,8 +60,12 @@ class Entry:
     reference: bool = False
     metric: str | None = None  # the primary metric the run is ranked by, and its best value
     best: float | None = None
-    length: int | None = None  # the run's length in ``unit`` ('epoch' or 'iter'; ``epochs`` is set for 'epoch')
+    length: int | None = None  # how far the run trained, in ``unit`` ('epoch' or 'iter'; ``epochs`` is set for 'epoch')
     unit: str | None = None
+    planned_length: int | None = None  # the spec's length in ``unit`` (its facts), for "1 of 6"
+    early_stopped: bool = False  # the sweep's scheduler stopped the trial
+    params: dict | None = None  # a trial's parameters (by dotted key), None for a run of its own
+    sweep_id: str | None = None  # a trial's sweep
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -79,14 +88,29 @@ def _zoo(spec_name: str):
         return None
 
 
+def _named(name: str, digest: str):
+    """A spec's name on the board: the library name, or ``pasted:<hash>`` for a pasted spec."""
+    return Case(When(**{name: ""}, then=Concat(Value("pasted:"), Left(digest, 12))), default=F(name),
+                output_field=CharField())
+
+
+def _spec_name():
+    """A run's spec on the board: its own, or for a sweep's trial its sweep's (the trial's own spec is the sweep's
+    with the parameters applied, which would read as a pasted spec of its own)."""
+    return Case(When(sweep__isnull=False, then=_named("sweep__spec_name", "sweep__spec_hash")),
+                default=_named("spec_name", "spec_hash"), output_field=CharField())
+
+
 def _spec_key():
-    """A run's spec on the board: the library name, or ``pasted:<hash>`` for a pasted spec.
+    """What a row of the board stands for: the spec, and for a trial its parameters too (as JSON text).
 
     Compared bytewise on PostgreSQL (collation "C"): the partition sort then skips locale-aware
     string comparison, which was half the query's time at 10k runs.
     """
-    key = Case(When(spec_name="", then=Concat(Value("pasted:"), Left("spec_hash", 12))),
-               default=F("spec_name"), output_field=CharField())
+    key = Case(When(sweep__isnull=False,
+                    then=Concat(_spec_name(), Value(" "), Cast("trial_params", TextField()),
+                                output_field=CharField())),
+               default=_spec_name(), output_field=CharField())
     return Collate(key, "C") if connection.vendor == "postgresql" else key
 
 
@@ -169,10 +193,13 @@ def entries(user, *, dataset: str | None = None, team: str | None = None, family
         top1=Cast(KeyTextTransform(TOP1, "best_metrics"), FloatField()),
         top5=Cast(KeyTextTransform(TOP5, "best_metrics"), FloatField()),
         metric=_primary_metric(), best=_primary_best(),
-        length=Cast(KT("facts__length"), FloatField()), unit=KT("facts__unit"),
-        spec_key=_spec_key(),
-    ).values("id", "spec_key", "spec_name", "top1", "top5", "metric", "best", "length", "unit", "started_at",
-             "finished_at", "created_by__username", "dataset__name", "team__slug")
+        planned=Cast(KT("facts__length"), FloatField()), unit=KT("facts__unit"), family=KT("facts__family"),
+        spec_key=_spec_name(),
+        library=Case(When(sweep__isnull=False, then=F("sweep__spec_name")), default=F("spec_name"),
+                     output_field=CharField()),
+    ).values("id", "spec_key", "library", "top1", "top5", "metric", "best", "planned", "unit", "family", "trained",
+             "early_stopped", "trial_params", "sweep_id", "started_at", "finished_at", "created_by__username",
+             "dataset__name", "team__slug")
     out = [_entry({**row, "runs": winners[row["id"]]}) for row in rows]
     if family:
         out = [e for e in out if e.family.lower() == family.lower()]
@@ -182,24 +209,34 @@ def entries(user, *, dataset: str | None = None, team: str | None = None, family
 
 
 def _entry(row: dict) -> Entry:
-    zoo = _zoo(row["spec_name"])
+    zoo = _zoo(row["library"])
     started, finished = row["started_at"], row["finished_at"]
-    length = int(row["length"]) if row["length"] is not None and math.isfinite(row["length"]) else None
-    unit = row["unit"] if length is not None else None
+    unit = row["unit"] if row["unit"] in ("epoch", "iter") else "epoch"  # a run without facts: one epoch
+    trained = row["trained"]
+    planned = int(row["planned"]) if row["planned"] is not None and math.isfinite(row["planned"]) else None
+    trial = row["sweep_id"] is not None
     return Entry(
         spec=row["spec_key"],
         model=zoo.variant if zoo else _stem(row["spec_key"]),
-        family=zoo.family if zoo else (row["spec_name"].split("/", 1)[0] if "/" in row["spec_name"] else ""),
+        # the model's own family (its facts), for any spec; the zoo's for a run stored before facts named it
+        family=_text(row["family"]) or (zoo.family if zoo else ""),
         params_m=round(zoo.params / 1e6, 2) if zoo and zoo.params else None,
         flops_g=round(zoo.flops / 1e9, 3) if zoo and zoo.flops else None,
         top1=_finite(row["top1"]), top5=_finite(row["top5"]),
         ref_top1=zoo.top1 if zoo else None, ref_top5=zoo.top5 if zoo else None,
-        epochs=length if unit == "epoch" else None, length=length, unit=unit,
+        epochs=trained if unit == "epoch" else None, length=trained, unit=unit, planned_length=planned,
+        early_stopped=bool(row["early_stopped"]),
+        params=dict(row["trial_params"] or {}) if trial else None, sweep_id=str(row["sweep_id"]) if trial else None,
         metric=row["metric"], best=_finite(row["best"]),
         train_seconds=round((finished - started).total_seconds(), 1) if started and finished else None,
         created_by=row["created_by__username"], finished_at=finished,
         dataset=row["dataset__name"], team=row["team__slug"], run_id=str(row["id"]), runs=row["runs"],
     )
+
+
+def _text(value) -> str:
+    """A JSON text value as read back (SQLite reads a JSON null as the text 'null'), or ''."""
+    return value if isinstance(value, str) and value != "null" else ""
 
 
 def _stem(spec: str) -> str:

@@ -96,6 +96,8 @@ INSTALLED_APPS = [
     "backend.accounts",
     "backend.experiments",
     "backend.leaderboard",
+    "backend.deployments",
+    "backend.evaluations",
     "frontend",
     "axes",  # login lockout (backend/accounts/logins.py)
 ]
@@ -105,6 +107,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "backend.project.middleware.RefuseNulMiddleware",  # a NUL in a query parameter: 400, not a database error
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -236,6 +239,8 @@ TRAINYARD_TEAM_MAX_QUEUED_RUNS = int(os.environ.get("TRAINYARD_TEAM_MAX_QUEUED_R
 TRAINYARD_TEAM_MAX_RUNNING_RUNS = int(os.environ.get("TRAINYARD_TEAM_MAX_RUNNING_RUNS", "8"))
 TRAINYARD_TEAM_MAX_QUEUED_SWEEPS = int(os.environ.get("TRAINYARD_TEAM_MAX_QUEUED_SWEEPS", "5"))
 TRAINYARD_TEAM_MAX_RUNNING_SWEEPS = int(os.environ.get("TRAINYARD_TEAM_MAX_RUNNING_SWEEPS", "2"))
+TRAINYARD_TEAM_MAX_QUEUED_EVALUATIONS = int(os.environ.get("TRAINYARD_TEAM_MAX_QUEUED_EVALUATIONS", "20"))
+TRAINYARD_TEAM_MAX_RUNNING_EVALUATIONS = int(os.environ.get("TRAINYARD_TEAM_MAX_RUNNING_EVALUATIONS", "4"))
 # The most one run may ask for: set them to the cluster's largest node (a worker is one Ray actor).
 TRAINYARD_MAX_NUM_WORKERS = int(os.environ.get("TRAINYARD_MAX_NUM_WORKERS", "64"))
 TRAINYARD_MAX_CPUS_PER_WORKER = float(os.environ.get("TRAINYARD_MAX_CPUS_PER_WORKER", "32"))
@@ -284,6 +289,14 @@ CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-runs": {
         "task": "backend.experiments.tasks.reconcile_runs",
+        "schedule": float(os.environ.get("TRAINYARD_RECONCILE_SECONDS", "10")),
+    },
+    "reconcile-deployments": {
+        "task": "backend.deployments.tasks.reconcile_deployments",
+        "schedule": float(os.environ.get("TRAINYARD_RECONCILE_SECONDS", "10")),
+    },
+    "reconcile-evaluations": {
+        "task": "backend.evaluations.tasks.reconcile_evaluations",
         "schedule": float(os.environ.get("TRAINYARD_RECONCILE_SECONDS", "10")),
     },
 }
@@ -341,6 +354,11 @@ TRAINYARD_MAX_IMAGE_PIXELS = int(os.environ.get("TRAINYARD_MAX_IMAGE_PIXELS", st
 # ``host``, ``host:port`` or ``*.example.com``, comma-separated. Empty (the default): no URL at all.
 TRAINYARD_CHECKPOINT_URL_HOSTS: list[str] = [
     h.strip() for h in os.environ.get("TRAINYARD_CHECKPOINT_URL_HOSTS", "").split(",") if h.strip()]
+# Modules a spec's custom_imports may name (seed 4.5): ``pkg.mod`` or ``pkg.*`` (a package and its submodules),
+# comma-separated. The operator installs them on the web, Celery and Ray nodes; submit imports them to know the
+# types they register, and each Ray job gets this list in its environment. Empty (the default): none.
+TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST: list[str] = [
+    m.strip() for m in os.environ.get("TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST", "").split(",") if m.strip()]
 
 LOGGING = {
     "version": 1,
@@ -351,3 +369,21 @@ LOGGING = {
     # axes announces itself at every start ("AXES: BEGIN ..."); its lockouts are warnings and stay
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- deployments (backend/deployments, workers/serve) -----------------------------------------
+# Ray Serve's HTTP proxy as the web process reaches it. Empty: the Ray head's host (from RAY_ADDRESS) and the
+# port Serve reports through the dashboard. The proxy must not be reachable from outside the cluster: the web
+# process authenticates every predict and adds a per-deployment key the replica checks.
+TRAINYARD_SERVE_URL = os.environ.get("TRAINYARD_SERVE_URL", "")
+# The port a deploy job starts Serve's proxy on when Serve is not running yet (0: a free port on the head).
+TRAINYARD_SERVE_PORT = int(os.environ.get("TRAINYARD_SERVE_PORT", "0"))
+# One predict request: the most images, and the most bytes of them all together.
+TRAINYARD_PREDICT_MAX_IMAGES = int(os.environ.get("TRAINYARD_PREDICT_MAX_IMAGES", "32"))
+TRAINYARD_PREDICT_MAX_BYTES = int(os.environ.get("TRAINYARD_PREDICT_MAX_BYTES", str(16 * 1024**2)))
+# The most one deployment may ask for.
+TRAINYARD_DEPLOY_MAX_REPLICAS = int(os.environ.get("TRAINYARD_DEPLOY_MAX_REPLICAS", "8"))
+TRAINYARD_DEPLOY_MAX_BATCH_SIZE = int(os.environ.get("TRAINYARD_DEPLOY_MAX_BATCH_SIZE", "256"))
+# A team's deployments that may be active (pending, deploying, running) at once.
+TRAINYARD_TEAM_MAX_DEPLOYMENTS = int(os.environ.get("TRAINYARD_TEAM_MAX_DEPLOYMENTS", "4"))
+# A deploy job that has not brought its application up after this long is failed.
+TRAINYARD_DEPLOY_TIMEOUT_SECONDS = int(os.environ.get("TRAINYARD_DEPLOY_TIMEOUT_SECONDS", "600"))

@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from backend.accounts import api as accounts_api
+from backend.deployments import api as deployments_api
+from backend.evaluations import api as evaluations_api
 from backend.experiments import api, sweeps_api
 from backend.leaderboard import api as leaderboard_api
 
@@ -15,6 +17,8 @@ router.register("sweeps", sweeps_api.SweepViewSet, basename="sweep")
 router.register("leaderboard", leaderboard_api.LeaderboardViewSet, basename="leaderboard")
 router.register("teams", accounts_api.TeamViewSet, basename="team")
 router.register("tokens", accounts_api.ApiTokenViewSet, basename="token")
+router.register("deployments", deployments_api.DeploymentViewSet, basename="deployment")
+router.register("evaluations", evaluations_api.EvaluationViewSet, basename="evaluation")
 
 urlpatterns = [
     path("api/", include(router.urls)),

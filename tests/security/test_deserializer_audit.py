@@ -70,12 +70,24 @@ ALLOWED = {
         "MATLAB 5 files hold arrays, structs and cells; loadmat builds numpy arrays and never runs code",
     ("workers/registry.py", "ensure_registered", "importlib.import_module"):
         "imports a fixed tuple of the engine's own packages (_FILLING_MODULES), never a name from a spec",
+    ("workers/custom_imports.py", "import_custom_modules", "importlib.import_module"):
+        "a spec's custom_imports, only names on the operator's allowlist (TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST, "
+        "checked again here; tests/security/test_custom_imports_boundary.py attacks it)",
     ("workers/models/backbones/__init__.py", "<module>", "importlib.import_module"):
         "imports the modules found in the backbones package's own folder (pkgutil.iter_modules(__path__))",
     ("workers/tools/__init__.py", "__getattr__", "importlib.import_module"):
         "imports one of the tools package's own modules named by a fixed table (_HOME), never a caller's string",
     ("workers/export/coverage.py", "expected", "yaml.safe_load"):
         "safe_load builds plain YAML types only; it reads the metafiles that ship with the code",
+    ("workers/tools/eval_metric.py", "load_results", "yaml.safe_load"):
+        "safe_load builds plain YAML types only; `trainyard eval-metric` reads a results file its user names on "
+        "their own machine (CLI only; a .pkl goes through the restricted unpickler instead)",
+    ("backend/evaluations/results.py", "load", "numpy.load"):
+        "allow_pickle=False: an evaluation's .npz holds plain arrays only (an object array is refused, never "
+        "unpickled); the file is one the evaluation's own job wrote under its folder of the store",
+    ("workers/serve/classifier.py", "ServedClassifier._onnx", "onnxruntime.InferenceSession"):
+        "opens the ONNX file the replica has just exported itself from the team's checkpoint (a temp folder of its "
+        "own), with ONNX Runtime's own operators only; never a file a user uploads",
     ("workers/export/to_torchscript.py", "export_torchscript", "torch.jit.load"):
         "reads back the file this function has just written (--verify), on the user's own machine (CLI only)",
     ("workers/export/to_onnx.py", "_session", "onnxruntime.InferenceSession"):

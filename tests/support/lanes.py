@@ -23,10 +23,13 @@ LANES = {module: RAY_LANE for module in (
     "tests/integration/test_object_storage.py",
     "tests/integration/test_deepspeed.py",
     "tests/integration/test_spine.py",
+    "tests/integration/test_deployments.py",
+    "tests/integration/test_evaluations.py",
     "tests/integration/test_recovery.py",
     "tests/integration/test_multinode.py",
     "tests/integration/test_sweep.py",
     "tests/integration/test_reconcile.py",
+    "tests/integration/test_lane_priorities.py",
     "tests/integration/test_up.py",
     "tests/security/test_datasets_belong_to_teams.py",
     "tests/security/test_fair_share.py",
@@ -43,6 +46,36 @@ def lane_of(nodeid: str) -> str | None:
     if "@" in nodeid and nodeid.rfind("@") > nodeid.rfind("]"):
         return nodeid.rsplit("@", 1)[1]
     return LANES.get(nodeid.split("::", 1)[0])
+
+
+# How much the unit tests yield to the lanes. On 2 cores the Ray lane is the suite's critical path (its tests run
+# one after another, and each waits on Ray, Celery and the web process), while the unit tests beside it only need
+# *some* core time before the lane ends. Ray starts every worker process (a run's trainers included) at nice 15
+# (its ``worker_niceness``), so at equal priority the unit tests took nearly all the cores from the lane's trainers
+# (weight 1024 against 36): the lane ran far slower beside them than alone. So the test Ray heads run their workers
+# at nice 0 (``RAY_WORKER_NICENESS``, set for every Ray a test starts, tests/conftest.py), and a worker lowers its
+# own priority (never raises it: no privilege needed) when it first runs a test of no lane; the lane's Ray head,
+# stacks and trainers are started by a worker still at normal priority, and keep it.
+RAY_WORKER_NICENESS = {"RAY_worker_niceness": "0"}
+UNIT_NICENESS = 10
+
+
+def yield_to_lanes(nodeid: str) -> bool:
+    """Lower this process's priority (every thread, and so every process it starts from now on) to
+    ``UNIT_NICENESS`` if ``nodeid`` is a test of no lane and this is an xdist worker. True if it did."""
+    import os
+    from pathlib import Path
+
+    if lane_of(nodeid) is not None or not os.environ.get("PYTEST_XDIST_WORKER"):
+        return False
+    if os.getpriority(os.PRIO_PROCESS, 0) >= UNIT_NICENESS:
+        return False
+    for task in Path("/proc/self/task").iterdir():  # Linux sets the priority per thread: every thread of ours
+        try:
+            os.setpriority(os.PRIO_PROCESS, int(task.name), UNIT_NICENESS)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return True
 
 
 def make_scheduler(config, log):

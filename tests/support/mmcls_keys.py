@@ -19,7 +19,7 @@ def convnext_to_mmcls(key: str) -> str:
 
 # --- cspnet ----------------------------------------------------------------------------------------------
 # timm's names -> MMCls's, written out independently of the module's rules
-CSPNET_TO_MMCLS = [(r"^stem\.conv1\.", "stem."), (r"\.conv_down\.", ".downsamper_conv."),
+CSPNET_TO_MMCLS = [(r"^stem\.conv1\.", "stem."), (r"\.conv_down\.", ".downsample_conv."),
                    (r"\.conv_exp\.", ".expand_conv."), (r"\.conv_transition_b\.", ".atfer_blocks_conv."),
                    (r"\.conv_transition\.", ".final_conv.")]
 

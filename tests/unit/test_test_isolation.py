@@ -76,3 +76,31 @@ def test_every_module_with_live_tests_runs_in_a_lane():
     assert {m for m in LANES if not (root / m).is_file()} == set()
     assert lane_of("tests/integration/test_sweep.py::test_x[a]") == LANES["tests/integration/test_sweep.py"]
     assert lane_of("tests/unit/test_x.py::test_y@mine") == "mine" and lane_of("tests/unit/test_x.py::t") is None
+
+
+def test_a_worker_running_a_unit_test_yields_the_cores_to_the_lanes():
+    """On an xdist worker a unit test lowers the worker's priority (all its threads, and what it starts later)
+    below the Ray lane's; a lane's test, or a run without xdist, leaves it as it is."""
+    probe = (
+        "import os, sys, threading, time\n"
+        "from tests.support.lanes import UNIT_NICENESS, yield_to_lanes\n"
+        "stop = threading.Event(); threading.Thread(target=stop.wait, daemon=True).start()\n"
+        "print(yield_to_lanes(sys.argv[1]))\n"
+        "print(sorted({os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir('/proc/self/task')}))\n"
+        "print(int(os.popen('ps -o nice= -p $$').read()))\n"  # a child started after it
+    )
+    root = Path(__file__).resolve().parents[2]
+
+    def run(nodeid: str, worker: str | None) -> list[str]:
+        env = {k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"}
+        if worker:
+            env["PYTEST_XDIST_WORKER"] = worker
+        done = subprocess.run([sys.executable, "-c", probe, nodeid], cwd=root, env=env, capture_output=True,
+                              text=True, check=True)
+        return done.stdout.split("\n")[:3]
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    lowered = max(base, 10)  # this test itself may run on a worker that has yielded already
+    assert run("tests/unit/test_x.py::test_y", "gw1") == [str(base < 10), f"[{lowered}]", str(lowered)]
+    assert run("tests/integration/test_sweep.py::test_x", "gw0") == ["False", f"[{base}]", str(base)]
+    assert run("tests/unit/test_x.py::test_y", None) == ["False", f"[{base}]", str(base)]

@@ -29,8 +29,8 @@ from workers.engine.hooks import (
     PRIORITIES,
     EMAHook,
     Hook,
+    LoggerHook,
     OptimizerHook,
-    TensorboardLoggerHook,
     build_custom_hooks,
 )
 from workers.engine.logger import RunLogger
@@ -294,7 +294,7 @@ def _logger_hooks(spec: dict) -> tuple[int, list[Hook]]:
     sinks = []
     for cfg in log_config.get("hooks") or []:
         hook = HOOKS.build(dict(cfg))  # unknown logger types fail here, as at submit time
-        if isinstance(hook, TensorboardLoggerHook):
+        if isinstance(hook, LoggerHook):  # TensorBoard, MLflow, W&B; TextLoggerHook is the engine's own
             sinks.append(hook)
     return int(log_config.get("interval", 50)), sinks
 

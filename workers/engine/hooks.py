@@ -25,7 +25,7 @@ from workers.engine.dist import get_dist_info
 from workers.registry import HOOKS
 
 __all__ = ["PRIORITIES", "EMAHook", "EmptyCacheHook", "Fp16OptimizerHook", "GradientCumulativeFp16OptimizerHook",
-           "GradientCumulativeOptimizerHook", "Hook", "OptimizerHook", "PreciseBNHook", "TensorboardLoggerHook", "TextLoggerHook",
+           "GradientCumulativeOptimizerHook", "Hook", "LoggerHook", "OptimizerHook", "PreciseBNHook", "TensorboardLoggerHook", "TextLoggerHook",
            "build_custom_hooks"]
 
 logger = logging.getLogger(__name__)
@@ -367,8 +367,42 @@ class TextLoggerHook(Hook):
         self.by_epoch = by_epoch
 
 
+class LoggerHook(Hook):
+    """A logger hook of ``log_config.hooks`` that writes the logged records somewhere (rank 0 only): the engine
+    calls :meth:`open` with the run's work dir before training, :meth:`write` with each training and
+    evaluation record (``log_config.interval``) and :meth:`close` when the run ends, failed or not."""
+
+    def open(self, work_dir) -> None:
+        pass
+
+    def write(self, record: dict, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def loggable_scalars(record: dict) -> dict[str, float]:
+    """The numbers of a log record under mmcv's ``LoggerHook.get_loggable_tags`` names: ``learning_rate``,
+    ``momentum``, and ``<mode>/<key>`` (``train/loss``, ``val/accuracy_top-1``); bookkeeping keys dropped."""
+    mode = record.get("mode", "train")
+    out = {}
+    for key, value in record.items():
+        if key in ("mode", "epoch", "iter", "eta", "time", "data_time", "memory") or isinstance(value, bool):
+            continue
+        if not isinstance(value, (int, float)):
+            continue
+        if key == "lr":
+            out["learning_rate"] = float(value)
+        elif key == "momentum":
+            out["momentum"] = float(value)
+        else:
+            out[f"{mode}/{key}"] = float(value)
+    return out
+
+
 @HOOKS.register()
-class TensorboardLoggerHook(Hook):
+class TensorboardLoggerHook(LoggerHook):
     """Write the logged numbers as TensorBoard scalars (mmcv's tags: ``train/loss``, ``val/accuracy_top-1``,
     ``learning_rate``, ``momentum``), through tensorboardX or ``torch.utils.tensorboard``.
 
@@ -400,18 +434,7 @@ class TensorboardLoggerHook(Hook):
         """Add the record's numbers as scalars at global iteration ``step``."""
         if self.writer is None:
             return
-        mode = record.get("mode", "train")
-        for key, value in record.items():
-            if key in ("mode", "epoch", "iter", "eta", "time", "data_time", "memory") or isinstance(value, bool):
-                continue
-            if not isinstance(value, (int, float)):
-                continue
-            if key == "lr":
-                tag = "learning_rate"
-            elif key == "momentum":
-                tag = "momentum"
-            else:
-                tag = f"{mode}/{key}"
+        for tag, value in loggable_scalars(record).items():
             self.writer.add_scalar(tag, value, step)
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
+from workers.custom_imports import import_custom_modules
 from workers.data.transforms.normalize import prepare_images
 from workers.engine.assembly import Assembly, assemble, jsonable
 from workers.engine.checkpoint_policy import CheckpointPolicy
@@ -400,6 +401,9 @@ def train(
         nothing was evaluated.
     """
     spec = copy.deepcopy(spec)
+    # the spec's custom_imports register their types before anything is built; each module is checked
+    # against this process's allowlist again (a Ray job gets the operator's in its environment)
+    import_custom_modules(spec)
     if training_strategy(spec) == "deepspeed":
         init_single_process_group()  # DeepSpeed's engine needs a process group even alone (no-op under Ray)
     rank, world_size = get_dist_info()
@@ -435,7 +439,8 @@ def _run(spec: dict, work_dir: Path, log: RunLogger, *, device: torch.device, re
     resumed_from, resumed_meta = restore_start(
         state, work_dir, log, resume_from=resume_from if resume_from is not None else spec.get("resume_from"),
         load_from=load_from if load_from is not None else spec.get("load_from"),
-        restore_optimizer=run.ds_config is None, hparams_from_spec=hparams_from_spec)
+        restore_optimizer=run.ds_config is None, hparams_from_spec=hparams_from_spec,
+        load_from_partial=bool(spec.get("load_from_partial", False)))
     state.model = run.wrap(device, world_size)
     if run.ds_config is not None and resumed_from:
         restore_deepspeed_state(state.model, resumed_from, resumed_meta, log)

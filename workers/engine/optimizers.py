@@ -1,4 +1,5 @@
-"""Optimizers by name and mmcv's ``DefaultOptimizerConstructor`` rules for ``paramwise_cfg`` (seed 9.1, 9.4)."""
+"""Optimizers by name, mmcv's ``DefaultOptimizerConstructor`` rules for ``paramwise_cfg`` (seed 9.1, 9.4), and
+optimizer constructors by name (``optimizer.constructor``, seed 9.6.2)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
-from workers.registry import OPTIMIZERS
+from workers.registry import OPTIMIZER_BUILDERS, OPTIMIZERS
 
-__all__ = ["build_optimizer", "build_param_groups"]
+__all__ = ["DefaultOptimizerConstructor", "build_optimizer", "build_param_groups"]
 
 # Every optimizer torch ships, under its class name ("SGD", "AdamW", ...).
 for _name, _cls in vars(torch.optim).items():
@@ -97,23 +98,61 @@ def build_param_groups(model: nn.Module, base_lr: float, base_wd: float | None, 
     return groups
 
 
+@OPTIMIZER_BUILDERS.register()
+class DefaultOptimizerConstructor:
+    """mmcv 1.x's default constructor: ``optimizer_cfg['type']`` over the model's parameters, one param group
+    per parameter when ``paramwise_cfg`` is given (:func:`build_param_groups`).
+
+    A custom constructor registered in ``OPTIMIZER_BUILDERS`` takes the same two arguments and is called with
+    the model (seed 9.6.2)::
+
+        @OPTIMIZER_BUILDERS.register()
+        class MyOptimizerConstructor:
+            def __init__(self, optimizer_cfg, paramwise_cfg=None): ...
+            def __call__(self, model): return my_optimizer
+
+    Args:
+        optimizer_cfg: The ``optimizer`` section without ``constructor`` and ``paramwise_cfg``.
+        paramwise_cfg: The per-parameter rules, or ``None``.
+    """
+
+    def __init__(self, optimizer_cfg: dict, paramwise_cfg: dict | None = None):
+        if not isinstance(optimizer_cfg, dict) or "type" not in optimizer_cfg:
+            raise TypeError(f"optimizer_cfg must be a dict with a 'type' key, got {optimizer_cfg!r}")
+        self.optimizer_cfg = dict(optimizer_cfg)
+        self.paramwise_cfg = dict(paramwise_cfg) if paramwise_cfg else None
+
+    def __call__(self, model: nn.Module) -> torch.optim.Optimizer:
+        cfg = dict(self.optimizer_cfg)
+        optimizer_cls = OPTIMIZERS.get(cfg.pop("type"))
+        if not self.paramwise_cfg:
+            return optimizer_cls(model.parameters(), **cfg)
+        if "lr" not in cfg:
+            raise KeyError("paramwise_cfg needs optimizer.lr")
+        groups = build_param_groups(model, cfg["lr"], cfg.get("weight_decay"), self.paramwise_cfg)
+        return optimizer_cls(groups, **cfg)
+
+
 def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
-    """Build ``cfg['type']`` (any ``torch.optim`` class, or one registered in ``OPTIMIZERS``) over the
-    model's parameters, with ``paramwise_cfg`` rules if given.
+    """Build the optimizer of ``cfg`` as mmcv 1.x's ``build_optimizer``: the constructor named by
+    ``cfg['constructor']`` (default ``DefaultOptimizerConstructor``), given the rest of ``cfg`` and its
+    ``paramwise_cfg``, is called with the model.
 
     Args:
         model: The model (unwrapped, not DDP).
-        cfg: E.g. ``dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4, paramwise_cfg=...)``.
+        cfg: E.g. ``dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4, paramwise_cfg=...)``, optionally
+            with ``constructor='MyOptimizerConstructor'`` (registered in ``OPTIMIZER_BUILDERS``).
+
+    Raises:
+        workers.registry.UnknownTypeError: an unknown constructor or optimizer type (with close names).
+        TypeError: a constructor that does not return a ``torch.optim.Optimizer``.
     """
     cfg = dict(cfg)
-    optimizer_cls = OPTIMIZERS.get(cfg.pop("type"))
     paramwise_cfg = cfg.pop("paramwise_cfg", None)
-    constructor = cfg.pop("constructor", None)
-    if constructor not in (None, "DefaultOptimizerConstructor"):
-        raise NotImplementedError(f"optimizer constructor {constructor!r} is not supported yet")
-    if not paramwise_cfg:
-        return optimizer_cls(model.parameters(), **cfg)
-    if "lr" not in cfg:
-        raise KeyError("paramwise_cfg needs optimizer.lr")
-    groups = build_param_groups(model, cfg["lr"], cfg.get("weight_decay"), paramwise_cfg)
-    return optimizer_cls(groups, **cfg)
+    constructor_name = cfg.pop("constructor", None) or "DefaultOptimizerConstructor"
+    constructor = OPTIMIZER_BUILDERS.get(constructor_name)(optimizer_cfg=cfg, paramwise_cfg=paramwise_cfg)
+    optimizer = constructor(model)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer constructor {constructor_name!r} returned {type(optimizer).__name__}, "
+                        "not a torch.optim.Optimizer")
+    return optimizer

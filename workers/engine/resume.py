@@ -19,7 +19,8 @@ __all__ = ["restore_deepspeed_state", "restore_start"]
 
 
 def restore_start(state: TrainState, work_dir: Path, log: RunLogger, *, resume_from, load_from,
-                  restore_optimizer: bool = True, hparams_from_spec: bool = False) -> tuple[str | None, dict]:
+                  restore_optimizer: bool = True, hparams_from_spec: bool = False,
+                  load_from_partial: bool = False) -> tuple[str | None, dict]:
     """Restore ``state`` (its unwrapped model and optimizer) from ``resume_from``, else load the weights of
     ``load_from``; neither, a fresh start.
 
@@ -32,6 +33,9 @@ def restore_start(state: TrainState, work_dir: Path, log: RunLogger, *, resume_f
         restore_optimizer: Load the checkpoint's optimizer state (off under DeepSpeed, see
             :func:`restore_deepspeed_state`).
         hparams_from_spec: Keep the optimizer hyperparameters the optimizer was built with.
+        load_from_partial: Accept a ``load_from`` checkpoint that leaves weights of the model unloaded (the
+            spec's ``load_from_partial``); without it such a checkpoint is refused with the list of those
+            weights. A head of another size is skipped either way (the seed's fine-tuning).
 
     Returns:
         The checkpoint resumed from (``None`` when not resuming) and its ``meta``.
@@ -51,7 +55,7 @@ def restore_start(state: TrainState, work_dir: Path, log: RunLogger, *, resume_f
         return str(resume_from), meta
     if load_from:
         checkpoint = broadcast_object(_load_from(str(load_from)) if rank == 0 else None)
-        load_weights(state.model, checkpoint, strict=False)
+        load_weights(state.model, checkpoint, strict=False, partial=load_from_partial)
         log.info("load checkpoint from %s", redact(load_from))
     return None, {}
 

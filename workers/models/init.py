@@ -25,16 +25,27 @@ from workers.registry import INITIALIZERS
 logger = logging.getLogger(__name__)
 
 
+class CheckpointMismatchError(ValueError):
+    """A checkpoint that does not fit the model: a ``prefix`` that matches none of its keys, or (unless a
+    partial load was asked for) weights of the model that the checkpoint does not hold."""
+
+
 @INITIALIZERS.register("Pretrained")
 def pretrained_init(module: nn.Module, checkpoint: str, prefix: str | None = None,
                     map_location: str = "cpu") -> None:
     """Load ``checkpoint`` into ``module`` (non-strict), keeping only keys under ``prefix`` if given.
 
+    As mmcv 1.x's ``PretrainedInit``: keys of the module the checkpoint lacks are logged, not refused (a
+    backbone's ``init_cfg`` is the seed's way to fine-tune), and a shape mismatch is skipped.
+
     Args:
         module: The module whose ``init_cfg`` asked for it.
         checkpoint: A local path, or an http(s) URL (see :func:`read_checkpoint`).
-        prefix: E.g. ``'backbone.'`` to take a classifier checkpoint's backbone weights.
+        prefix: E.g. ``'backbone'`` (or ``'backbone.'``) to take a classifier checkpoint's backbone weights.
         map_location: Where tensors are loaded.
+
+    Raises:
+        CheckpointMismatchError: ``prefix`` matches none of the checkpoint's keys.
     """
     load_weights(module, checkpoint, prefix=prefix, strict=False, map_location=map_location)
 
@@ -63,13 +74,20 @@ def extract_state_dict(checkpoint: dict, prefix: str | None = None) -> OrderedDi
 
     Args:
         checkpoint: As :func:`read_checkpoint` returns it, or a bare state dict.
-        prefix: Keep only keys starting with it, with the prefix stripped.
+        prefix: Keep only the keys of this submodule, with the prefix stripped. As mmcv 1.x's
+            ``_load_checkpoint_with_prefix``, a prefix without a trailing dot gets one: ``'backbone'`` takes
+            ``backbone.conv1.weight`` as ``conv1.weight`` (and never ``backbone_ema.*``).
+
+    Raises:
+        CheckpointMismatchError: ``prefix`` matches no key (mmcv: "backbone. is not in the pretrained model").
     """
     state = checkpoint
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
             break
+    if prefix and not prefix.endswith("."):
+        prefix += "."
     out = OrderedDict()
     for key, value in state.items():
         if key.startswith("module."):
@@ -80,16 +98,34 @@ def extract_state_dict(checkpoint: dict, prefix: str | None = None) -> OrderedDi
             key = key[len(prefix):]
         out[key] = value
     if prefix and not out:
-        raise KeyError(f"no weights with prefix {prefix!r} in the checkpoint")
+        tops = sorted({key.removeprefix("module.").split(".", 1)[0] for key in state})
+        shown = ", ".join(f"{t}." for t in tops[:12]) + (", ..." if len(tops) > 12 else "")
+        raise CheckpointMismatchError(
+            f"no weights under prefix {prefix!r} in the checkpoint; its keys start with: {shown or 'nothing'}")
     return out
 
 
 def load_weights(module: nn.Module, checkpoint: str | Path | dict, *, prefix: str | None = None,
-                 strict: bool = False, map_location: str | torch.device = "cpu") -> tuple[list, list]:
+                 strict: bool = False, map_location: str | torch.device = "cpu",
+                 partial: bool = True) -> tuple[list, list]:
     """Load weights from a checkpoint path or dict into ``module``, logging missing and unexpected keys.
+
+    Args:
+        module: The model (or submodule) to load into.
+        checkpoint: A path, URL or checkpoint dict.
+        prefix: Take only the keys under this prefix (see :func:`extract_state_dict`).
+        strict: ``load_state_dict``'s strict: any missing, unexpected or mis-shaped key fails.
+        map_location: Where tensors are loaded.
+        partial: Accept a checkpoint that leaves weights of ``module`` unloaded. With ``False`` (what
+            ``init_model`` and ``load_from`` do unless asked for a partial load) such a checkpoint is refused
+            with the list of those weights. A key the checkpoint holds with another shape (the head of a
+            model with another ``num_classes``: the seed's fine-tuning) is skipped and never refused.
 
     Returns:
         ``(missing_keys, unexpected_keys)``.
+
+    Raises:
+        CheckpointMismatchError: ``partial=False`` and weights of ``module`` that the checkpoint lacks.
     """
     if not isinstance(checkpoint, dict):
         logger.info("load checkpoint from %s", checkpoint)
@@ -109,6 +145,15 @@ def load_weights(module: nn.Module, checkpoint: str | Path | dict, *, prefix: st
             logger.warning("size mismatch for %s: checkpoint %s, model %s; skipped", key,
                            tuple(state[key].shape), tuple(own[key].shape))
             del state[key]
+    if not partial and not strict:
+        absent = [k for k in own if k not in state and k not in mismatched
+                  and not k.endswith("num_batches_tracked")]  # a BN counter changes no prediction
+        if absent:
+            shown = ", ".join(absent[:20]) + (f", ... ({len(absent)} in all)" if len(absent) > 20 else "")
+            raise CheckpointMismatchError(
+                f"the checkpoint leaves {len(absent)} weights of the model unloaded: {shown}. Is it a checkpoint "
+                "of this model? To load it anyway, ask for a partial load: load_from_partial=True in the spec "
+                "(--cfg-options load_from_partial=True), or init_model(..., partial=True)")
     result = module.load_state_dict(state, strict=strict)
     if result.missing_keys:
         logger.warning("missing keys in source state_dict: %s", ", ".join(result.missing_keys))

@@ -1,5 +1,8 @@
 """The work behind ``trainyard test``, ``vis-lr`` and ``vis-cam`` (MMCls's ``tools/test.py``,
-``tools/visualizations/vis_lr.py`` and ``vis_cam.py``), as functions the CLI and other code can call.
+``tools/visualizations/vis_lr.py`` and ``vis_cam.py``), as functions the CLI and other code can call, and one
+module per analysis tool of the seed (``analyze_logs``, ``eval_metric``, ``analyze_results``,
+``confusion_matrix``, ``vis_pipeline``, ``verify_dataset``, ``publish_model``), each adding its subcommand with
+``add_parser`` and importing torch only when it runs.
 
 The names load on first use (PEP 562), so that importing one tool (the CLI's parser imports ``vis_cam``)
 does not import torch through ``test``."""

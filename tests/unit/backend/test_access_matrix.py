@@ -13,8 +13,10 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from backend.accounts.models import ApiToken, Membership
+from backend.deployments.models import Deployment, DeploymentStatus
 from backend.experiments.models import Checkpoint, RunStatus, Sweep
 from tests.support.cast import DEMO_SPEC
+from tests.support.evaluations import make_evaluation
 from workers.distributed.sweep import normalise
 
 ROLES = ("owner", "member", "viewer", "outsider")
@@ -74,6 +76,19 @@ MATRIX = {
     r"api/^tokens/(?P<pk>\d+)$": [GET("/api/tokens/{own_token}", ALL),
                                   GET("/api/tokens/{owner_token}", (200, 404, 404, 404))],
     r"api/^tokens/(?P<pk>\d+)/revoke$": [POST("/api/tokens/{owner_token}/revoke", (200, 404, 404, 404))],
+    "api/^deployments$": [GET("/api/deployments", ALL),
+                          POST("/api/deployments", (201, 201, 403, 404), {"checkpoint": "{served_ckpt}"})],
+    "api/^deployments/(?P<pk>[0-9a-fA-F-]{36})$": [
+        GET("/api/deployments/{deployment}", READ),
+        _check("delete", "/api/deployments/{deployment}", (202, 202, 403, 404))],
+    "api/^deployments/(?P<pk>[0-9a-fA-F-]{36})/predict$": [  # no image: refused, but only to the team
+        POST("/api/deployments/{deployment}/predict", (400, 400, 400, 404))],
+    "api/^evaluations$": [GET("/api/evaluations", ALL),
+                          POST("/api/evaluations", (201, 201, 403, 404), {"checkpoint": "{served_ckpt}"})],
+    "api/^evaluations/(?P<pk>[0-9a-fA-F-]{36})$": [GET("/api/evaluations/{evaluation}", READ)],
+    "api/^evaluations/(?P<pk>[0-9a-fA-F-]{36})/analysis$": [GET("/api/evaluations/{evaluation}/analysis", READ)],
+    "api/^evaluations/(?P<pk>[0-9a-fA-F-]{36})/cancel$": [
+        POST("/api/evaluations/{queued_evaluation}/cancel", (202, 202, 403, 404))],
     "api/ingest/<str:run_id>": [POST("/api/ingest/{run}", REFUSED, {"session": "s", "seq": 0})],
     "api/ingest/sweeps/<str:sweep_id>": [POST("/api/ingest/sweeps/{sweep}", REFUSED, {"session": "s", "seq": 0})],
     "api/ingest/sweeps/<str:sweep_id>/trials": [
@@ -101,6 +116,19 @@ MATRIX = {
     "sweeps/<str:pk>": [GET("/sweeps/{sweep}", READ, api=False)],
     "sweeps/<str:pk>/trials": [GET("/sweeps/{sweep}/trials", READ, api=False)],
     "sweeps/<str:pk>/cancel": [POST("/sweeps/{sweep}/cancel", REDIRECT_WRITE, api=False)],
+    "deployments": [GET("/deployments", ALL, api=False)],
+    "deployments/new": [POST("/deployments/new", REDIRECT_WRITE, {"checkpoint": "{served_ckpt}"}, api=False)],
+    "deployments/<str:pk>": [GET("/deployments/{deployment}", READ, api=False)],
+    "deployments/<str:pk>/status": [GET("/deployments/{deployment}/status", READ, api=False)],
+    "deployments/<str:pk>/undeploy": [POST("/deployments/{deployment}/undeploy", REDIRECT_WRITE, api=False)],
+    "deployments/<str:pk>/try": [POST("/deployments/{deployment}/try", (400, 400, 400, 404), api=False)],
+    "evaluations": [GET("/evaluations", ALL, api=False)],
+    "evaluations/new": [POST("/evaluations/new", REDIRECT_WRITE, {"checkpoint": "{served_ckpt}"}, api=False)],
+    "evaluations/<str:pk>": [GET("/evaluations/{evaluation}", READ, api=False),
+                             GET("/evaluations/{evaluation}?metrics=precision&sort=confusion&normalize=1", READ,
+                                 api=False)],
+    "evaluations/<str:pk>/samples/<int:index>": [GET("/evaluations/{evaluation}/samples/1", READ, api=False)],
+    "evaluations/<str:pk>/cancel": [POST("/evaluations/{queued_evaluation}/cancel", REDIRECT_WRITE, api=False)],
     "datasets": [GET("/datasets", ALL, api=False)],
     "datasets/<int:pk>": [GET("/datasets/{dataset}", READ, api=False)],
     "datasets/<int:pk>/verify": [POST("/datasets/{dataset}/verify", REDIRECT_WRITE, api=False)],
@@ -160,7 +188,18 @@ def world(cast, settings, tmp_path):
                                  status=RunStatus.QUEUED,
                                  config=normalise({"space": {"optimizer.lr": {"type": "choice", "values": [0.1, 0.01]}},
                                                    "metric": "accuracy_top-1", "mode": "max"}))
+    served = cast.make_run(status=RunStatus.SUCCEEDED, resolved_spec={"data": {"test": {"pipeline": []}}})
+    (tmp_path / "runs" / str(served.pk)).mkdir(parents=True)
+    (tmp_path / "runs" / str(served.pk) / "epoch_1.pth").write_bytes(b"weights")
+    served_ckpt = Checkpoint.objects.create(run=served, path=f"runs/{served.pk}/epoch_1.pth", epoch=1, iteration=10)
+    deployment = Deployment.objects.create(team=cast.team, run=served, checkpoint=served_ckpt, name="d",
+                                           status=DeploymentStatus.RUNNING)
+    evaluation = make_evaluation(cast, served_ckpt, tmp_path, scores=[[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]],
+                                 labels=[0, 1, 1], status=RunStatus.SUCCEEDED)
+    queued_evaluation = make_evaluation(cast, served_ckpt, tmp_path)
     return {"run": run.pk, "run2": run2.pk, "ckpt": ckpt.pk, "sweep": sweep.pk, "dataset": cast.dataset.pk,
+            "served_ckpt": served_ckpt.pk, "deployment": deployment.pk, "evaluation": evaluation.pk,
+            "queued_evaluation": queued_evaluation.pk,
             "viewer_membership": Membership.objects.get(user=cast.users["viewer"]).pk,
             "owner_token": ApiToken.objects.get(user=cast.users["owner"]).pk}
 

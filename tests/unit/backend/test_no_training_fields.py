@@ -12,8 +12,12 @@ TRAINING_FIELDS = {"evaluation", "runner", "max_epochs", "max_iters", "total_epo
 LOOKUP = re.compile(r"(?:^|__)(?:" + "|".join(sorted(TRAINING_FIELDS)) + r")(?:__|$)")
 METRIC_NAME = re.compile(r"^accuracy_top-\d+$")  # the engine names its metrics (jobspecs.training)
 # The reads that are about something else than a spec's training (showing the spec's text, a dict of another
-# kind with a key of the same name), each with its reason: {(file, text of the line): reason}. None today.
-ALLOWED: dict[tuple[str, str], str] = {}
+# kind with a key of the same name), each with its reason: {(file, text of the line): reason}.
+_RESCORE = "the re-score request's own ?metric_options= query parameter (the seed's eval_metric), not a spec's"
+ALLOWED: dict[tuple[str, str], str] = {
+    ("backend/evaluations/api.py", 'request.query_params.get("metric_options")'): _RESCORE,
+    ("frontend/evaluations.py", 'q.get("metric_options"'): _RESCORE,
+}
 
 
 def _code_files():

@@ -69,7 +69,7 @@ def _finished(cast, spec, best, **kw):
 
 def test_an_iteration_based_run_shows_its_length_on_the_leaderboard(cast):
     _finished(cast, jobspecs.load_library(ITERATIONS), {"accuracy_top-1": 81.0, "accuracy_top-5": 95.0},
-              spec_name=ITERATIONS)
+              spec_name=ITERATIONS, trained=5000)
     rows = cast.clients["viewer"].get("/api/leaderboard").json()["results"]
     assert [(e["spec"], e["top1"], e["length"], e["unit"], e["epochs"]) for e in rows] == [
         (ITERATIONS, 81.0, 5000, "iter", None)]
@@ -79,8 +79,8 @@ def test_an_iteration_based_run_shows_its_length_on_the_leaderboard(cast):
 
 def test_a_multi_label_spec_is_ranked_by_its_map_on_the_leaderboard(cast):
     spec = jobspecs.load_library(MULTI_LABEL)
-    _finished(cast, spec, {"mAP": 70.0, "epoch": 3}, spec_name=MULTI_LABEL)
-    best = _finished(cast, spec, {"mAP": 80.0, "epoch": 5}, spec_name=MULTI_LABEL)
+    _finished(cast, spec, {"mAP": 70.0, "epoch": 3}, spec_name=MULTI_LABEL, trained=20)
+    best = _finished(cast, spec, {"mAP": 80.0, "epoch": 5}, spec_name=MULTI_LABEL, trained=20)
     rows = cast.clients["viewer"].get("/api/leaderboard").json()["results"]
     assert [(e["run_id"], e["metric"], e["best"], e["top1"], e["runs"], e["epochs"]) for e in rows] == [
         (str(best.pk), "mAP", 80.0, None, 2, 20)]

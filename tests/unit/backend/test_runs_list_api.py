@@ -71,3 +71,12 @@ def test_it_shows_tags_in_the_list(cast, runs):
 @pytest.mark.parametrize("who, expected", [("owner", 3), ("member", 3), ("viewer", 3), ("outsider", 1)])
 def test_it_lists_only_the_teams_runs(cast, runs, who, expected):
     assert len(names(cast.clients[who].get("/api/runs"))) == expected
+
+
+@pytest.mark.parametrize("path", ["/api/runs?q=a%00b", "/api/runs?tag=%00", "/api/runs?x%00=1", "/runs/?q=%00"])
+def test_a_nul_in_a_query_parameter_is_a_400_naming_it(cast, runs, path):
+    """PostgreSQL text cannot hold NUL: the search used to reach the database and answer 500."""
+    response = cast.clients["viewer"].get(path)
+    assert response.status_code == 400, response.content
+    assert b"holds a NUL character" in response.content
+    assert names(cast.clients["viewer"].get("/api/runs?q=al")) == ["alpha"]  # and the list still answers

@@ -150,3 +150,22 @@ def test_it_cancels_a_run_and_reports_unknown_ones(env, cast, capsys):
     assert capsys.readouterr().out.strip() == f"{run.pk}: cancelled"
     assert main(["remote", "show", "00000000-0000-0000-0000-000000000000"]) == 1
     assert capsys.readouterr().err.strip() == "error: No such run."
+
+
+def test_it_submits_an_evaluation_of_a_checkpoint(env, cast, settings, tmp_path, capsys):
+    from backend.evaluations.models import Evaluation
+    from backend.experiments.models import Checkpoint
+
+    settings.TRAINYARD_STORAGE = tmp_path
+    run = cast.make_run(status=RunStatus.SUCCEEDED, resolved_spec={"data": {"test": {"pipeline": []}}})
+    (tmp_path / "runs" / str(run.pk)).mkdir(parents=True)
+    (tmp_path / "runs" / str(run.pk) / "epoch_1.pth").write_bytes(b"weights")
+    ckpt = Checkpoint.objects.create(run=run, path=f"runs/{run.pk}/epoch_1.pth", epoch=1, iteration=10)
+    _login(env, cast)
+    assert main(["remote", "evaluate", str(ckpt.pk), "--workers", "3", "--metrics", "accuracy",
+                 "--metric-options", "topk=1,3"]) == 0
+    evaluation = Evaluation.objects.get()
+    assert capsys.readouterr().out.splitlines()[-1] == str(evaluation.pk)
+    assert (evaluation.num_workers, evaluation.metric_options) == (3, {"topk": [1, 3]})
+    assert main(["remote", "evaluate", str(ckpt.pk), "--split", "val"]) == 1
+    assert "The run's spec has no data.val to score on" in capsys.readouterr().err

@@ -53,6 +53,27 @@ def expanduser(path: str | Path | None) -> str | None:
     return None if path is None else str(Path(path).expanduser())
 
 
+_IMMUTABLE = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def copy_info(value):
+    """A copy of an annotation (``data_infos[i]``) for the pipeline to change: ``copy.deepcopy``'s result
+    for the dicts, lists, tuples, arrays and scalars annotations hold, several times faster (it runs for
+    every sample; ``deepcopy`` took ~5% of a sample's time); anything else goes through ``deepcopy``."""
+    kind = type(value)
+    if kind is dict:
+        return {key: copy_info(item) for key, item in value.items()}
+    if kind in _IMMUTABLE:
+        return value
+    if kind is np.ndarray:
+        return value.copy()
+    if kind is list:
+        return [copy_info(item) for item in value]
+    if kind is tuple:
+        return tuple(copy_info(item) for item in value)
+    return copy.deepcopy(value)
+
+
 class BaseDataset(Dataset):
     """Base of the classification datasets: subclasses implement :meth:`load_annotations`.
 
@@ -114,7 +135,7 @@ class BaseDataset(Dataset):
         return [int(self.data_infos[idx]["gt_label"])]
 
     def prepare_data(self, idx: int) -> dict:
-        return self.pipeline(copy.deepcopy(self.data_infos[idx]))
+        return self.pipeline(copy_info(self.data_infos[idx]))
 
     def __len__(self) -> int:
         return len(self.data_infos)

@@ -12,7 +12,7 @@ MMCls                                    here (timm)
 ======================================  =====================================
 ``stem.conv`` / ``stem.bn`` (DarkNet)     ``stem.conv1.conv`` / ``stem.conv1.bn``
 ``stem.K.conv`` / ``stem.K.bn`` (ResNet)  ``stem.conv{K+1}.conv`` / ``.bn``
-``stages.N.downsamper_conv``              ``stages.N.conv_down``
+``stages.N.downsample_conv``              ``stages.N.conv_down``
 ``stages.N.expand_conv``                  ``stages.N.conv_exp``
 ``stages.N.atfer_blocks_conv``            ``stages.N.conv_transition_b``
 ``stages.N.final_conv``                   ``stages.N.conv_transition``
@@ -20,6 +20,8 @@ MMCls                                    here (timm)
 ======================================  =====================================
 
 (DarkNet blocks already share MMCls's ``conv1``/``conv2`` ``ConvModule`` names.)
+``downsamper_conv``, the misspelt name of early copies of MMCls's ``CSPStage``, is accepted too; the stage's
+``atfer_blocks_conv`` is spelt so in MMCls 0.25 itself.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from workers.registry import MODELS
 __all__ = ["CSPDarkNet", "CSPNet", "CSPResNeXt", "CSPResNet", "cspdarknet_tiny"]
 
 _STAGE_RULES = [
-    (r"^(stages\.\d+)\.downsamper_conv\.", r"\1.conv_down."), (r"^(stages\.\d+)\.expand_conv\.", r"\1.conv_exp."),
+    (r"^(stages\.\d+)\.downsam(?:ple|per)_conv\.", r"\1.conv_down."), (r"^(stages\.\d+)\.expand_conv\.", r"\1.conv_exp."),
     (r"^(stages\.\d+)\.atfer_blocks_conv\.", r"\1.conv_transition_b."),
     (r"^(stages\.\d+)\.final_conv\.", r"\1.conv_transition."),
 ]

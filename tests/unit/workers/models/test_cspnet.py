@@ -36,7 +36,7 @@ def test_it_loads_an_mmcls_state_dict():
     for param in source.parameters():
         param.data.normal_()
     mmcls = _to_mmcls(source.state_dict())
-    assert {"stem.conv.weight", "stem.bn.running_var", "stages.0.downsamper_conv.conv.weight",
+    assert {"stem.conv.weight", "stem.bn.running_var", "stages.0.downsample_conv.conv.weight",
             "stages.1.expand_conv.bn.bias", "stages.1.blocks.1.conv2.conv.weight",
             "stages.1.atfer_blocks_conv.conv.weight", "stages.0.final_conv.bn.weight"} <= set(mmcls)
     target = cspdarknet_tiny()
@@ -51,7 +51,7 @@ def test_it_maps_the_resnet_stem_and_blocks_of_mmcls():
     names = {"stem.0.conv.weight": "stem.conv1.conv.weight", "stem.2.bn.running_mean": "stem.conv3.bn.running_mean",
              "stages.0.blocks.0.conv1.weight": "stages.0.blocks.0.conv1.conv.weight",
              "stages.2.blocks.4.bn3.bias": "stages.2.blocks.4.conv3.bn.bias",
-             "stages.3.downsamper_conv.conv.weight": "stages.3.conv_down.conv.weight",
+             "stages.3.downsample_conv.conv.weight": "stages.3.conv_down.conv.weight",
              "stages.1.atfer_blocks_conv.bn.weight": "stages.1.conv_transition_b.bn.weight"}
     converted = backbone.convert_mmcls_state_dict({k: own[v] for k, v in names.items()})
     assert list(converted) == list(names.values())

@@ -1,0 +1,78 @@
+"""An evaluation end to end: REST API -> Celery -> Ray Job -> 2 Ray workers, each scoring a shard -> every
+prediction stored once, in dataset order -> metrics equal to ``trainyard test``'s on the same checkpoint.
+
+One stack, one one-epoch run, one evaluation: the suite stays fast.
+"""
+import json
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.integration
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+METRICS = ["accuracy", "precision", "recall", "f1_score", "support"]
+OPTIONS = {"topk": [1, 3]}
+
+
+def _wait(live, url: str, timeout: float, what: str) -> dict:
+    deadline, obj = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        obj = live.api("GET", url).json()
+        if obj.get("status") in TERMINAL:
+            return obj
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}: {obj.get('status')} {obj.get('status_reason')}\n"
+                         + live.logs_tail())
+
+
+def test_it_scores_a_checkpoint_with_two_workers_as_trainyard_test_does(pg_stack, tmp_path):
+    from jobspecs.contract import Job
+    from workers.tools.test import score_checkpoint
+
+    live = pg_stack
+    run = live.submit(name="to-evaluate", cfg_options={"runner.max_epochs": 1})
+    done = live.wait_for(run["id"], lambda r: r["status"] in TERMINAL, 300, "the run to finish")
+    assert done["status"] == "succeeded", done["status_reason"] + "\n" + live.logs_tail()
+    ckpt = live.api("GET", f"/api/runs/{run['id']}/checkpoints").json()[-1]
+
+    t0 = time.monotonic()
+    r = live.api("POST", "/api/evaluations", json={"checkpoint": ckpt["id"], "split": "test", "num_workers": 2,
+                                                   "metrics": METRICS, "metric_options": OPTIONS})
+    assert r.status_code == 201, r.text
+    evaluation = _wait(live, f"/api/evaluations/{r.json()['id']}", 300, "the evaluation to finish")
+    assert evaluation["status"] == "succeeded", evaluation["status_reason"] + "\n" + live.logs_tail()
+    steps = [e["to_status"] for e in evaluation["events"]]
+    assert steps[0] == "dispatching" and steps[-1] == "succeeded"
+    print(f"\nevaluation: submit -> succeeded in {time.monotonic() - t0:.1f}s, "
+          f"scoring {evaluation['scoring_seconds']:.1f}s with 2 workers")
+
+    # every sample scored once, in dataset order, by two shards
+    storage = live.stack.var_dir / "storage"
+    folder = storage / "evaluations" / evaluation["id"]
+    with np.load(folder / "predictions.npz", allow_pickle=False) as npz:
+        scores, labels, index = npz["scores"], npz["labels"], npz["index"]
+    result = json.loads((folder / "result.json").read_text())
+    assert len(result["shards"]) == 2 and all(stop > start for start, stop in result["shards"])
+    assert index.tolist() == list(range(len(index))) == list(range(evaluation["num_samples"]))
+    assert len(result["files"]) == len(index) and all(f.startswith("val/") for f in result["files"])  # galleries
+
+    # trainyard test on the same checkpoint and split, with the spec as the service's worker reads it
+    job = Job.from_json(json.loads((folder / "job.json").read_text()))
+    spec = job.worker_spec(data_root=storage / job.data_key, run_root=tmp_path)
+    blob = live.api("GET", ckpt["download_url"])
+    (tmp_path / "ckpt.pth").write_bytes(blob.content)
+    expected = score_checkpoint(spec, tmp_path / "ckpt.pth", metrics=METRICS,
+                                metric_options={"topk": (1, 3)}, out_items=["class_scores"])
+    assert len(expected["class_scores"]) == len(index)
+    assert np.allclose(expected["class_scores"], scores, atol=1e-5)
+    for name, value in evaluation["results"].items():
+        assert value == pytest.approx(float(expected[name]), abs=1e-4), name
+    assert set(evaluation["results"]) == {k for k in expected if k != "class_scores"}
+
+    # the stored predictions re-scored without the model
+    again = live.api("GET", f"/api/evaluations/{evaluation['id']}/analysis",
+                     params={"metrics": "accuracy", "metric_options": "topk=1"}).json()
+    assert again["metrics"] == {"accuracy": pytest.approx(evaluation["results"]["accuracy_top-1"])}
+    assert sum(map(sum, again["confusion_matrix"]["rows"])) == len(labels)

@@ -1,0 +1,1 @@
+"""What an evaluation job runs on the Ray cluster (``python -m workers.evaluate.launch JOB.json``)."""
