@@ -5,9 +5,9 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# pytest-xdist workers: the tests that start a Ray head or a stack run in two Ray lanes (tests/support/lanes.py),
-# the browser tests in another, and the unit tests fill the workers beside them at a lower priority.
-TEST_WORKERS ?= 4
+# pytest-xdist workers: every test that starts a Ray head or a stack runs in one lane (tests/support/lanes.py),
+# the browser tests in another, and the unit tests fill the workers beside them.
+TEST_WORKERS ?= 3
 FAST_WORKERS ?= 2
 
 .PHONY: up test test-fast lint venv clean bench mmcls-venv

@@ -14,8 +14,9 @@ from rest_framework.exceptions import ValidationError
 
 from backend.accounts import access
 from backend.deployments import services
-from backend.deployments.access import deployments_for, get_checkpoint_for_user, get_deployment_for_user
+from backend.deployments.access import deployments_for, get_deployment_for_user
 from backend.deployments.serializers import DeploymentCreateSerializer
+from backend.experiments.access import get_checkpoint_for_user
 from backend.experiments.errors import ServiceError
 from frontend.refusals import refused
 

@@ -16,8 +16,9 @@ from rest_framework.exceptions import ValidationError
 
 from backend.accounts import access
 from backend.evaluations import analysis, results, services
-from backend.evaluations.access import evaluations_for, get_checkpoint_for_user, get_evaluation_for_user
+from backend.evaluations.access import evaluations_for, get_evaluation_for_user
 from backend.evaluations.serializers import EvaluationCreateSerializer
+from backend.experiments.access import get_checkpoint_for_user
 from backend.experiments.errors import ServiceError
 from backend.experiments.models import RunStatus
 from backend.experiments.storage import storage

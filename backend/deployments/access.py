@@ -6,8 +6,7 @@ functions refuse a viewer's deploy or undeploy (403), as for runs (``backend.exp
 from django.http import Http404
 
 from backend.accounts.access import team_ids
-from backend.experiments.access import is_uuid, runs_for
-from backend.experiments.models import Checkpoint
+from backend.experiments.access import is_uuid
 
 from .models import Deployment
 
@@ -24,12 +23,3 @@ def get_deployment_for_user(user, pk) -> Deployment:
         if found is not None:
             return found
     raise Http404("No such deployment.")
-
-
-def get_checkpoint_for_user(user, pk) -> Checkpoint:
-    """A checkpoint of a run in one of the user's teams; 404 otherwise."""
-    if str(pk).isdigit() and len(str(pk)) <= 18:
-        found = Checkpoint.objects.filter(pk=pk, run__in=runs_for(user)).select_related("run", "run__team").first()
-        if found is not None:
-            return found
-    raise Http404("No such checkpoint.")

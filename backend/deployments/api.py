@@ -10,8 +10,10 @@ from rest_framework import mixins, parsers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from backend.experiments.access import get_checkpoint_for_user
+
 from . import services
-from .access import deployments_for, get_checkpoint_for_user, get_deployment_for_user
+from .access import deployments_for, get_deployment_for_user
 from .serializers import (
     DeploymentCreateSerializer,
     DeploymentDetailSerializer,

@@ -10,8 +10,10 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from backend.experiments.access import get_checkpoint_for_user
+
 from . import analysis, services
-from .access import evaluations_for, get_checkpoint_for_user, get_evaluation_for_user
+from .access import evaluations_for, get_evaluation_for_user
 from .serializers import EvaluationCreateSerializer, EvaluationDetailSerializer, EvaluationSerializer
 
 

@@ -9,7 +9,7 @@ from django.http import Http404
 
 from backend.accounts.access import team_ids
 
-from .models import Dataset, Run, Sweep
+from .models import Checkpoint, Dataset, Run, Sweep
 
 
 def is_uuid(value) -> bool:
@@ -70,3 +70,11 @@ def _one(queryset, pk, well_formed: bool):
         except model.DoesNotExist:
             pass
     raise Http404(f"No such {model._meta.verbose_name}.")
+
+def get_checkpoint_for_user(user, pk) -> Checkpoint:
+    """A checkpoint of a run in one of the user's teams; 404 otherwise."""
+    if str(pk).isdigit() and len(str(pk)) <= 18:
+        found = Checkpoint.objects.filter(pk=pk, run__in=runs_for(user)).select_related("run", "run__team").first()
+        if found is not None:
+            return found
+    raise Http404("No such checkpoint.")

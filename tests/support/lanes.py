@@ -13,36 +13,33 @@ go by module path, which the controller sees without collecting anything; a test
 """
 from __future__ import annotations
 
-# Module -> lane. The modules that start a Ray head or a stack run in TWO Ray lanes, of about equal length (the
-# durations of a CI run), each with its own Ray head. History on this 2-core machine: three lanes side by side
-# took 1075 s against 954 s serially, and one lane 1226 s (the DeepSpeed-on-two-nodes test went from 64 s to
-# 491 s in a lane) - but then Ray ran its trainers at nice 15, below every unit test (see UNIT_NICENESS). With
-# the trainers at normal priority and the unit tests yielding, one lane took 1341 s of a 1341 s suite whose unit
-# tests were done after 13 minutes: the lane is the critical path, and two lanes overlap one's waits (job start,
-# polling, runtime-env setup) with the other's training. The modules sharing the session's ``attack_stack``
-# (tests/security) stay in one lane, so that it is started once.
-RAY_LANE, RAY_LANE_2 = "ray", "ray2"
+# Module -> lane. Every module that starts a Ray head or a stack is in ONE lane. Measured on this 2-core machine
+# (fresh clones, `.ci/run`): three Ray lanes took 1075 s against 954 s serially while Ray still ran its trainers at
+# nice 15, below every unit test (see UNIT_NICENESS); with that fixed, one lane took 1341 s and two lanes with 4
+# workers 1323 s for the same 3895 tests - the suite is CPU-bound (both cores busy throughout), so a second lane
+# only made each Ray test slower (PBT 116 s -> 254 s, nearer its timeouts) and starved the unit tests. One lane keeps
+# the Ray work serial while the unit tests fill the cores beside it. The modules sharing the session's
+# ``attack_stack`` (tests/security) stay in it too, so that it is started once.
+RAY_LANE = "ray"
 LANES = {module: RAY_LANE for module in (
     "tests/integration/test_object_storage.py",
-    "tests/integration/test_recovery.py",
-    "tests/integration/test_deployments.py",
-    "tests/integration/test_multinode.py",
-    "tests/integration/test_up.py",
-)}
-LANES.update({module: RAY_LANE_2 for module in (
-    "tests/integration/test_sweep.py",
     "tests/integration/test_deepspeed.py",
     "tests/integration/test_spine.py",
+    "tests/integration/test_deployments.py",
     "tests/integration/test_evaluations.py",
+    "tests/integration/test_recovery.py",
+    "tests/integration/test_multinode.py",
+    "tests/integration/test_sweep.py",
     "tests/integration/test_reconcile.py",
     "tests/integration/test_lane_priorities.py",
+    "tests/integration/test_up.py",
     "tests/security/test_datasets_belong_to_teams.py",
     "tests/security/test_fair_share.py",
     "tests/security/test_no_code_from_data.py",
     "tests/security/test_no_network_from_spec.py",
     "tests/security/test_path_policy_live.py",
     "tests/security/test_secrets_stay_with_the_service.py",
-)})
+)}
 LANES["tests/e2e/test_browser.py"] = "e2e"  # one Chromium (and one apt-get, if it is missing)
 
 
