@@ -18,7 +18,7 @@ from backend.deployments.access import deployments_for, get_deployment_for_user
 from backend.deployments.serializers import DeploymentCreateSerializer
 from backend.experiments.access import get_checkpoint_for_user
 from backend.experiments.errors import ServiceError
-from frontend.refusals import refused
+from frontend.refusals import refused, validation_problems
 
 
 def _page_context(request, deployment) -> dict:
@@ -63,8 +63,7 @@ def deployment_new(request):
         data.pop("checkpoint")
         deployment = services.deploy(request.user, checkpoint, **data)
     except ValidationError as err:
-        problems = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in err.detail.items())
-        messages.error(request, f"Not deployed: {problems}")
+        messages.error(request, f"Not deployed: {validation_problems(err)}")
         return back
     except ServiceError as err:
         messages.error(request, f"Not deployed: {err.message}")

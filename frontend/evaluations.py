@@ -22,7 +22,7 @@ from backend.experiments.access import get_checkpoint_for_user
 from backend.experiments.errors import ServiceError
 from backend.experiments.models import RunStatus
 from backend.experiments.storage import storage
-from frontend.refusals import refused
+from frontend.refusals import refused, validation_problems
 
 
 @login_required
@@ -90,8 +90,7 @@ def evaluation_new(request):
         data.pop("checkpoint")
         evaluation = services.submit_evaluation(request.user, checkpoint, **data)
     except ValidationError as err:
-        problems = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in err.detail.items())
-        messages.error(request, f"Not evaluated: {problems}")
+        messages.error(request, f"Not evaluated: {validation_problems(err)}")
         return back
     except ServiceError as err:
         messages.error(request, f"Not evaluated: {err.message}")

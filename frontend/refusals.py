@@ -20,3 +20,9 @@ def refused(response, err):
         if getattr(err, "wait", None):
             response["Retry-After"] = str(err.wait)
     return response
+
+
+def validation_problems(err) -> str:
+    """A DRF ``ValidationError`` of a form's serializer as one line for a flash message: ``field: reason; ...``."""
+    detail = err.detail if isinstance(err.detail, dict) else {"form": err.detail}
+    return "; ".join(f"{k}: {' '.join(map(str, v if isinstance(v, list) else [v]))}" for k, v in detail.items())
