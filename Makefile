@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_WORKERS ?= 3
 FAST_WORKERS ?= 2
 
-.PHONY: up test test-fast lint venv clean bench mmcls-venv
+.PHONY: up test test-fast lint venv clean bench mmcls-venv lock lock-cpu venv-locked image ray-cluster
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -53,6 +53,47 @@ $(MMCLS_VENV)/.ready:
 	$(MMCLS_VENV)/bin/python -m pip install --quiet mmcls==0.25.0 opencv-python==4.10.0.84
 	$(MMCLS_VENV)/bin/python -c "import cv2, mmcls, mmcls.datasets, mmcv; print('mmcls', mmcls.__version__, 'mmcv', mmcv.__version__)"
 	@touch $@
+
+# The pinned, hashed dependency locks (requirements/*.txt) from pyproject.toml: uv resolves, in a throwaway venv
+# outside the project's dependencies. lock-cpu writes torch-cpu.txt from PyTorch's CPU index (where reachable).
+LOCK_TOOL ?= /tmp/trainyard-lock-tool
+UV_VERSION ?= 0.13.9
+$(LOCK_TOOL)/bin/uv:
+	$(PY) -m venv $(LOCK_TOOL)
+	$(LOCK_TOOL)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+lock: $(LOCK_TOOL)/bin/uv
+	$(PY) requirements/lock.py --uv $(LOCK_TOOL)/bin/uv
+
+lock-cpu: $(LOCK_TOOL)/bin/uv
+	$(PY) requirements/lock.py --uv $(LOCK_TOOL)/bin/uv --cpu
+
+# The venv from the locks, as the image and the `ray up` nodes install it (every package hash-checked),
+# then the project, and with DEV=1 (the default) the test tools; `make up` and `make test` use it as it is.
+# A service host: `make venv-locked DEV=0`.
+TORCH ?= cuda
+DEV ?= 1
+venv-locked:
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/build.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/torch-$(TORCH).txt
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install --quiet --require-hashes --no-deps --no-build-isolation \
+		-r requirements/service.txt $(if $(filter 1,$(DEV)),-r requirements/dev.txt)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	@touch $(STAMP)
+
+# The one image (web, Celery, every Ray node) at one commit, tagged by it: built from the commit's tree
+# (git archive), so uncommitted changes are never in it. Needs a container daemon (none runs on the CI machines).
+COMMIT ?= $(shell git rev-parse HEAD)
+image:
+	@git diff --quiet HEAD || echo "note: uncommitted changes are not in the image; it is built from $(COMMIT)"
+	git archive --format=tar $(COMMIT) | docker build -f infra/docker/Dockerfile --build-arg COMMIT=$(COMMIT) \
+		--build-arg TORCH=$(TORCH) -t trainyard:$(COMMIT)-$(TORCH) -
+
+# infra/ray/cluster.yaml rendered for one commit (default HEAD): `ray up var/ray/cluster.yaml`
+ray-cluster:
+	$(PY) infra/ray/render_cluster.py --commit $(COMMIT) --out var/ray/cluster.yaml
 
 clean:
 	rm -rf var .pytest_cache

@@ -78,6 +78,35 @@ float32 operations; ``ImageToTensor`` of a fused uint8 image splits it into a co
 that collating is a memcpy; the deferred normalisation is one shared object per pipeline; ``dataset[i]``
 copies its annotation without ``copy.deepcopy``. Decode and ToTensor+Collect are the same library calls
 on both sides (their ratios are 1.0 within the run-to-run spread of a few per cent).
+
+Fresh memory (7 Dec, 01:05-01:54 UTC). Profiling the 2-worker loader (per-process CPU time and minor page
+faults from ``/proc``, strace) found the time in page faults, not in Python: each batch took ~1,200 faults
+in its worker (a fresh shared-memory block for the uint8 images, zero-filled page by page and freed again
+after the training process), ~800 more there from glibc trimming and re-mapping the images' few-hundred-KiB
+arrays, and ~4,700 in the training process (``prepare_images``'s float32 batch: ``torch.empty`` takes it
+with ``posix_memalign``, which glibc serves from fresh pages every time). On this VM a fault costs
+microseconds; together they were ~0.3 ms an image. Now each worker collates into shared blocks it reuses
+once the training process has dropped their batch (``workers/data/batch_memory.py``), keeps freed memory in
+its heap (``mallopt`` in ``init_loader_worker``), and the float32 batches come from numpy's ``malloc``
+(reused): ~1 fault a batch in a worker, ~100 in the training process. ``to_tensor`` also asks torch first
+instead of checking strides (half the time for a label). Runs of this file, ``--passes 5``, Trainyard/MMCls
+(best of 3 repeats; per-repeat ratios and the 1-minute load average print below the table):
+
+    run (load average)                  0 workers   2 workers   0 w, per CPU s   2 w, per CPU s
+    before (working tree less this change, --trainyard-code)
+      01:41 (7.0-5.0)                      1.24        1.43          1.63             1.64
+      01:52 (13.2-7.2)                     1.08        1.36          1.64             1.51
+    after
+      01:43 (4.9-4.2)                      1.91        2.09          1.83             2.28
+      01:45 (3.9-3.7)                      1.66        3.70          1.70             2.40
+      01:48 (2.0-2.6)                      1.67        2.01          1.69             2.38
+      01:50 (3.0-13.8)                     1.84        1.66          1.83             2.33
+
+Steps in the 01:48 run (the calmest, best of 3; per repeat): decode 1.00 (0.97-1.02), RandomResizedCrop
+1.15 (1.02-1.26), RandomFlip 1.77, Normalize 3.62, ImageToTensor 1.25 (1.20-1.47), ToTensor+Collect 1.10
+(0.99-1.15); ``dataset[i]`` 1.41. Decode is the same ``cv2.imdecode`` call on both sides and stays at 1.0
+within a few per cent; one repeat of a loaded run can put any step under 1. MMCls's own 2-worker loader
+pays the same faults four times over (float32 batches), so it runs slower with 2 workers than with 0.
 """
 
 import argparse
@@ -187,11 +216,30 @@ def main() -> None:
         print(f"wrote {args.images} JPEGs of 320x240 in {time.perf_counter() - start:.1f} s; train pipeline at 224, "
               f"1 thread, {args.repeats} alternating repeats")
         runs: dict[str, list[dict]] = {side: [] for side in sides}
+        loads: list[float] = []
         for repeat in range(args.repeats):
             for side in sides if repeat % 2 == 0 else sides[::-1]:
                 runs[side].append(run_side(side, Path(tmp), args))
-                print(f"  repeat {repeat + 1}: {side} done", flush=True)
+                print(f"  repeat {repeat + 1}: {side} done, load average {os.getloadavg()[0]:.1f}", flush=True)
+            loads.append(os.getloadavg()[0])
     print("\n".join(table(runs)))
+    if len(sides) == 2:
+        print("\n".join(paired(runs, loads)))
+
+
+def paired(runs: dict[str, list[dict]], loads: list[float]) -> list[str]:
+    """Trainyard / MMCls of every row within each repeat (the two sides ran one after the other, under about
+    the same load), with the 1-minute load average at the end of the repeat."""
+    rows = list(rates(runs["trainyard"][0]))
+    lines = [f"{'Trainyard/MMCls per repeat':34s}" + "".join(f"{f'#{i + 1} (load {load:.1f})':>20s}"
+                                                           for i, load in enumerate(loads))]
+    for row in rows:
+        ratios = []
+        for trainyard, mmcls in zip(runs["trainyard"], runs["mmcls"], strict=True):
+            ours, theirs = rates(trainyard), rates(mmcls)
+            ratios.append(f"{ours[row] / theirs[row]:>20.2f}" if row in ours and row in theirs else f"{'-':>20s}")
+        lines.append(f"{row:34s}" + "".join(ratios))
+    return lines
 
 
 if __name__ == "__main__":

@@ -7,12 +7,15 @@ checkpoint three times, one replica of 1 CPU each:
 - ``pytorch`` with ``max_batch_size=1`` and ``onnxruntime`` with ``max_batch_size=1``: p50/p95 of one-image
   predictions through ``POST /api/deployments/<id>/predict`` (sequential requests);
 - ``pytorch`` with ``max_batch_size=32`` (wait 5 ms) against the first: throughput at 32 concurrent clients,
-  through the API and straight at Serve's proxy (the web process out of the way);
+  through the API and straight at Serve's proxy (the web process out of the way), in ``--rounds`` alternating
+  rounds (the shared machine's load moves within a minute): the ratio of the medians, each round's ratio and
+  load average, and the CPU each process spent per request (replica, Serve's proxy, the web process, this
+  process's client threads), which says where the time goes;
 - in this process, without HTTP: one image's forward pass, ONNX Runtime ÷ PyTorch eager (the same prepared
   input, the replica's code: ``workers.serve.classifier``);
 - deploy -> first prediction: from ``POST /api/deployments`` to the first 200 answer, for each deployment.
 
-    .venv/bin/python bench/serve_latency.py [--requests 200] [--per-client 20]
+    .venv/bin/python bench/serve_latency.py [--requests 200] [--per-client 20] [--rounds 3]
 """
 import argparse
 import json
@@ -134,6 +137,42 @@ def via_proxy(live, pk: str, image: bytes):
     return send
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has spent so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve_processes(live, pk: str) -> dict[str, int]:
+    """The pids of the deployment's replica (from the dashboard's Serve API) and of this head's Serve proxy (the
+    ``ray::ProxyActor`` whose environment names this head: other heads on the machine have theirs), the web
+    process and this one."""
+    env = live.stack.env
+    apps = requests.get(env["RAY_ADDRESS"].rstrip("/") + "/api/serve/applications/", timeout=30,
+                        headers={"Authorization": f"Bearer {env['RAY_AUTH_TOKEN']}"}).json()["applications"]
+    [deployment] = apps[f"trainyard-{pk}"]["deployments"].values()
+    pids = {"replica": int(deployment["replicas"][0]["pid"])}
+    mark = f"RAY_API_SERVER_ADDRESS={env['RAY_ADDRESS']}".encode()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"ProxyActor" in (proc / "cmdline").read_bytes():
+                if mark in (proc / "environ").read_bytes().split(b"\0"):
+                    pids["proxy"] = int(proc.name)
+        except OSError:
+            continue
+    pids["web"] = next(p.pid for name, p in live.stack.procs if name == "web")
+    pids["clients"] = os.getpid()
+    return pids
+
+
+def measured(send, per_client: int, pids: dict[str, int]) -> tuple[float, dict[str, float]]:
+    """Images per second (``concurrent``) and the CPU milliseconds each process spent per request meanwhile."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    rate = concurrent(send, per_client)
+    n = CLIENTS * per_client
+    return rate, {name: 1000 * (cpu_seconds(pid) - before[name]) / n for name, pid in pids.items()}
+
+
 def in_process(spec: dict, checkpoint: Path, image: bytes, n: int = 500) -> dict[str, float]:
     """Median milliseconds of one image's scores in this process (1 thread), per runtime."""
     import torch
@@ -167,6 +206,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=200, help="sequential predictions per runtime")
     ap.add_argument("--per-client", type=int, default=20, help="requests of each of the 32 clients")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds, batched and not")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="trainyard-bench-serve-"))
     ray = Stack(var_dir=root / "ray")
@@ -194,13 +234,21 @@ def main() -> int:
                 live.api("DELETE", f"/api/deployments/{pk}")
         batched, first["pytorch, batch 32"] = deploy(live, ckpt["id"], image, runtime="pytorch",
                                                      max_batch_size=32, batch_wait_timeout_s=0.005)
-        throughput = {}
-        for label, pk in (("unbatched", unbatched), ("batched", batched)):
-            concurrent(via_api(live, pk, image), 2)  # warm-up
-            throughput[f"API, {label}"] = concurrent(via_api(live, pk, image), args.per_client)
-            send = via_proxy(live, pk, image)
-            concurrent(send, 2)
-            throughput[f"proxy, {label}"] = concurrent(send, args.per_client)
+        senders = {(where, label): make(live, pk, image) for label, pk in (("unbatched", unbatched),
+                                                                         ("batched", batched))
+                   for where, make in (("API", via_api), ("proxy", via_proxy))}
+        pids = {"unbatched": serve_processes(live, unbatched), "batched": serve_processes(live, batched)}
+        for send in senders.values():
+            concurrent(send, 2)  # warm-up
+        rates: dict[tuple, list[float]] = {key: [] for key in senders}
+        cpu: dict[tuple, list[dict]] = {key: [] for key in senders}
+        loads = []
+        for _ in range(args.rounds):
+            for (where, label), send in senders.items():
+                rate, spent = measured(send, args.per_client, pids[label])
+                rates[where, label].append(rate)
+                cpu[where, label].append(spent)
+            loads.append(os.getloadavg()[0])
         for pk in (unbatched, batched):
             live.api("DELETE", f"/api/deployments/{pk}")
         eager = in_process(run["resolved_spec"], checkpoint, image)
@@ -217,10 +265,18 @@ def main() -> int:
     ratio = eager["onnxruntime"] / eager["pytorch"]
     print(f"one image's forward in-process, 1 CPU thread: PyTorch eager {eager['pytorch']:.3f} ms, ONNX Runtime "
           f"{eager['onnxruntime']:.3f} ms -> ONNX Runtime / PyTorch = {ratio:.2f} (goal <= 0.7)")
-    print(f"throughput at {CLIENTS} concurrent clients (images/s):")
+    print(f"throughput at {CLIENTS} concurrent clients (images/s; median of {args.rounds} alternating rounds, "
+          f"1-minute load average {', '.join(f'{x:.1f}' for x in loads)} on {os.cpu_count()} cores):")
     for where in ("API", "proxy"):
-        b, u = throughput[f"{where}, batched"], throughput[f"{where}, unbatched"]
-        print(f"  {where:<6} batched (max 32, wait 5 ms) {b:7.1f}  unbatched {u:7.1f}  -> {b / u:.2f}x (goal >= 2x)")
+        b, u = statistics.median(rates[where, "batched"]), statistics.median(rates[where, "unbatched"])
+        rounds = ", ".join(f"{x / y:.2f}" for x, y in zip(rates[where, "batched"], rates[where, "unbatched"],
+                                                          strict=True))
+        print(f"  {where:<6} batched (max 32, wait 5 ms) {b:7.1f}  unbatched {u:7.1f}  -> {b / u:.2f}x (goal >= 2x; "
+              f"rounds {rounds})")
+        for label in ("unbatched", "batched"):
+            names = [n for n in cpu[where, label][0] if where == "API" or n != "web"]
+            print(f"    CPU ms per request, {label:<9}: " + "  ".join(
+                f"{n} {statistics.median(c[n] for c in cpu[where, label]):.2f}" for n in names))
     print("deploy -> first answered prediction (s): "
           + ", ".join(f"{label} {seconds:.1f}" for label, seconds in first.items()))
     return 0

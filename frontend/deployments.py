@@ -1,5 +1,6 @@
-"""Deployment pages: the list, one deployment (status, replicas, requests, latency, a "try it" box), the
-"Deploy" form of a run's checkpoint, and undeploy.
+"""Deployment pages: the list, one deployment (status, replicas, requests, latency, a "try it" box that shows
+the top-5 and, on a PyTorch deployment, the class activation map of one image), the "Deploy" form of a run's
+checkpoint, and undeploy.
 
 State changes go through ``backend.deployments.services``; access through ``backend.deployments.access``
 (another team's deployment or checkpoint is a 404, a viewer's deploy or undeploy a 403).
@@ -15,10 +16,12 @@ from rest_framework.exceptions import ValidationError
 from backend.accounts import access
 from backend.deployments import services
 from backend.deployments.access import deployments_for, get_deployment_for_user
+from backend.deployments.models import Runtime
 from backend.deployments.serializers import DeploymentCreateSerializer
 from backend.experiments.access import get_checkpoint_for_user
 from backend.experiments.errors import ServiceError
 from frontend.refusals import refused, validation_problems
+from workers.tools.vis_cam import SHOWN_METHODS
 
 
 def _page_context(request, deployment) -> dict:
@@ -28,7 +31,8 @@ def _page_context(request, deployment) -> dict:
         first = (deployment.first_prediction_at - deployment.created_at).total_seconds()
     return {"deployment": deployment, "stats": stats, "live": services.live_state(deployment),
             "first_prediction_s": first,
-            "can_write": access.get_membership(request.user, deployment.team).can_write}
+            "can_write": access.get_membership(request.user, deployment.team).can_write,
+            "cam_methods": SHOWN_METHODS}
 
 
 @login_required
@@ -87,12 +91,17 @@ def deployment_undeploy(request, pk):
 @login_required
 @require_POST
 def deployment_try(request, pk):
-    """The "try it" box: classify the uploaded image(s) and show each one's top-5 (an htmx fragment)."""
+    """The "try it" box: each uploaded image's top-5 (an htmx fragment); one image on a PyTorch deployment comes
+    with its class activation map (``method``, GradCAM by default), made by the deployment's replica."""
     deployment = get_deployment_for_user(request.user, pk)
+    context = {"cam_unavailable": deployment.runtime != Runtime.PYTORCH}
     try:
-        result = services.predict(request.user, deployment, services.read_uploads(request.FILES))
+        files = services.read_uploads(request.FILES)
+        if len(files) == 1 and deployment.runtime == Runtime.PYTORCH:
+            result = services.explain(request.user, deployment, files, request.POST.get("method"))
+        else:
+            result = services.predict(request.user, deployment, files)
     except ServiceError as err:
-        return render(request, "frontend/_deployment_prediction.html", {"error": err.message}, status=err.status)
-    return render(request, "frontend/_deployment_prediction.html", {"result": result})
-
-
+        return render(request, "frontend/_deployment_prediction.html", {**context, "error": err.message},
+                      status=err.status)
+    return render(request, "frontend/_deployment_prediction.html", {**context, "result": result})

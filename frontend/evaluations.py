@@ -46,14 +46,15 @@ def evaluation_detail(request, pk):
                                                    normalize=context["normalize"], sort=context["sort"])
         except ServiceError as err:
             context["analysis_error"] = err.message
-        if "analysis" in context:
+        if context.get("analysis") and context["analysis"]["confusion_matrix"] is not None:
             a = context["analysis"]
             classes = a["classes"]
             context["matrix_rows"] = [(classes[t], row) for t, row in zip(a["confusion_matrix"]["order"],
                                                                           a["confusion_matrix"]["rows"], strict=True)]
             context["matrix_cols"] = [classes[p] for p in a["confusion_matrix"]["order"]]
+        if "analysis" in context:
             context["metric_rows"] = [(k, v if isinstance(v, list) else None, v if not isinstance(v, list) else None)
-                                      for k, v in a["metrics"].items()]
+                                      for k, v in context["analysis"]["metrics"].items()]
     return render(request, "frontend/evaluation_detail.html", context, status=200)
 
 

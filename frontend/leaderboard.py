@@ -1,4 +1,5 @@
-"""The leaderboard page: the board of ``backend.leaderboard`` as a sortable table and a scatter plot.
+"""The leaderboard page: the board of ``backend.leaderboard`` as a sortable table and a scatter plot, and the
+"Verify" button of a row (``backend.leaderboard.verification``: an evaluation job re-scores the row's number).
 
 The scatter (top-1 against FLOPs, log scale) is inline SVG drawn here, with the Pareto front of the
 team's runs as a line and the zoo's published rows as hollow points.
@@ -7,19 +8,25 @@ import json
 import math
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseBadRequest
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from backend.accounts import access
+from backend.experiments.errors import ServiceError
 from backend.experiments.models import Dataset
-from backend.leaderboard import services
+from backend.leaderboard import services, verification
 from backend.leaderboard.serializers import LeaderboardEntrySerializer
+from frontend.refusals import refused
 
 WIDTH, HEIGHT, PAD = 640, 300, 44
 COLUMNS = [("model", "Model"), ("family", "Family"), ("params_m", "Params (M)"), ("flops_g", "FLOPs (G)"),
            ("top1", "Top-1"), ("top5", "Top-5"), ("epochs", "Epochs"), ("train_seconds", "Train time"),
            ("finished_at", "When")]
+FILTERS = ("dataset", "team", "family", "q", "verified", "ordering")
 
 
 def params_text(params: dict | None) -> str:
@@ -64,10 +71,16 @@ def leaderboard(request):
                for row in LeaderboardEntrySerializer([e.as_dict() for e in data["results"]], many=True).data]
     references = LeaderboardEntrySerializer([e.as_dict() for e in data["references"]], many=True).data
     ordering = request.GET.get("ordering") or "-top1"
-    teams = [m.team for m in access.memberships(request.user)]
+    mine = list(access.memberships(request.user))
+    teams = [m.team for m in mine]
+    writable = {m.team.slug for m in mine if m.can_write}
+    for row in results:
+        row["can_verify"] = row["team"] in writable
     datasets = sorted(set(Dataset.objects.filter(team_id__in=access.team_ids(request.user))
                           .values_list("name", flat=True)))
     filters = {k: request.GET.get(k, "") for k in ("dataset", "team", "family", "q")}
+    if verification.wants_verified(request.GET.get("verified")):
+        filters["verified"] = "1"
     query = urlencode({k: v for k, v in filters.items() if v})
     columns = [{"key": key, "label": label, "sorted": ordering.lstrip("-") == key,
                 "desc": ordering == "-" + key,
@@ -75,5 +88,22 @@ def leaderboard(request):
     return render(request, "frontend/leaderboard.html", {
         "results": results, "references": references, "columns": columns, "filters": filters, "query": query,
         "teams": teams, "datasets": datasets, "plot": scatter(results, references, data["pareto"]),
-        "ordering": ordering, "orderings": services.ORDERINGS,
+        "ordering": ordering, "orderings": services.ORDERINGS, "tolerance": verification.TOLERANCE,
     })
+
+
+@login_required
+@require_POST
+def leaderboard_verify(request):
+    """A row's "Verify" button: start the evaluation that re-scores its number, then back to the board (with its
+    filters) saying so; another team's run is a 404, a viewer's verify a 403."""
+    back = reverse("leaderboard")
+    query = urlencode({k: request.POST[k] for k in FILTERS if request.POST.get(k)})
+    back = redirect(f"{back}?{query}" if query else back)
+    try:
+        evaluation = verification.verify(request.user, request.POST.get("run", ""))
+    except ServiceError as err:
+        messages.error(request, f"Not verified: {err.message}")
+        return refused(back, err)
+    messages.success(request, f"Verifying: {evaluation.name} re-scores the reported number on the validation split.")
+    return back

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import deployments, evaluations, leaderboard, live, sweeps, teams, views
+from . import cams, deployments, evaluations, leaderboard, live, sweeps, teams, views
 
 urlpatterns = [
     path("", views.run_list, name="runs"),
@@ -19,6 +19,9 @@ urlpatterns = [
     path("runs/<str:pk>/events", live.run_events, name="run-events"),
     path("runs/<str:pk>/diff", views.run_diff, name="run-diff"),
     path("runs/<str:pk>/tags", views.run_tags, name="run-tags"),
+    path("runs/<str:pk>/cam", cams.checkpoint_cam, name="checkpoint-cam"),
+    path("runs/<str:pk>/checkpoints/<int:ckpt_id>/cam/<str:request_id>", cams.checkpoint_cam_state,
+         name="checkpoint-cam-state"),
     path("sweeps", sweeps.sweep_list, name="sweeps"),
     path("sweeps/new", sweeps.sweep_new, name="sweep-new"),
     path("sweeps/<str:pk>", sweeps.sweep_detail, name="sweep-detail"),
@@ -39,6 +42,7 @@ urlpatterns = [
     path("datasets/<int:pk>", views.dataset_detail, name="dataset-detail"),
     path("datasets/<int:pk>/verify", views.dataset_verify, name="dataset-verify"),
     path("leaderboard", leaderboard.leaderboard, name="leaderboard"),
+    path("leaderboard/verify", leaderboard.leaderboard_verify, name="leaderboard-verify"),
     path("teams", teams.team_list, name="teams"),
     path("teams/<slug:slug>", teams.team_detail, name="team-detail"),
     path("teams/<slug:slug>/members", teams.member_add, name="team-member-add"),

@@ -26,6 +26,7 @@ from typing import Any
 from . import paths as path_policy
 from . import training
 from .batch import BatchFacts, batch_facts
+from .version import code_version as current_code_version
 
 JOB_VERSION = 1
 BATCH_VERSION = 1
@@ -212,7 +213,7 @@ class Job:
 
         run:   run_id, run_key, name, spec, data_key, dataset_name, resources, checkpoints, allowed_url_hosts
         sweep: sweep_id, sweep, sweep_key, max_concurrent_trials, name, spec, data_key, ... (as a run)
-        both, optional: version, seed, storage, report
+        both, optional: version, seed, storage, report, code_version
 
     Args:
         spec: The resolved spec, as stored at submit (its paths as the user wrote them).
@@ -226,6 +227,9 @@ class Job:
         seed: The request's seed, if any.
         storage: The storage location the keys are on (without credentials), where known.
         report: Where to report; set from the environment by the job's driver.
+        code_version: The commit of the code that wrote the job (``jobspecs.version``; a ``Job`` made here
+            carries this installation's). A node running another commit refuses the job
+            (``workers.distributed.launch.check_code_version``); ``""`` (a job file without it): not checked.
     """
 
     spec: dict
@@ -242,11 +246,12 @@ class Job:
     storage: str | None = None
     report: ReportEndpoint | None = None
     version: int = JOB_VERSION
+    code_version: str = field(default_factory=current_code_version)
 
     RUN_KEYS = ("run_id", "run_key")
     SWEEP_KEYS = ("sweep_id", "sweep", "sweep_key", "max_concurrent_trials")
     COMMON_KEYS = ("version", "name", "spec", "data_key", "dataset_name", "resources", "checkpoints",
-                   "allowed_url_hosts", "seed", "storage", "report")
+                   "allowed_url_hosts", "seed", "storage", "report", "code_version")
 
     @property
     def run_folder(self) -> str:
@@ -281,6 +286,8 @@ class Job:
             out["storage"] = self.storage
         if self.report is not None:
             out["report"] = self.report.to_json()
+        if self.code_version:
+            out["code_version"] = self.code_version
         return out
 
     @classmethod
@@ -331,6 +338,7 @@ class Job:
             storage=_str(data.get("storage"), ("storage",), doc, nonempty=True, optional=True),
             report=ReportEndpoint.from_json(report) if report is not None else None,
             version=version,
+            code_version=_str(data.get("code_version", ""), ("code_version",), doc, most=80),
         )
 
 

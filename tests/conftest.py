@@ -17,6 +17,9 @@ from tests.support.lanes import RAY_WORKER_NICENESS
 # every Ray a test starts (its head, a simulated cluster's nodes) runs its workers at normal priority, as the lanes
 # need (tests/support/lanes.py); a production Ray keeps its own default
 os.environ.update(RAY_WORKER_NICENESS)
+# one OpenMP thread in every test process and what it starts: on a busy 2-core machine OpenMP's spinning threads make
+# a two-thread run several times slower than a one-thread one (measured: 4 s against 40 s an epoch of the demo)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 pytest_plugins = ["tests.support.s3", "tests.support.stack_fixtures"]  # s3_server; ray_head, pg_stack, ...
 

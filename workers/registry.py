@@ -64,6 +64,7 @@ class Registry:
     def __init__(self, kind: str):
         self.kind = kind
         self._entries: dict[str, Any] = {}
+        self._lazy: dict[str, str] = {}  # name -> "module:attribute", imported on first use (add_lazy)
 
     def register(self, name: str | None = None, *, force: bool = False) -> Callable[[Any], Any]:
         """Decorator that registers a class or function under ``name`` (default: its ``__name__``).
@@ -83,7 +84,26 @@ class Registry:
         """Register ``obj`` under ``name`` without a decorator."""
         if not force and name in self._entries and self._entries[name] is not obj:
             raise KeyError(f"{self.kind} type {name!r} is already registered")
+        self._lazy.pop(name, None)  # the module named by add_lazy, registering its own entry
         self._entries[name] = obj
+
+    def add_lazy(self, name: str, target: str) -> None:
+        """Register ``name`` as ``"module:attribute"``, imported on first :meth:`get`: a backbone family (and the
+        timm or torchvision modules it builds on) loads only in a process that builds it. The name is listed,
+        suggested and type-checked like any other."""
+        if name not in self._entries:
+            self._lazy[name] = target
+
+    def _resolve(self, name: str) -> Any:
+        module, _, attribute = self._lazy[name].partition(":")
+        imported = importlib.import_module(module)  # which usually registers the name itself
+        if name not in self._entries:
+            self._entries[name] = getattr(imported, attribute or name)
+        self._lazy.pop(name, None)
+        return self._entries[name]
+
+    def _names(self) -> list[str]:
+        return [*self._entries, *(k for k in self._lazy if k not in self._entries)]
 
     def get(self, name: str) -> Any:
         """Return the entry for ``name``.
@@ -93,8 +113,10 @@ class Registry:
         """
         try:
             return self._entries[name]
-        except KeyError:
+        except (KeyError, TypeError):
             pass
+        if isinstance(name, str) and name in self._lazy:
+            return self._resolve(name)
         suggestions = self.suggest(name)
         message = f"Unknown {self.kind} type {name!r}."
         if suggestions:
@@ -118,7 +140,7 @@ class Registry:
 
     def suggest(self, name: str, n: int = 5) -> list[str]:
         """Registered names close to ``name``: same name in another case first, then difflib's ranking."""
-        names = list(self._entries)
+        names = self._names()
         lowered = {k.lower(): k for k in names}
         found: list[str] = []
         if str(name).lower() in lowered:
@@ -132,16 +154,16 @@ class Registry:
     def list(self, pattern: str = "*") -> list[str]:
         """Sorted registered names matching an fnmatch ``pattern`` (case-insensitive), e.g. ``'ResNet*'``."""
         pattern = pattern.lower()
-        return sorted(k for k in self._entries if fnmatch.fnmatchcase(k.lower(), pattern))
+        return sorted(k for k in self._names() if fnmatch.fnmatchcase(k.lower(), pattern))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._lazy
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._entries))
+        return iter(sorted(self._names()))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._names())
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {len(self)} entries)"

@@ -1,5 +1,6 @@
 """REST API for deployments: ``/api/deployments`` (list, deploy), ``/api/deployments/<id>`` (read,
-``DELETE`` = undeploy) and ``/api/deployments/<id>/predict`` (multipart image files).
+``DELETE`` = undeploy) and ``/api/deployments/<id>/predict`` (multipart image files) and ``/api/deployments/<id>/cam`` (one image's class
+activation map, computed by the deployment's replica).
 
 Access goes through ``access.py`` as for runs: another team's deployment (or checkpoint) is a 404, a viewer's
 deploy or undeploy a 403; a viewer may predict. Errors are the service's (``backend.experiments.errors``),
@@ -15,6 +16,8 @@ from backend.experiments.access import get_checkpoint_for_user
 from . import services
 from .access import deployments_for, get_deployment_for_user
 from .serializers import (
+    CamRequestSerializer,
+    CamResultSerializer,
     DeploymentCreateSerializer,
     DeploymentDetailSerializer,
     DeploymentSerializer,
@@ -63,3 +66,12 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         top-5 for each."""
         deployment = self.get_object()
         return Response(services.predict(request.user, deployment, services.read_uploads(request.FILES)))
+
+    @extend_schema(request={"multipart/form-data": CamRequestSerializer}, responses={200: CamResultSerializer})
+    @action(detail=True, methods=["post"], parser_classes=[parsers.MultiPartParser])
+    def cam(self, request, pk=None):
+        """The class activation map of one image file (``image``) for its predicted class (``method``: GradCAM by
+        default), with its top-5: ``trainyard vis-cam`` run by the deployment's replica (PyTorch runtime only)."""
+        deployment = self.get_object()
+        files = services.read_uploads(request.FILES)
+        return Response(services.explain(request.user, deployment, files, request.data.get("method")))

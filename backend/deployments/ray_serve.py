@@ -100,16 +100,22 @@ class ProxyAnswer:
     body: dict
 
 
-def predict(deployment, files: list[tuple[str, bytes]], timeout: float = 60.0) -> ProxyAnswer:
+def predict(deployment, files: list[tuple[str, bytes]], timeout: float = 60.0, *, kind: str = "predict",
+            method: str | None = None) -> ProxyAnswer:
     """Send ``(name, bytes)`` files to the deployment's application (the wire format of ``workers.serve.app``).
+
+    Args:
+        kind: ``predict``, or ``cam`` (the class activation map of one image, by ``method``).
 
     Raises:
         RayUnavailable: the proxy could not be reached.
     """
-    headers = {"X-Trainyard-Key": deployment_key(deployment.pk),
+    headers = {"X-Trainyard-Key": deployment_key(deployment.pk), "X-Trainyard-Kind": kind,
                "X-Trainyard-Sizes": ",".join(str(len(content)) for _, content in files),
                "X-Trainyard-Names": json.dumps([name for name, _ in files]),
                "Content-Type": "application/octet-stream"}
+    if method:
+        headers["X-Trainyard-Method"] = method
     body = b"".join(content for _, content in files)
     url = proxy_url() + deployment.route_prefix
     try:

@@ -2,6 +2,8 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from workers.tools.vis_cam import SHOWN_METHODS
+
 from .models import Deployment, Runtime
 
 
@@ -120,3 +122,26 @@ class PredictRequestSerializer(serializers.Serializer):
 
     image = serializers.FileField(required=False)
     images = serializers.ListField(child=serializers.FileField(), required=False)
+
+
+class CamRequestSerializer(serializers.Serializer):
+    """One image file as multipart form data, and the CAM method (``trainyard vis-cam``'s, default GradCAM)."""
+
+    image = serializers.FileField()
+    method = serializers.ChoiceField(choices=list(SHOWN_METHODS), required=False, default="GradCAM")
+
+
+class CamSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    target_layers = serializers.ListField(child=serializers.CharField())
+    category = serializers.IntegerField()
+    score = serializers.FloatField(help_text="the model's score of the category")
+    png = serializers.CharField(help_text="the picture (the image as the test pipeline shows it, then the map "
+                                          "blended on it), a PNG in base64")
+
+
+class CamResultSerializer(serializers.Serializer):
+    predictions = PredictionSerializer(many=True)
+    cam = CamSerializer()
+    latency_ms = serializers.FloatField()
+    runtime = serializers.CharField()

@@ -1,5 +1,5 @@
-"""State changes of deployments that users ask for: deploy, undeploy, predict (called by the API and the
-dashboard alike), and the figures a deployment's page shows.
+"""State changes of deployments that users ask for: deploy, undeploy, predict, explain (a class activation map;
+called by the API and the dashboard alike), and the figures a deployment's page shows.
 
 Each change locks the deployment's row (``select_for_update``); deploy locks the team's row while it counts
 the team's active deployments. The Ray side (dispatch, reconcile) is ``lifecycle.py``.
@@ -22,6 +22,7 @@ from backend.experiments.checkpoints import checkpoint_file
 from backend.experiments.errors import Conflict, ServiceError
 from backend.experiments.models import Checkpoint
 from backend.experiments.ray_jobs import RayUnavailable
+from workers.tools.vis_cam import METHODS, SHOWN_METHODS
 
 from . import ray_serve
 from .models import ACTIVE, Deployment, DeploymentStatus, PredictionSample, Runtime
@@ -144,6 +145,70 @@ def predict(user, deployment: Deployment, files: list[tuple[str, bytes]]) -> dic
                          f"{answer.body.get('detail', '')}); if Ray lost it, reconcile marks it lost.")
     record_prediction(deployment, latency_ms, len(files))
     return {"predictions": answer.body["predictions"], "latency_ms": round(latency_ms, 3),
+            "runtime": deployment.runtime}
+
+
+def cam_method(name: str | None) -> str:
+    """The CAM method a user asked for (``trainyard vis-cam``'s names, any case), GradCAM when none.
+
+    Raises:
+        ServiceError: (400) an unknown method, listing the supported ones.
+    """
+    if not name:
+        return "GradCAM"
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    if key not in METHODS:
+        raise ServiceError(f"Unknown CAM method {name[:40]!r}; use one of {', '.join(SHOWN_METHODS)}.",
+                           errors=[{"field": "method", "choices": list(SHOWN_METHODS)}])
+    return SHOWN_METHODS[list(METHODS).index(key)]
+
+
+def explain(user, deployment: Deployment, files: list[tuple[str, bytes]], method: str | None = None) -> dict:
+    """The class activation map of one image, computed by the deployment's replica (``X-Trainyard-Kind: cam``)
+    on its family's default target layer, with the image's top-5. Not counted as a prediction (a map costs a
+    backward pass: its latency would skew the deployment's percentiles).
+
+    Args:
+        user: Any member of the deployment's team (viewers too, as for ``predict``).
+        deployment: From ``access.get_deployment_for_user``.
+        files: One ``(name, bytes)``.
+        method: GradCAM (default), GradCAM++, XGradCAM, EigenCAM, EigenGradCAM or LayerCAM.
+
+    Returns:
+        ``{'predictions': [answer], 'cam': {method, target_layers, category, class, score, png}, 'latency_ms',
+        'runtime'}``; ``png`` is the picture (the image, then the map blended on it) in base64.
+
+    Raises:
+        ServiceError: no image, more than one, too large, not a usable image, an unknown method (400); the
+            deployment is not running, or runs ONNX Runtime (409); Ray Serve did not answer (503).
+    """
+    access.get_membership(user, deployment.team)
+    check_upload([(name, len(content)) for name, content in files])
+    if len(files) != 1:
+        raise ServiceError(f"A class activation map is of one image; {len(files)} were sent.",
+                           errors=[{"field": "image", "message": "one image"}])
+    method = cam_method(method)
+    if deployment.status != DeploymentStatus.RUNNING:
+        raise Conflict(f"The deployment is {deployment.status}, not running"
+                       + (f" ({deployment.status_reason})." if deployment.status_reason else "."))
+    if deployment.runtime != Runtime.PYTORCH:
+        raise Conflict(f"Class activation maps are unavailable for a {deployment.runtime} deployment: they need "
+                       "the PyTorch model's gradients. Deploy the checkpoint with the PyTorch runtime to see them.",
+                       errors=[{"field": "runtime", "message": "pytorch only"}])
+    started = time.perf_counter()
+    try:
+        answer = ray_serve.predict(deployment, files, kind="cam", method=method)
+    except RayUnavailable as exc:
+        raise NotServing(f"Ray Serve did not answer: {exc}") from None
+    latency_ms = (time.perf_counter() - started) * 1000
+    if answer.status in (400, 409):
+        error = ServiceError if answer.status == 400 else Conflict
+        raise error(str(answer.body.get("detail") or "No map could be made of this image."),
+                    errors=[{"field": "image", "message": "no map"}])
+    if answer.status != 200 or "cam" not in answer.body:
+        raise NotServing(f"The deployment's application did not answer ({answer.status}: "
+                         f"{answer.body.get('detail', '')}); if Ray lost it, reconcile marks it lost.")
+    return {"predictions": answer.body["predictions"], "cam": answer.body["cam"], "latency_ms": round(latency_ms, 3),
             "runtime": deployment.runtime}
 
 

@@ -12,7 +12,7 @@ from .models import Evaluation
 
 def evaluations_for(user):
     return Evaluation.objects.filter(team_id__in=team_ids(user)).select_related(
-        "team", "dataset", "created_by", "checkpoint", "checkpoint__run")
+        "team", "dataset", "created_by", "checkpoint", "checkpoint__run", "verifies")
 
 
 def get_evaluation_for_user(user, pk) -> Evaluation:

@@ -1,6 +1,8 @@
 """What the evaluation page and ``GET /api/evaluations/<id>/analysis`` show of the stored predictions: the
 metrics (re-scored with other metrics or options when asked, the seed's ``eval_metric``), the confusion matrix,
 per-class precision/recall/F1/support and the best and worst predictions (the seed's ``analyze_results``).
+A multi-label evaluation shows its metrics and each class's average precision, precision, recall and F1 (no
+confusion matrix: a sample has several labels).
 """
 from __future__ import annotations
 
@@ -78,6 +80,11 @@ def analyse(evaluation: Evaluation, *, metrics=None, metric_options=None, normal
                                   evaluation.metric_options if metric_options is None else metric_options)
     except scoring.ScoringError as err:
         raise ServiceError(str(err), errors=[{"field": "metrics", "message": str(err)}]) from None
+    if pred.labels.ndim == 2:  # multi-label: no confusion matrix or single best guess to show
+        return {"metrics": scored, "rescored": rescored, "num_samples": len(pred.index), "classes": pred.classes,
+                "multi_label": True, "confusion_matrix": None, "top_confusions": [],
+                "per_class": scoring.per_class_multilabel(pred.scores, pred.labels, pred.classes),
+                "best": [], "worst": []}
     matrix = scoring.confusion_matrix(pred.scores, pred.labels)
     order = list(range(len(matrix)))
     if sort == "confusion":  # the classes with the most off-diagonal mass first (missed or wrongly predicted)
@@ -94,7 +101,7 @@ def analyse(evaluation: Evaluation, *, metrics=None, metric_options=None, normal
                     file=pred.files[item["index"]])
     return {
         "metrics": scored, "rescored": rescored, "num_samples": len(pred.index), "classes": pred.classes,
-        "confusion_matrix": {"order": order, "normalized": normalize,
+        "multi_label": False, "confusion_matrix": {"order": order, "normalized": normalize,
                              "rows": [[float(shown[t, p]) if normalize else int(shown[t, p]) for p in order]
                                       for t in order]},
         "top_confusions": scoring.confusions(matrix, pred.classes, normalize=normalize),

@@ -5,11 +5,12 @@ An ``Evaluation`` is a ``Job`` like a run (``backend.experiments.models.Job``): 
 ingestion-token digests, so the run lifecycle dispatches, cancels and reconciles it (``lifecycle.py`` here only
 says what differs). Its spec is the run's, copied at submit. Every sample's scores and label are stored once, by
 the job, in ``evaluations/<id>/predictions.npz`` on the storage; the backend reads them when the job ends and
-keeps the metrics here (``metrics``).
+keeps the metrics here (``metrics``). An evaluation that ``verifies`` a run re-scores the number the leaderboard
+reports for it (``backend.leaderboard.verification``).
 """
 from django.db import models
 
-from backend.experiments.models import Checkpoint, Event, Job
+from backend.experiments.models import Checkpoint, Event, Job, Run
 
 
 class Split(models.TextChoices):
@@ -28,6 +29,12 @@ class Evaluation(Job):
     metrics = models.JSONField(default=dict, blank=True, help_text="What the job's stored predictions score.")
     num_samples = models.IntegerField(null=True, blank=True)
     scoring_seconds = models.FloatField(null=True, blank=True, help_text="Wall time of the sharded scoring.")
+    # A verification of a leaderboard row (issue #17, item 3): the run whose reported number this re-scores on
+    # its dataset's val split, and that number as the board showed it when the verification was asked.
+    verifies = models.ForeignKey(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="verifications",
+                                 help_text="The run whose leaderboard number this evaluation verifies.")
+    reported = models.JSONField(default=dict, blank=True,
+                                help_text="The verified number: {metric, value} as the leaderboard reported it.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -13,8 +13,10 @@ class EvaluationCreateSerializer(serializers.Serializer):
                                     help_text="A dataset of the run's team, by name or id (default: the run's).")
     split = serializers.ChoiceField(choices=Split.choices, default=Split.TEST)
     metrics = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=16,
-                                    help_text="accuracy, precision, recall, f1_score, support")
-    metric_options = serializers.DictField(required=False, help_text="topk, thrs, average_mode")
+                                    help_text="accuracy, precision, recall, f1_score, support; for a "
+                                    "multi-label dataset mAP, CP, CR, CF1, OP, OR, OF1")
+    metric_options = serializers.DictField(required=False, help_text="topk, thrs, average_mode (multi-label: "
+                                           "thr or k)")
     num_workers = serializers.IntegerField(default=2, min_value=1, help_text="Ray workers, one shard each.")
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
@@ -33,12 +35,15 @@ class EvaluationSerializer(serializers.ModelSerializer):
     checkpoint_file = serializers.CharField(source="checkpoint.filename", read_only=True)
     metrics = serializers.JSONField(source="metric_names", read_only=True)
     results = serializers.JSONField(source="metrics", read_only=True)
+    verifies = serializers.UUIDField(source="verifies_id", read_only=True, allow_null=True,
+                                     help_text="The run whose leaderboard number this evaluation verifies, if any.")
+    reported = serializers.JSONField(read_only=True, help_text="A verification's reported number {metric, value}.")
 
     class Meta:
         model = Evaluation
         fields = ["id", "name", "team", "created_by", "run", "checkpoint", "checkpoint_file", "dataset", "split",
                   "metrics", "metric_options", "num_workers", "status", "status_reason", "results", "num_samples",
-                  "scoring_seconds", "created_at", "started_at", "finished_at"]
+                  "scoring_seconds", "verifies", "reported", "created_at", "started_at", "finished_at"]
         read_only_fields = fields
 
 

@@ -13,6 +13,7 @@ from backend.experiments import quotas, throttles
 from backend.experiments.checkpoints import checkpoint_file
 from backend.experiments.errors import ServiceError
 from backend.experiments.models import Checkpoint, Dataset
+from jobspecs.training import MULTILABEL_METRICS
 
 from . import scoring
 from .models import Evaluation, Split
@@ -20,9 +21,18 @@ from .models import Evaluation, Split
 DEFAULT_METRICS = ["accuracy", "precision", "recall", "f1_score", "support"]
 
 
+def run_is_multi_label(run) -> bool | None:
+    """Whether the run's spec evaluates a multi-label dataset, by its facts (its val metrics are ``mAP``,
+    ``CP``...); None where the facts name no val metrics (no ``data.val``): the metrics asked for decide."""
+    names = (run.facts or {}).get("metric_names") if isinstance(run.facts, dict) else None
+    if not names:
+        return None
+    return scoring.is_multi_label(names)
+
+
 def submit_evaluation(user, checkpoint: Checkpoint, *, dataset=None, split: str = Split.TEST, metrics=None,
-                      metric_options: dict | None = None, num_workers: int = 2, name: str | None = None
-                      ) -> Evaluation:
+                      metric_options: dict | None = None, num_workers: int = 2, name: str | None = None,
+                      verifies=None, reported: dict | None = None) -> Evaluation:
     """Validate and store an evaluation of ``checkpoint`` (a run of the user's team), and queue its dispatch
     once the transaction commits.
 
@@ -31,10 +41,13 @@ def submit_evaluation(user, checkpoint: Checkpoint, *, dataset=None, split: str 
         checkpoint: The checkpoint to score (already found through ``access.get_checkpoint_for_user``).
         dataset: A dataset of the same team, by name or id (default: the run's).
         split: ``val`` or ``test``: the run's spec's ``data.val`` / ``data.test`` on that dataset.
-        metrics: MMClassification metric names (default: accuracy, precision, recall, f1_score, support).
-        metric_options: ``topk``, ``thrs``, ``average_mode``.
+        metrics: MMClassification metric names (default: accuracy, precision, recall, f1_score, support; for a
+            multi-label spec mAP, CP, CR, CF1, OP, OR, OF1).
+        metric_options: ``topk``, ``thrs``, ``average_mode`` (multi-label: ``thr`` or ``k``).
         num_workers: Ray workers, each scoring one shard.
         name: Default: the run's name, the checkpoint and the split.
+        verifies, reported: For a leaderboard verification (``backend.leaderboard.verification``): the run
+            whose reported number this re-scores, and that number (``{metric, value}``).
 
     Raises:
         PermissionDenied: a viewer.
@@ -47,9 +60,11 @@ def submit_evaluation(user, checkpoint: Checkpoint, *, dataset=None, split: str 
     if split not in Split.values:
         raise ServiceError(f"split must be one of {', '.join(Split.values)}, got {split!r}.",
                            errors=[{"field": "split", "message": "unknown split"}])
+    multi_label = run_is_multi_label(run)
+    default = list(MULTILABEL_METRICS) if multi_label else DEFAULT_METRICS
     try:
-        names, options = scoring.check_request(DEFAULT_METRICS if metrics in (None, []) else metrics,
-                                               metric_options)
+        names, options = scoring.check_request(default if metrics in (None, []) else metrics, metric_options,
+                                               multi_label=multi_label)
     except scoring.ScoringError as err:
         raise ServiceError(str(err), errors=[{"field": "metrics", "message": str(err)}]) from None
     limit = settings.TRAINYARD_MAX_NUM_WORKERS
@@ -73,7 +88,7 @@ def submit_evaluation(user, checkpoint: Checkpoint, *, dataset=None, split: str 
             spec_name=run.spec_name, spec_text=run.spec_text, cfg_options=run.cfg_options,
             resolved_spec=run.resolved_spec, spec_hash=run.spec_hash, resources={"num_workers": num_workers},
             facts=run.facts, checkpoint=checkpoint, split=split, metric_names=names, metric_options=options,
-            num_workers=num_workers, created_at=timezone.now())
+            num_workers=num_workers, verifies=verifies, reported=reported or {}, created_at=timezone.now())
         transaction.on_commit(lambda: job_lifecycle.queue_dispatch(Evaluation, evaluation.pk))
     return evaluation
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from backend.project import metrics
+
 from . import lifecycle
 from .checkpoints import checkpoint_key
 from .models import (
@@ -35,6 +37,13 @@ class IngestResult:
 
 def record_batch(run: Run, batch: dict) -> IngestResult:
     """Store one reporter batch exactly once (keyed by its session and sequence number)."""
+    result = _record_batch(run, batch)
+    outcome = "stopped" if result.stop else "duplicate" if result.duplicate else "stored"
+    metrics.count_ingest(outcome, result.stored.get("metrics", 0), result.stored.get("logs", 0))
+    return result
+
+
+def _record_batch(run: Run, batch: dict) -> IngestResult:
     session, seq = str(batch["session"])[:64], int(batch["seq"])
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)

@@ -11,16 +11,19 @@ and, where a limit is counted, then the team's (``quotas``).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import zlib
 from datetime import timedelta
 
 from celery import signature
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
 from backend.accounts import access
+from backend.project import metrics
 
 from . import jobfiles, quotas, ray_jobs, trials
 from .errors import Conflict, DispatchRefused
@@ -222,6 +225,8 @@ def submit_job(obj, entrypoint: str, env: dict[str, str], token: str) -> bool:
     submitted = ray_jobs.submit(obj.job_id, entrypoint, env)
     if not submitted:
         withdraw_ingest_token(obj, token)
+    elif not obj.attempt:  # a retry's wait began when its driver died, not at submission
+        metrics.observe_dispatch(obj._meta.model_name, (timezone.now() - obj.created_at).total_seconds())
     return submitted
 
 
@@ -246,10 +251,11 @@ def retry_or_fail(job, reason: str) -> int:
     """Submit a job whose Ray driver died again (it resumes from its checkpoint) while its kind allows
     (a run's ``max_failures``); fail it otherwise. Returns 1 if it changed."""
     kind = kind_of(job)
+    seen = (job.status, job.attempt)  # the attempt whose failure the caller saw
     with transaction.atomic():
         job = kind.model.objects.select_for_update().get(pk=job.pk)
-        if job.is_terminal:
-            return 0
+        if job.is_terminal or (job.status, job.attempt) != seen:
+            return 0  # another reconcile pass (a second beat, an overlapping pass) has acted on this failure
         allowed = kind.max_retries(job)
         if job.attempt >= allowed:
             tries = f" (after {job.attempt + 1} attempts)" if job.attempt else ""
@@ -307,6 +313,39 @@ def _finish_cancel(kind: JobKind, pk, state: ray_jobs.JobState | None) -> int:
 
 
 # --- reconcile -----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def exclusive(name: str):
+    """A lock named ``name`` across processes and hosts, taken without waiting: yields True while this process
+    holds it, False when another holds it (the caller then skips its work). On PostgreSQL a session advisory
+    lock; on the embedded stack's SQLite (one machine) an exclusive ``flock`` on a file under ``VAR_DIR``."""
+    if connection.vendor != "postgresql":
+        import fcntl
+
+        path = settings.VAR_DIR / "locks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    key = zlib.crc32(f"trainyard:{name}".encode())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def reconcile(model) -> dict:

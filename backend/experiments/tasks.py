@@ -39,8 +39,11 @@ def _dispatch(model, pk: str) -> str:
 @shared_task(ignore_result=True)
 def reconcile_runs() -> dict:
     """Periodic (Celery beat): bring active runs and sweeps in line with what Ray says about their jobs."""
-    try:
-        return {**lifecycle.reconcile(Run), "sweeps": lifecycle.reconcile(Sweep)}
-    except ray_jobs.RayUnavailable as exc:
-        log.warning("reconcile skipped: %s", exc)
-        return {"skipped": str(exc)}
+    with lifecycle.exclusive("reconcile") as held:
+        if not held:  # one pass at a time, across workers and beats: a pass still running skips this one
+            return {"skipped": "another reconcile pass is running"}
+        try:
+            return {**lifecycle.reconcile(Run), "sweeps": lifecycle.reconcile(Sweep)}
+        except ray_jobs.RayUnavailable as exc:
+            log.warning("reconcile skipped: %s", exc)
+            return {"skipped": str(exc)}

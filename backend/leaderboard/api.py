@@ -1,23 +1,36 @@
-"""``GET /api/leaderboard`` (JSON) and ``GET /api/leaderboard/csv``: the board of your teams."""
+"""``GET /api/leaderboard`` (JSON), ``GET /api/leaderboard/csv``: the board of your teams; and
+``POST /api/leaderboard/verify``: re-score a row's number with an evaluation job (``verification.py``).
+
+Access: the board reads only the user's teams; verify takes a run of the user's teams (another team's is a 404)
+and a role that may start jobs (a viewer's is a 403), as ``POST /api/evaluations``.
+"""
 import csv
 import io
 import json
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from . import services
-from .serializers import CSV_FIELDS, LeaderboardEntrySerializer, LeaderboardSerializer
+from backend.evaluations.serializers import EvaluationSerializer
+
+from . import services, verification
+from .serializers import (
+    CSV_FIELDS,
+    LeaderboardEntrySerializer,
+    LeaderboardSerializer,
+    VerifyRequestSerializer,
+)
 
 FILTERS = [
     OpenApiParameter("dataset", str, description="dataset name"),
     OpenApiParameter("team", str, description="team slug"),
     OpenApiParameter("family", str, description="model family, e.g. ResNet"),
     OpenApiParameter("q", str, description="text in the spec or model name"),
+    OpenApiParameter("verified", bool, description="only rows an evaluation re-scored within the tolerance"),
     OpenApiParameter("ordering", str, enum=[p + o for o in services.ORDERINGS for p in ("", "-")],
                      description="column to sort by, '-' for descending (default -top1)"),
 ]
@@ -70,3 +83,14 @@ class LeaderboardViewSet(viewsets.ViewSet):
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="leaderboard.csv"'
         return response
+
+    @extend_schema(request=VerifyRequestSerializer, responses={201: EvaluationSerializer})
+    @action(detail=False, methods=["post"])
+    def verify(self, request):
+        """Verify a row: an evaluation job re-scores the run's best stored checkpoint on its dataset's val split;
+        the row then shows the re-scored number beside the reported one (``verification`` of each row)."""
+        ser = VerifyRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        evaluation = verification.verify(request.user, ser.validated_data["run"],
+                                         num_workers=ser.validated_data["num_workers"])
+        return Response(EvaluationSerializer(evaluation).data, status=status.HTTP_201_CREATED)

@@ -2,6 +2,26 @@
 from rest_framework import serializers
 
 
+class VerificationSerializer(serializers.Serializer):
+    """A row's verification: an evaluation job that re-scored the row's checkpoint on the validation split."""
+
+    status = serializers.ChoiceField(choices=["verified", "mismatch", "pending", "failed"],
+                                     help_text="verified: re-scored within the tolerance; mismatch: beyond it; "
+                                     "pending: the evaluation has not finished; failed: it did not score.")
+    evaluation_id = serializers.CharField(help_text="The evaluation that re-scores the row (/api/evaluations/<id>).")
+    checkpoint = serializers.IntegerField(help_text="The checkpoint it re-scores (the run's best stored one).")
+    metric = serializers.CharField(allow_null=True, help_text="What is verified: top-1 (accuracy_top-1), or mAP "
+                                   "for a multi-label run.")
+    reported = serializers.FloatField(allow_null=True, help_text="The number the run reported.")
+    rescored = serializers.FloatField(allow_null=True, help_text="The number the evaluation re-scored (null until "
+                                      "it has succeeded).")
+    difference = serializers.FloatField(allow_null=True, help_text="rescored - reported, in percentage points.")
+    tolerance = serializers.FloatField(help_text="The largest |difference| still verified, in percentage points.")
+    mismatch = serializers.BooleanField(help_text="The re-scored number differs from the reported one by more "
+                                        "than the tolerance.")
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class LeaderboardEntrySerializer(serializers.Serializer):
     spec = serializers.CharField(help_text="Library spec name, or 'pasted:<hash>' for a pasted spec; a sweep's "
                                  "trial names its sweep's spec (its parameters are in params).")
@@ -34,6 +54,8 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     params = serializers.JSONField(allow_null=True, help_text="A sweep trial's parameters by dotted key (null for "
                                    "a run of its own): trials of other parameters are other rows.")
     sweep_id = serializers.CharField(allow_null=True, help_text="A trial's sweep (null for a run of its own).")
+    verification = VerificationSerializer(allow_null=True, help_text="The row's latest verification (the latest "
+                                          "succeeded one if any); null if never verified.")
 
 
 class LeaderboardSerializer(serializers.Serializer):
@@ -43,3 +65,10 @@ class LeaderboardSerializer(serializers.Serializer):
 
 
 CSV_FIELDS = list(LeaderboardEntrySerializer().fields)
+
+
+class VerifyRequestSerializer(serializers.Serializer):
+    """What ``POST /api/leaderboard/verify`` takes: the row's run."""
+
+    run = serializers.UUIDField(help_text="The row's run_id.")
+    num_workers = serializers.IntegerField(default=2, min_value=1, help_text="Ray workers, one shard each.")

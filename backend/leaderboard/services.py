@@ -11,6 +11,9 @@ A sweep's trial is on the board as its sweep's spec with the trial's parameters 
 of one spec and one set of parameters (from one sweep or several) are one row, trials of other parameters
 other rows, and a row links its sweep. "Epochs" is what a run trained (``Run.trained``, kept by ingestion:
 an early-stopped trial shows the 1 epoch it trained, not its spec's 6), iterations for an iteration-based spec.
+
+A row carries its verification (issue #17, item 3; ``verification.py``): an evaluation job's re-score of the
+row's number on the validation split, with a mismatch flag; ``verified`` keeps only the rows it confirmed.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from django.db.models.functions import Cast, Coalesce, Collate, Concat, Left, Nu
 from backend.accounts import access
 from backend.experiments.models import DEFAULT_PRIMARY, Run
 from jobspecs.training import accuracy_keys
+
+from . import verification
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,7 @@ class Entry:
     early_stopped: bool = False  # the sweep's scheduler stopped the trial
     params: dict | None = None  # a trial's parameters (by dotted key), None for a run of its own
     sweep_id: str | None = None  # a trial's sweep
+    verification: dict | None = None  # the row's verification (``verification.status_of``), None if never asked
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -175,7 +181,7 @@ def _best_runs(user, *, dataset: str | None, team: str | None) -> dict:
 
 
 def entries(user, *, dataset: str | None = None, team: str | None = None, family: str | None = None,
-            q: str | None = None, ordering: str = "-top1") -> list[Entry]:
+            q: str | None = None, ordering: str = "-top1", verified: bool = False) -> list[Entry]:
     """The board of the user's teams: one entry per (dataset, spec), sorted by ``ordering``.
 
     Args:
@@ -185,6 +191,7 @@ def entries(user, *, dataset: str | None = None, team: str | None = None, family
         family: Only this model family (the zoo's name, e.g. ``ResNet``; case-insensitive).
         q: Only specs or models containing this text.
         ordering: One of ``ORDERINGS``, ``-`` in front for descending.
+        verified: Only rows whose number an evaluation re-scored within the tolerance (``verification``).
     """
     if ordering.lstrip("-") not in ORDERINGS:
         raise ValueError(f"ordering must be one of {', '.join(ORDERINGS)} (with '-' for descending)")
@@ -205,6 +212,11 @@ def entries(user, *, dataset: str | None = None, team: str | None = None, family
         out = [e for e in out if e.family.lower() == family.lower()]
     if q:
         out = [e for e in out if q.lower() in e.spec.lower() or q.lower() in e.model.lower()]
+    found = verification.verifications([e.run_id for e in out])
+    for e in out:
+        e.verification = found.get(e.run_id)
+    if verified:
+        out = [e for e in out if e.verification is not None and e.verification["status"] == "verified"]
     return sort_entries(out, ordering)
 
 
@@ -279,15 +291,16 @@ def sort_entries(rows: list[Entry], ordering: str) -> list[Entry]:
 
 
 def board(user, params) -> dict:
-    """The board for a request's filters (``dataset``, ``team``, ``family``, ``q``, ``ordering``): entries, the
-    zoo's reference rows and the Pareto front (the run ids on it).
+    """The board for a request's filters (``dataset``, ``team``, ``family``, ``q``, ``ordering``, ``verified``):
+    entries, the zoo's reference rows and the Pareto front (the run ids on it).
 
     Raises:
         ValueError: an ordering that is not one of ``ORDERINGS`` (``-`` first for descending).
     """
     rows = entries(user, dataset=params.get("dataset") or None, team=params.get("team") or None,
                    family=params.get("family") or None, q=params.get("q") or None,
-                   ordering=params.get("ordering") or "-top1")
+                   ordering=params.get("ordering") or "-top1",
+                   verified=verification.wants_verified(params.get("verified")))
     points = {(e.flops_g, e.top1): e.run_id for e in rows if e.flops_g is not None and e.top1 is not None}
     front = pareto_front(list(points))
     return {"results": rows, "references": references(rows), "pareto": [points[p] for p in front]}

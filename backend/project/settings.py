@@ -14,6 +14,7 @@ embedded default of DESIGN.md so that `python manage.py up` works on a bare lapt
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -103,6 +104,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "backend.project.health.RequestMetricsMiddleware",  # first: counts every answer, the ones below included
+    # /healthz, /readyz, /metrics: answered before the host check and the HTTPS redirect (probes name the pod)
+    "backend.project.health.OperatorEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -311,8 +315,10 @@ TRAINYARD_STORAGE = (_STORAGE if is_uri(_STORAGE)
                      else Path(_STORAGE.removeprefix("file://")).expanduser().resolve())
 # The URL a Ray job uses to reach the ingestion endpoint (the web server as the cluster sees it).
 TRAINYARD_PUBLIC_URL = os.environ.get("TRAINYARD_PUBLIC_URL", "http://127.0.0.1:8000")
-# Python the Ray job's entrypoint runs with; a cluster's nodes have the project installed.
-TRAINYARD_JOB_PYTHON = os.environ.get("TRAINYARD_JOB_PYTHON", "python")
+# Python the Ray job's entrypoint runs with, by its path: Ray starts a job with the PATH of its own processes,
+# which need not hold the venv. Default: this process's interpreter (the venv's), at the same path on every node
+# of a `ray up` cluster and in the image (/opt/trainyard/.venv/bin/python).
+TRAINYARD_JOB_PYTHON = os.environ.get("TRAINYARD_JOB_PYTHON") or sys.executable
 # A run dispatching for longer than this without a Ray job is dispatched again by reconcile.
 TRAINYARD_DISPATCH_GRACE_SECONDS = int(os.environ.get("TRAINYARD_DISPATCH_GRACE_SECONDS", "60"))
 # A run's (or sweep's) ingestion token is refused this long after the run ended: time for the batches in
@@ -387,3 +393,13 @@ TRAINYARD_DEPLOY_MAX_BATCH_SIZE = int(os.environ.get("TRAINYARD_DEPLOY_MAX_BATCH
 TRAINYARD_TEAM_MAX_DEPLOYMENTS = int(os.environ.get("TRAINYARD_TEAM_MAX_DEPLOYMENTS", "4"))
 # A deploy job that has not brought its application up after this long is failed.
 TRAINYARD_DEPLOY_TIMEOUT_SECONDS = int(os.environ.get("TRAINYARD_DEPLOY_TIMEOUT_SECONDS", "600"))
+
+# --- operating: probes and metrics (backend/project/health.py, backend/project/metrics.py) -------------
+# /readyz gives each check (database, broker, Ray's Jobs API) this long before it counts as failed (seconds).
+TRAINYARD_READYZ_TIMEOUT_SECONDS = float(os.environ.get("TRAINYARD_READYZ_TIMEOUT_SECONDS", "2"))
+# Who may read /metrics (and the worker's metrics port): with a token, only "Authorization: Bearer <token>";
+# empty (the default), only a request from the loopback that no proxy forwarded. Everyone else gets a 404.
+TRAINYARD_METRICS_TOKEN = os.environ.get("TRAINYARD_METRICS_TOKEN", "").strip()
+# The Celery worker's metrics port (0: off, the default) and address (beyond the loopback only with a token).
+TRAINYARD_WORKER_METRICS_PORT = int(os.environ.get("TRAINYARD_WORKER_METRICS_PORT", "0"))
+TRAINYARD_WORKER_METRICS_ADDR = os.environ.get("TRAINYARD_WORKER_METRICS_ADDR", "127.0.0.1")

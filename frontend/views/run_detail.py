@@ -13,6 +13,7 @@ from backend.experiments.access import get_run_for_user, runs_for
 from backend.experiments.checkpoints import with_availability
 from backend.experiments.errors import ServiceError
 from backend.experiments.models import LogLine, MetricPoint, Run
+from workers.tools.vis_cam import SHOWN_METHODS
 
 LOG_TAIL = 2000  # log lines the page starts with; older ones are in the API
 
@@ -108,7 +109,7 @@ def run_detail(request, pk):
         "base_diff": _diff_lines(base_diff) if base_diff else [], "base_missing": base is None,
         "repro": reproducibility(run), "packages": _packages(run),
         "checkpoints": with_availability(run.checkpoints.all()), "tags": run.tags.all(), "last_event": stream_start(run),
-        "batch": run.spec_facts().batch,
+        "batch": run.spec_facts().batch, "cam_methods": SHOWN_METHODS,
     })
 
 

@@ -1,10 +1,12 @@
 """A run's checkpoint served on the real stack: REST API -> Celery -> Ray job -> Ray Serve, and back.
 
 The demo run is trained, its last checkpoint deployed (PyTorch eager, then ONNX Runtime) and asked to classify
-a digit; the answer is the one ``trainyard infer`` prints for the same image and checkpoint. A viewer cannot
+a digit; the answer is the one ``trainyard infer`` prints for the same image and checkpoint, and its class
+activation map is the replica's (an ONNX Runtime deployment has none). A viewer cannot
 deploy, an outsider cannot even see the deployment, a malformed or oversized image is a 400 and the deployment
 keeps answering; undeploy removes the Serve application, and one Ray lost behind Trainyard's back is marked so.
 """
+import base64
 import json
 import struct
 import subprocess
@@ -16,6 +18,7 @@ import pytest
 import requests
 
 import jobspecs
+from tests.support.live import ONE_WORKER
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +58,7 @@ def _wait_deployment(live, pk: str, predicate, timeout: float, what: str) -> dic
 @pytest.fixture(scope="module")
 def trained(pg_stack, tmp_path_factory):
     """The demo run trained (2 epochs), its spec and last checkpoint as files, and a few digits of its dataset."""
-    run = pg_stack.submit(name="to-serve", cfg_options={"runner.max_epochs": 2})
+    run = pg_stack.submit(name="to-serve", resources=ONE_WORKER, cfg_options={"runner.max_epochs": 2})
     done = pg_stack.wait_for(run["id"], lambda r: r["status"] in TERMINAL, 420, "the run to finish")
     assert done["status"] == "succeeded", done["status_reason"]
     ckpt = pg_stack.api("GET", f"/api/runs/{run['id']}/checkpoints").json()[-1]
@@ -108,6 +111,12 @@ def test_it_serves_a_checkpoint_as_trainyard_infer_answers_and_undeploys(pg_stac
     assert got["pred_score"] == pytest.approx(expected["pred_score"], abs=1e-4)
     assert [k["label"] for k in got["topk"]][0] == got["pred_label"] and len(got["topk"]) == 5
 
+    # its class activation map, made by the replica: the same class, a picture of the image and of the map
+    cam = pg_stack.api("POST", f"/api/deployments/{pk}/cam", files=[("image", (image.name, image.read_bytes()))])
+    assert cam.status_code == 200, cam.text
+    assert cam.json()["cam"]["class"] == expected["pred_class"] and cam.json()["cam"]["method"] == "GradCAM"
+    assert base64.b64decode(cam.json()["cam"]["png"]).startswith(b"\x89PNG")
+
     two = _predict(pg_stack, pk, *[(p.name, p.read_bytes()) for p in trained["images"]])
     assert [p["filename"] for p in two.json()["predictions"]] == [p.name for p in trained["images"]]
 
@@ -150,6 +159,9 @@ def test_it_serves_with_onnx_runtime_and_marks_a_lost_deployment(pg_stack, train
     got, expected = r.json()["predictions"][0], _infer(trained, image)
     assert got["pred_class"] == expected["pred_class"]
     assert got["pred_score"] == pytest.approx(expected["pred_score"], abs=1e-3)
+
+    no_cam = pg_stack.api("POST", f"/api/deployments/{pk}/cam", files=[("image", (image.name, image.read_bytes()))])
+    assert no_cam.status_code == 409 and "unavailable for a onnxruntime deployment" in no_cam.json()["detail"]
 
     # Ray loses the application behind Trainyard's back: reconcile marks the deployment lost
     env = pg_stack.stack.env

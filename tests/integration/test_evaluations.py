@@ -1,13 +1,17 @@
 """An evaluation end to end: REST API -> Celery -> Ray Job -> 2 Ray workers, each scoring a shard -> every
-prediction stored once, in dataset order -> metrics equal to ``trainyard test``'s on the same checkpoint.
+prediction stored once, in dataset order -> metrics equal to ``trainyard test``'s on the same checkpoint. And the
+leaderboard's verify flow on the same run: one more evaluation (one worker) re-scores the row's checkpoint on the
+val split, and the row shows "verified" with the re-scored top-1 beside the reported one.
 
-One stack, one one-epoch run, one evaluation: the suite stays fast.
+One stack, one one-epoch run (a module fixture both tests share), two evaluations: the suite stays fast.
 """
 import json
 import time
 
 import numpy as np
 import pytest
+
+from tests.support.live import ONE_WORKER
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +31,22 @@ def _wait(live, url: str, timeout: float, what: str) -> dict:
                          + live.logs_tail())
 
 
-def test_it_scores_a_checkpoint_with_two_workers_as_trainyard_test_does(pg_stack, tmp_path):
+@pytest.fixture(scope="module")
+def trained(pg_stack) -> tuple[dict, dict]:
+    """One finished one-epoch run of the demo spec and its last checkpoint (the module's tests share them)."""
+    live = pg_stack
+    run = live.submit(name="to-evaluate", resources=ONE_WORKER, cfg_options={"runner.max_epochs": 1})
+    done = live.wait_for(run["id"], lambda r: r["status"] in TERMINAL, 300, "the run to finish")
+    assert done["status"] == "succeeded", done["status_reason"] + "\n" + live.logs_tail()
+    return done, live.api("GET", f"/api/runs/{run['id']}/checkpoints").json()[-1]
+
+
+def test_it_scores_a_checkpoint_with_two_workers_as_trainyard_test_does(pg_stack, trained, tmp_path):
     from jobspecs.contract import Job
     from workers.tools.test import score_checkpoint
 
     live = pg_stack
-    run = live.submit(name="to-evaluate", cfg_options={"runner.max_epochs": 1})
-    done = live.wait_for(run["id"], lambda r: r["status"] in TERMINAL, 300, "the run to finish")
-    assert done["status"] == "succeeded", done["status_reason"] + "\n" + live.logs_tail()
-    ckpt = live.api("GET", f"/api/runs/{run['id']}/checkpoints").json()[-1]
+    _run, ckpt = trained
 
     t0 = time.monotonic()
     r = live.api("POST", "/api/evaluations", json={"checkpoint": ckpt["id"], "split": "test", "num_workers": 2,
@@ -76,3 +87,36 @@ def test_it_scores_a_checkpoint_with_two_workers_as_trainyard_test_does(pg_stack
                      params={"metrics": "accuracy", "metric_options": "topk=1"}).json()
     assert again["metrics"] == {"accuracy": pytest.approx(evaluation["results"]["accuracy_top-1"])}
     assert sum(map(sum, again["confusion_matrix"]["rows"])) == len(labels)
+
+
+def _row(live, run_id: str, **params) -> dict | None:
+    rows = live.api("GET", "/api/leaderboard", params={"dataset": "digits", **params}).json()["results"]
+    return next((r for r in rows if r["run_id"] == run_id), None)
+
+
+def test_it_verifies_the_runs_leaderboard_row_on_the_val_split(pg_stack, trained):
+    live = pg_stack
+    run, _ckpt = trained
+    row = _row(live, run["id"])
+    assert row is not None and row["top1"] is not None and row["verification"] is None, row
+    assert _row(live, run["id"], verified="1") is None
+
+    t0 = time.monotonic()
+    r = live.api("POST", "/api/leaderboard/verify", json={"run": run["id"], "num_workers": 1})
+    assert r.status_code == 201, r.text
+    assert _row(live, run["id"])["verification"]["status"] in ("pending", "verified")
+    evaluation = _wait(live, f"/api/evaluations/{r.json()['id']}", 300, "the verification to finish")
+    assert evaluation["status"] == "succeeded", evaluation["status_reason"] + "\n" + live.logs_tail()
+    assert (evaluation["split"], evaluation["verifies"]) == ("val", run["id"])
+    checkpoints = {c["id"]: c for c in live.api("GET", f"/api/runs/{run['id']}/checkpoints").json()}
+    assert evaluation["checkpoint"] in checkpoints  # the run's own, the one whose top-1 it reported
+    print(f"\nverification: submit -> succeeded in {time.monotonic() - t0:.1f}s "
+          f"(scoring {evaluation['scoring_seconds']:.1f}s, 1 worker)")
+
+    v = _row(live, run["id"])["verification"]
+    assert v["status"] == "verified" and not v["mismatch"], v
+    assert v["evaluation_id"] == evaluation["id"] and v["reported"] == pytest.approx(row["top1"])
+    top1 = next(k for k in evaluation["results"] if k.endswith("top-1"))
+    assert v["rescored"] == pytest.approx(evaluation["results"][top1])
+    assert abs(v["rescored"] - v["reported"]) <= v["tolerance"]
+    assert _row(live, run["id"], verified="1")["verification"]["status"] == "verified"

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from tests.support.live import ONE_WORKER
 from workers.data.demo import write_digits_dataset
 from workers.distributed import launch
 from workers.storage import Storage
@@ -129,7 +130,7 @@ def test_the_service_keeps_a_runs_files_in_the_bucket_and_serves_them_from_there
 
     # a run started from that checkpoint loads it from the bucket: named by the object's URI (as older forks
     # wrote it), the server resolves it to the checkpoint's id, which is what the run keeps and shows
-    fork = live.submit(name="from-s3-checkpoint",
+    fork = live.submit(name="from-s3-checkpoint", resources=ONE_WORKER,
                        cfg_options={"runner.max_epochs": 1, "load_from": storage.uri(last["path"])})
     assert fork["resolved_spec"]["load_from"] == f"checkpoint:{last['id']}"
     done = live.wait_for(fork["id"], lambda r: r["status"] in ("succeeded", "failed", "cancelled"), 300, "the fork")

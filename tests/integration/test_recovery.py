@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.live import ONE_WORKER
+
 pytestmark = pytest.mark.integration
 
 
@@ -58,7 +60,7 @@ def test_it_survives_a_killed_train_worker_and_stores_each_step_once(embedded_st
 def test_it_loses_nothing_while_the_backend_is_down(embedded_stack):
     """The reporter spools batches while the web server is gone and re-sends them when it is back."""
     live = embedded_stack
-    run = live.submit(name="backend-outage", cfg_options={"runner.max_epochs": 3})
+    run = live.submit(name="backend-outage", resources=ONE_WORKER, cfg_options={"runner.max_epochs": 3})
     deadline = time.monotonic() + 300
     while not live.api("GET", f"/api/runs/{run['id']}/metrics").json():
         assert time.monotonic() < deadline, live.logs_tail()
@@ -88,7 +90,7 @@ def _driver_pids(run_id: str) -> list[int]:
 
 def test_it_resubmits_a_run_whose_driver_was_killed_and_resumes_it(embedded_stack):
     live = embedded_stack
-    run = live.submit(name="kill-the-driver", resources={"max_failures": 1},
+    run = live.submit(name="kill-the-driver", resources={**ONE_WORKER, "max_failures": 1},
                       cfg_options={"runner.max_epochs": 4, "checkpoint_config.interval": 1})
     deadline = time.monotonic() + 300
     while not live.api("GET", f"/api/runs/{run['id']}/checkpoints").json():

@@ -73,8 +73,14 @@ ALLOWED = {
     ("workers/custom_imports.py", "import_custom_modules", "importlib.import_module"):
         "a spec's custom_imports, only names on the operator's allowlist (TRAINYARD_CUSTOM_IMPORTS_ALLOWLIST, "
         "checked again here; tests/security/test_custom_imports_boundary.py attacks it)",
-    ("workers/models/backbones/__init__.py", "<module>", "importlib.import_module"):
-        "imports the modules found in the backbones package's own folder (pkgutil.iter_modules(__path__))",
+    ("workers/models/backbones/__init__.py", "import_all", "importlib.import_module"):
+        "imports the modules found in the backbones package's own folder (family_modules(): its *.py files)",
+    ("workers/models/backbones/__init__.py", "__getattr__", "importlib.import_module"):
+        "imports one of the backbones package's own modules named by a fixed table (_EXPORTS), never a caller's "
+        "string",
+    ("workers/registry.py", "Registry._resolve", "importlib.import_module"):
+        "imports the module our own code named in add_lazy (a backbone family of this package, timm.layers); a "
+        "spec's type name is only a key into that table: a name not in it is an unknown type, never imported",
     ("workers/tools/__init__.py", "__getattr__", "importlib.import_module"):
         "imports one of the tools package's own modules named by a fixed table (_HOME), never a caller's string",
     ("workers/export/coverage.py", "expected", "yaml.safe_load"):

@@ -28,6 +28,7 @@ from backend.experiments import lifecycle, quotas, tokens
 from backend.experiments.models import LogLine, Run, RunStatus, Sweep
 from backend.experiments.serializers import IngestBatchSerializer
 from tests.support.cast import DEMO_SPEC, SWEEP_SPEC, Cast
+from tests.support.live import ONE_WORKER
 from workers.distributed.reporter import HttpReporter
 
 
@@ -454,8 +455,8 @@ def test_it_starts_a_teams_second_run_only_when_its_first_ends(attack_stack):
     _set_running_limit(attack_stack, 1)
     second = None
     try:
-        first = attack_stack.submit(name="fair share 1", cfg_options={"runner.max_epochs": 1})
-        second = attack_stack.submit(name="fair share 2", cfg_options={"runner.max_epochs": 1})
+        first = attack_stack.submit(name="fair share 1", resources=ONE_WORKER, cfg_options={"runner.max_epochs": 1})
+        second = attack_stack.submit(name="fair share 2", resources=ONE_WORKER, cfg_options={"runner.max_epochs": 1})
         attack_stack.wait_for(first["id"], lambda r: r["status"] in ("running", *ended), 240, "the first run")
         waiting = attack_stack.api("GET", f"/api/runs/{second['id']}").json()
         assert waiting["status"] == "queued", waiting

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from tests.support.cifar import hostile_batch, write_cifar10
+from tests.support.live import ONE_WORKER
 
 REFUSAL = ("cifar-10-batches-py/data_batch_3: refused to unpickle 'posix.system': "
            "dataset files may hold only arrays, lists, dicts, strings and numbers")
@@ -77,7 +78,7 @@ def test_it_fails_the_run_naming_the_refused_pickle_and_runs_none_of_it(attack_s
                      files={"file": ("cifar10.zip", _zip(tmp_path / "upload"), "application/zip")})
     assert r.status_code == 201, r.text  # no image layout the verifier knows: stored, its problems reported
 
-    r = attacker.api("POST", "/api/runs", json={"spec_text": CIFAR_SPEC, "dataset": name})
+    r = attacker.api("POST", "/api/runs", json={"spec_text": CIFAR_SPEC, "dataset": name, "resources": ONE_WORKER})
     assert r.status_code == 201, r.text
     run = attacker.wait_for(r.json()["id"], lambda run: run["status"] in ("succeeded", "failed", "cancelled"),
                             timeout=240, what="the run on the hostile dataset to end")

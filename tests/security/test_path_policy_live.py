@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.support.live import ONE_WORKER
+
 pytestmark = pytest.mark.integration
 
 DEMO = "_base_ = ['../demo/resnet18-tiny_2xb32-6e_digits.py']\n"
@@ -35,7 +37,7 @@ def test_it_keeps_every_path_of_a_spec_inside_the_attackers_own_run_and_dataset(
     storage = live.stack.var_dir / "storage"
     ray_token, ray_token_file = _ray_token(ray_head)
     earlier = {r["id"] for r in attacker.api("GET", "/api/runs").json()["results"]}  # other tests' runs
-    victim_run = live.submit(name="victim", cfg_options={"runner.max_epochs": 1, "checkpoint_config.interval": 1})
+    victim_run = live.submit(name="victim", resources=ONE_WORKER, cfg_options={"runner.max_epochs": 1, "checkpoint_config.interval": 1})
 
     # A dataset of the attacker's own whose annotation file lists the victim's images.
     victim_images = sorted((storage / "datasets" / "demo" / "digits" / "train").rglob("*.png"))[:3]
@@ -56,7 +58,7 @@ def test_it_keeps_every_path_of_a_spec_inside_the_attackers_own_run_and_dataset(
         r = attacker.api("POST", "/api/runs", json={
             "spec_text": DEMO + "data = dict(train=dict(data_prefix='train', ann_file='meta/train.txt'),"
                                 " val=dict(data_prefix='val', ann_file='meta/val.txt'))",
-            "dataset": "evil-annotations", "cfg_options": {"runner.max_epochs": 1}})
+            "dataset": "evil-annotations", "cfg_options": {"runner.max_epochs": 1}, "resources": ONE_WORKER})
         assert r.status_code == 201, r.text
         evil_run = r.json()
     else:
@@ -93,7 +95,8 @@ def test_it_keeps_every_path_of_a_spec_inside_the_attackers_own_run_and_dataset(
                                                      "cfg_options": {"load_from": f"checkpoint:{ckpts[0]['id']}"}})
     assert theirs.status_code == 400 and "is not a checkpoint of a run you can read" in theirs.text
     # ... while the victim's own team forks from it
-    fork = live.submit(name="fork", cfg_options={"load_from": f"checkpoint:{ckpts[0]['id']}", "runner.max_epochs": 1})
+    fork = live.submit(name="fork", resources=ONE_WORKER,
+                       cfg_options={"load_from": f"checkpoint:{ckpts[0]['id']}", "runner.max_epochs": 1})
     fork_done = live.wait_for(fork["id"], lambda r: r["status"] in ENDED, 400, "the fork")
     assert fork_done["status"] == "succeeded", fork_done["status_reason"]
     fork_log = " ".join(line["text"] for line in live.api("GET", f"/api/runs/{fork['id']}/logs").json())

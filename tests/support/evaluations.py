@@ -21,17 +21,23 @@ def make_evaluation(cast, checkpoint, storage_root: Path, scores=None, labels=No
                   metric_names=["accuracy"], metric_options={"topk": [1, 2]}, resources={"num_workers": 2})
     evaluation = Evaluation.objects.create(**{**fields, **kw})
     if scores is not None:
-        folder = storage_root / evaluation.folder
-        folder.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        np.savez(buf, scores=np.asarray(scores, np.float32), labels=np.asarray(labels, np.int64),
-                 index=np.arange(len(labels)))
-        (folder / "predictions.npz").write_bytes(buf.getvalue())
-        images = storage_root / cast.dataset.path / "val"
-        images.mkdir(parents=True, exist_ok=True)
-        for i in range(len(labels)):
-            (images / f"img{i}.png").write_bytes(PNG)
-        (folder / "result.json").write_text(json.dumps({"classes": cast.dataset.classes,
-                                                        "files": files or [f"val/img{i}.png" for i in range(len(labels))],
-                                                        "scoring_seconds": 1.5}))
+        write_predictions(evaluation, storage_root, scores, labels, files)
     return evaluation
+
+
+def write_predictions(evaluation: Evaluation, storage_root: Path, scores, labels, files=None) -> None:
+    """What an evaluation job leaves in its folder: ``predictions.npz`` (``labels`` ``(N,)``, or ``(N, C)`` of
+    1 / 0 / -1 for a multi-label dataset) and ``result.json``; and each sample's image in the dataset's folder."""
+    folder = storage_root / evaluation.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, scores=np.asarray(scores, np.float32), labels=np.asarray(labels, np.int64),
+             index=np.arange(len(labels)))
+    (folder / "predictions.npz").write_bytes(buf.getvalue())
+    images = storage_root / evaluation.dataset.path / "val"
+    images.mkdir(parents=True, exist_ok=True)
+    for i in range(len(labels)):
+        (images / f"img{i}.png").write_bytes(PNG)
+    (folder / "result.json").write_text(json.dumps({"classes": evaluation.dataset.classes,
+                                                    "files": files or [f"val/img{i}.png" for i in range(len(labels))],
+                                                    "scoring_seconds": 1.5}))

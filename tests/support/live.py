@@ -31,6 +31,11 @@ def drop_database(admin_url: str, db_url: str) -> None:
     conn.close()
 
 
+# Where a test is not about distribution, its runs take one Ray Train worker: the same images in the same batches,
+# one process fewer to start (each imports torch and the engine) and no gloo round trip per step on shared cores.
+ONE_WORKER = {"num_workers": 1}
+
+
 class LiveStack:
     """A running Trainyard stack and an API client for its demo user."""
 
@@ -63,7 +68,7 @@ class LiveStack:
                 return run
             if self.stack.dead():
                 break
-            time.sleep(0.5)
+            time.sleep(1)  # each poll is a request the stack's web process serves on the same 2 cores
         raise AssertionError(f"timed out waiting for {what}; run is {run.get('status')} "
                              f"({run.get('status_reason')}); dead processes: {self.stack.dead()}\n"
                              + self.logs_tail())

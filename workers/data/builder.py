@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import ctypes
 import os
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,14 +13,19 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, get_worker_info
 
+from workers.data.batch_memory import MIN_POOLED_BYTES, BatchMemory, LeasedBatch
 from workers.data.datasets import ConcatDataset
 from workers.data.samplers import build_sampler
 from workers.data.transforms.compose import Compose
 from workers.data.transforms.normalize import DEFERRED_KEY, normalize_tensor, prepare_images
 from workers.registry import DATASETS
 
-__all__ = ["build_dataloader", "build_dataset", "collate", "fuse_normalize", "init_loader_worker", "prepare_images",
-           "resolve_paths"]
+__all__ = ["WorkerCollate", "build_dataloader", "build_dataset", "collate", "fuse_normalize", "init_loader_worker",
+           "prepare_images", "resolve_paths"]
+
+# batches of one worker that the training process may hold at once besides its prefetched ones: the one being
+# consumed, the one arriving, and one more whose release is only seen when the next batch arrives
+_HELD_BATCHES = 3
 
 _PATH_KEYS = ("data_prefix", "ann_file", "classes", "image_class_labels_file", "train_test_split_file")
 
@@ -115,14 +122,24 @@ def _normalize_sample(sample: dict) -> dict:
     return sample
 
 
-def _stack(values: list[torch.Tensor]) -> torch.Tensor:
+def _stack(values: list[torch.Tensor], memory: BatchMemory | None = None, leases: list | None = None,
+           key: str = "") -> torch.Tensor:
     """``torch.stack`` straight into shared memory inside a loader worker (so that sending the batch to
-    the training process needs no further copy)."""
+    the training process needs no further copy): into a block of ``memory`` that the training process no
+    longer uses where there is one (its lease, with ``key``, is appended to ``leases``), else a fresh one."""
     out = None
-    if get_worker_info() is not None:
+    info = get_worker_info()
+    if info is not None:
         first = values[0]
-        storage = first.untyped_storage()._new_shared(len(values) * first.numel() * first.element_size(),
-                                                      device=first.device)
+        nbytes = len(values) * first.numel() * first.element_size()
+        taken = None
+        if memory is not None and leases is not None and first.device.type == "cpu" and nbytes >= MIN_POOLED_BYTES:
+            taken = memory.take(info.id, nbytes)
+        if taken is not None:
+            storage, lease = taken
+            leases.append((*lease, key))
+        else:
+            storage = first.untyped_storage()._new_shared(nbytes, device=first.device)
         out = torch.empty((0,), dtype=first.dtype, device=first.device).set_(storage, 0, (len(values), *first.shape))
     return torch.stack(values, out=out)
 
@@ -136,6 +153,27 @@ def collate(batch: list[dict]) -> dict:
     ``deferred_norm``, for :func:`~workers.data.transforms.normalize.prepare_images`. Where it cannot (the
     images do not stack, or the samples differ in it) each sample is normalised here instead.
     """
+    return _collate(batch, None)
+
+
+class WorkerCollate:
+    """The ``collate_fn`` of a loader with worker processes: :func:`collate`, stacking the images into
+    blocks of shared memory that each worker reuses (:mod:`workers.data.batch_memory`).
+
+    Args:
+        memory: The loader's :class:`~workers.data.batch_memory.BatchMemory`.
+    """
+
+    def __init__(self, memory: BatchMemory):
+        self.memory = memory
+
+    def __call__(self, batch: list[dict]) -> dict:
+        return _collate(batch, self.memory)
+
+
+def _collate(batch: list[dict], memory: BatchMemory | None) -> dict:
+    """:func:`collate`; in a loader worker with ``memory``, a :class:`LeasedBatch` where images went into
+    reused blocks."""
     if not batch:
         return {}
     deferred = [sample.get(DEFERRED_KEY) for sample in batch]
@@ -151,18 +189,19 @@ def collate(batch: list[dict]) -> dict:
             batch = [_normalize_sample(dict(sample)) if sample.get(DEFERRED_KEY) is not None else sample
                      for sample in batch]
     out = {}
+    leases: list = []
     for key in batch[0]:
         values = [sample[key] for sample in batch]
         first = values[0]
         if key == DEFERRED_KEY:
             out[key] = first
         elif isinstance(first, torch.Tensor) and all(v.shape == first.shape for v in values):
-            out[key] = _stack(values)
+            out[key] = _stack(values, memory, leases, key)
         elif isinstance(first, (int, float)) and not isinstance(first, bool):
             out[key] = torch.tensor(values)
         else:
             out[key] = values
-    return out
+    return LeasedBatch(out, leases) if leases else out
 
 
 def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, shuffle: bool = True,
@@ -208,13 +247,18 @@ def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, shuffl
     elif shuffle and seed is not None:
         generator = torch.Generator()
         generator.manual_seed(seed)
+    collate_fn = collate
+    if workers_per_gpu > 0:
+        # blocks for the batches a worker has in flight, plus those the consumer still holds
+        blocks = (prefetch_factor or 2) + _HELD_BATCHES
+        collate_fn = WorkerCollate(BatchMemory(workers_per_gpu, blocks))
     return DataLoader(
         dataset,
         batch_size=samples_per_gpu,
         sampler=sampler,
         shuffle=shuffle,
         num_workers=workers_per_gpu,
-        collate_fn=collate,
+        collate_fn=collate_fn,
         pin_memory=pin_memory,
         drop_last=drop_last,
         generator=generator,
@@ -224,13 +268,46 @@ def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, shuffl
     )
 
 
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+# a loader worker keeps up to this much freed memory in its heap, and takes blocks below it from the heap
+_WORKER_HEAP_KEEP = 32 * 1024 ** 2
+
+
+def _keep_freed_memory() -> bool:
+    """Let this process's malloc (glibc only) keep freed image buffers for the next image instead of handing
+    them back to the kernel; returns whether it could.
+
+    glibc's defaults, for a process whose large blocks are all a few hundred KiB (a loader worker: each
+    image's decoded, resized and transposed arrays; its batches go to shared memory, not to the heap), keep
+    mapping such blocks afresh or trimming them off the heap, so that every image's arrays are zero-filled
+    page by page again: ~25 page faults per 224x224 image (~800 of the ~2,000 a batch took in a worker on
+    the 2-core machine of issue 15). A single process does not see this: its batch-sized blocks raise
+    glibc's thresholds. Freed memory stays with the worker, up to ``_WORKER_HEAP_KEEP`` (32 MiB) each.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, _WORKER_HEAP_KEEP)) and bool(mallopt(_M_TRIM_THRESHOLD, _WORKER_HEAP_KEEP))
+
+
 def init_loader_worker(worker_id: int) -> None:
-    """Run OpenCV sequentially in a loader worker: the loader's processes are the parallelism, and an OpenCV
-    thread pool in each of them would only compete for the same cores (MMCls sets ``cv2.setNumThreads(0)``
-    for the same reason). Torch already seeds each worker's numpy and ``random`` from the loader's seed."""
+    """Set up a loader worker process: OpenCV runs sequentially (the loader's processes are the parallelism,
+    and an OpenCV thread pool in each of them would only compete for the same cores; MMCls sets
+    ``cv2.setNumThreads(0)`` for the same reason), and malloc keeps freed image buffers for the next image
+    (:func:`_keep_freed_memory`). Torch already seeds each worker's numpy and ``random`` from the loader's
+    seed."""
     import cv2
 
     cv2.setNumThreads(0)
+    _keep_freed_memory()
 
 
 _fuse_normalize = fuse_normalize  # the function, under a name that build_dataloader's argument does not shadow

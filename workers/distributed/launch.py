@@ -23,7 +23,39 @@ from pathlib import Path
 
 from jobspecs import paths as path_policy
 from jobspecs.contract import Job, ReportEndpoint
+from jobspecs.version import code_version
 from workers.storage import Storage, open_storage, pull_work_dir, push_work_dir
+
+
+class CodeVersionMismatch(RuntimeError):
+    """This node runs another commit of Trainyard than the service that wrote the job."""
+
+
+def check_code_version(job: Job, node_version: str | None = None) -> None:
+    """Refuse a job that another version of the code wrote: a node left on an older commit (a ``ray up`` whose
+    setup did not run, an old image) would train the spec with other code than the service checked it against.
+
+    Args:
+        job: The job as read from its file; its ``code_version`` is the service's commit (``""``: a job file of
+            a service before versions, or one that could not tell its own: not checked).
+        node_version: This node's version; ``jobspecs.version.code_version()`` when None.
+
+    Raises:
+        CodeVersionMismatch: the versions differ, or this node cannot tell its own.
+    """
+    wanted = job.code_version
+    if not wanted:
+        return
+    here = code_version() if node_version is None else node_version
+    if here == wanted:
+        return
+    import socket
+
+    running = f"commit {here}" if here else "an unknown version (no TRAINYARD_COMMIT, no git checkout)"
+    raise CodeVersionMismatch(
+        f"refused: this Ray node ({socket.gethostname()}) runs Trainyard {running}, but the job was written by "
+        f"the service at commit {wanted}. Every Ray node must run the service's commit: re-run `ray up` with "
+        f"the cluster file rendered for that commit (make ray-cluster), or roll out the image tagged with it.")
 
 
 def service_spec(cfg: dict, storage: Storage | None = None) -> dict:
@@ -81,6 +113,7 @@ def train_loop_per_worker(cfg: dict) -> None:
 
     from workers.engine import train
 
+    check_code_version(cfg["job"])  # this worker's node may run another commit than the driver's
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
     resources = cfg["job"].resources
@@ -307,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         status.event("running", "the Ray job started")
         status.log(f"[trainyard] run {job.run_id} started on Ray; {job.resources.num_workers} worker(s)")
     try:
+        check_code_version(job)  # before anything of the job runs on this node
         service_spec(cfg, storage)  # refuse a path that leaves its area before any worker starts
         build_trainer(job.run_id, cfg).fit()
     except BaseException as exc:  # report why, then let Ray mark the job failed

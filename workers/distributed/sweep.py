@@ -38,6 +38,7 @@ import requests
 from jobspecs.contract import Job, ReportEndpoint
 from workers.distributed.launch import (
     build_trainer,
+    check_code_version,
     environment_facts,
     job_config,
     make_reporter,
@@ -594,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     ray.init(address="auto", ignore_reinit_error=True)
     client.event("running", "the sweep's Ray job started")
     try:
+        check_code_version(job)  # the driver's node; each trial's workers check theirs (train_loop_per_worker)
         results = build_tuner(job, float(ray.cluster_resources().get("CPU", 1))).fit()
         errors = [r.error for r in results if r.error is not None]
     except BaseException as exc:

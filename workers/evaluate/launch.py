@@ -128,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         import numpy as np
         import ray
 
-        from workers.distributed.launch import job_config, read_job, service_spec
+        from workers.distributed.launch import check_code_version, job_config, read_job, service_spec
 
         storage, job = read_job(args.job_file)
+        check_code_version(job)  # a node at another commit than the service's refuses the job
         folder = job.run_folder
         extra = json.loads(storage.read_text(f"{folder}/evaluation.json"))
         cfg = job_config(storage, job, folder)

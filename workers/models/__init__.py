@@ -5,16 +5,6 @@ from __future__ import annotations
 import torch.nn as nn
 
 from workers.models import backbones, classifiers, heads, losses, necks  # noqa: F401 - fill MODELS
-from workers.models.backbones import (
-    DistilledVisionTransformer,
-    LeNet5,
-    MobileNetV2,
-    ResNet,
-    ResNet_CIFAR,
-    ResNetV1C,
-    ResNetV1D,
-    VisionTransformer,
-)
 from workers.models.classifiers import ImageClassifier
 from workers.models.heads import (
     ClsHead,
@@ -76,3 +66,10 @@ def build_model(cfg: dict) -> nn.Module:
     model = MODELS.build(cfg)
     apply_init_cfgs(model)
     return model
+
+
+def __getattr__(name: str):
+    """The backbone classes named in ``__all__``, imported on first use (see ``workers.models.backbones``)."""
+    if name in backbones._EXPORTS:
+        return getattr(backbones, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,8 +6,8 @@ MMClassification checkpoints load into Trainyard models with their keys unchange
 
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
-from timm.layers import Conv2dSame
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
@@ -28,7 +28,7 @@ NORM_LAYERS.add("IN3d", nn.InstanceNorm3d)
 # mmcv's conv_cfg types; 'Conv2dAdaptivePadding' is TensorFlow's "same" padding (timm's Conv2dSame).
 CONV_LAYERS.add("Conv", nn.Conv2d)
 CONV_LAYERS.add("Conv2d", nn.Conv2d)
-CONV_LAYERS.add("Conv2dAdaptivePadding", Conv2dSame)
+CONV_LAYERS.add_lazy("Conv2dAdaptivePadding", "timm.layers:Conv2dSame")  # timm loads only where a spec uses it
 
 for _name in ("ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh",
               "Hardswish", "Hardsigmoid", "Mish"):
@@ -36,6 +36,28 @@ for _name in ("ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU", "Sig
 ACTIVATIONS.add("Swish", nn.SiLU)  # mmcv's names for the same functions
 ACTIVATIONS.add("HSwish", nn.Hardswish)
 ACTIVATIONS.add("HSigmoid", nn.Hardsigmoid)
+
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample (mmcv's and timm's ``DropPath``): in training, zero a sample's residual branch
+    with probability ``drop_prob`` and scale the kept ones by ``1 / (1 - drop_prob)``; the identity in eval.
+    Here rather than timm's so that a ResNet builds without importing timm."""
+
+    def __init__(self, drop_prob: float = 0.0):
+        super().__init__()
+        self.drop_prob = float(drop_prob)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={round(self.drop_prob, 3):0.3f}"
+
 
 NORM_TYPES = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 

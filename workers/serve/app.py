@@ -4,8 +4,17 @@ batching across requests (``@serve.batch``; its size and wait are the deployment
 The web process is its only client. A request carries image files back to back in its body, their sizes in
 ``X-Trainyard-Sizes`` and their names in ``X-Trainyard-Names`` (JSON), and the deployment's key in
 ``X-Trainyard-Key``: Serve's proxy listens inside the cluster, where other teams' jobs run too, and a request
-without the key is refused. Answers: 200 ``{"predictions": [...]}``, 400 ``{"detail": ...}`` for a file that is
-not a usable image (the replica goes on serving), 403 for a wrong key.
+without the key is refused. ``X-Trainyard-Kind`` says what is asked: ``predict`` (the default) or ``cam``, the
+class activation map of one image (``X-Trainyard-Method``, default GradCAM; PyTorch deployments only).
+Answers: 200 ``{"predictions": [...]}`` (a ``cam`` adds ``{"cam": {..., "png": base64}}``), 400 ``{"detail": ...}``
+for a file that is not a usable image (the replica goes on serving) or a malformed request, 403 for a wrong key,
+409 for a map asked of an ONNX Runtime deployment.
+
+Where a replica's time goes (``bench/serve_latency.py``): each image is decoded and put through the pipeline
+inside its batch's one trip to the thread pool, normalised once for the whole batch (``fuse_normalize``), and
+scored in one forward; the event loop only reads bodies and answers, and writes no access log line. What is left
+per request is Serve's own (the proxy's HTTP and routing, the replica pulling the body back from the proxy, its
+metrics): about as much CPU as the demo model's one-image forward, which is why batching gains less than 2x there.
 """
 
 from __future__ import annotations
@@ -14,16 +23,16 @@ import asyncio
 import hmac
 import json
 import logging
-import os
-import tempfile
 import time
-from pathlib import Path
 
 from ray import serve
 
-from workers.serve.classifier import BadImage, ServedClassifier
+from workers.serve.classifier import BadImage, CamUnavailable, ServedClassifier, local_checkpoint
+from workers.storage import open_storage
 
-__all__ = ["Classifier", "build_app", "split_body"]
+__all__ = ["KINDS", "Classifier", "build_app", "split_body"]
+
+KINDS = ("predict", "cam")
 
 log = logging.getLogger("ray.serve")
 
@@ -49,19 +58,6 @@ def split_body(body: bytes, sizes_header: str, names_header: str) -> list[tuple[
     return files
 
 
-def _checkpoint_file(job: dict) -> str:
-    """The checkpoint as a file on this node: on a path storage itself, else downloaded once."""
-    from workers.storage import open_storage
-
-    storage = open_storage(job["storage"])
-    if storage.is_local:
-        return storage.fs_path(job["checkpoint_key"])
-    folder = tempfile.mkdtemp(prefix="trainyard-serve-ckpt-")
-    target = os.path.join(folder, job["checkpoint_key"].rsplit("/", 1)[-1])
-    storage.download(job["checkpoint_key"], Path(target))
-    return target
-
-
 @serve.deployment
 class Classifier:
     """One replica: the model, the batch queue and the HTTP entry point.
@@ -80,15 +76,16 @@ class Classifier:
         torch.set_num_threads(threads)
         device = "cuda" if job.get("gpus_per_replica") and torch.cuda.is_available() else "cpu"
         self.key = key
-        self.service = ServedClassifier(job["spec"], _checkpoint_file(job), runtime=job["runtime"], device=device)
-        self.score_batch.set_max_batch_size(int(job["max_batch_size"]))
-        self.score_batch.set_batch_wait_timeout_s(float(job["batch_wait_timeout_s"]))
+        checkpoint = local_checkpoint(open_storage(job["storage"]), job["checkpoint_key"])
+        self.service = ServedClassifier(job["spec"], checkpoint, runtime=job["runtime"], device=device)
+        self.classify_batch.set_max_batch_size(int(job["max_batch_size"]))
+        self.classify_batch.set_batch_wait_timeout_s(float(job["batch_wait_timeout_s"]))
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def score_batch(self, prepared: list[dict]) -> list[dict]:
-        """One forward for the images of requests that arrived together (one image per item)."""
-        rows = await asyncio.get_running_loop().run_in_executor(None, self.service.scores, prepared)
-        return [self.service.answer(row) for row in rows]
+    async def classify_batch(self, files: list[tuple[str, bytes]]) -> list[dict | BadImage]:
+        """Decode, prepare and score the images of requests that arrived together (one image per item), in one
+        trip to the thread pool; a bad image answers its ``BadImage`` and the others are scored."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.service.classify_each, files)
 
     async def __call__(self, request):
         from starlette.responses import JSONResponse
@@ -96,19 +93,43 @@ class Classifier:
         if not hmac.compare_digest(request.headers.get("x-trainyard-key", ""), self.key):
             return JSONResponse({"detail": "wrong deployment key"}, status_code=403)
         started = time.perf_counter()
+        kind = request.headers.get("x-trainyard-kind") or "predict"
+        if kind not in KINDS:
+            return JSONResponse({"detail": f"X-Trainyard-Kind must be one of {', '.join(KINDS)}"}, status_code=400)
         body = await request.body()
         try:
             files = split_body(body, request.headers.get("x-trainyard-sizes", ""),
                                request.headers.get("x-trainyard-names", ""))
-            prepared = [self.service.prepare(content, name) for name, content in files]
-        except BadImage as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=400)
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
-        answers = await asyncio.gather(*(self.score_batch(p) for p in prepared))
+        if kind == "cam":
+            return await self._cam(files, request.headers.get("x-trainyard-method") or "GradCAM", started)
+        answers = await asyncio.gather(*(self.classify_batch(f) for f in files))
+        for answer in answers:
+            if isinstance(answer, BadImage):
+                return JSONResponse({"detail": str(answer)}, status_code=400)
         for (name, _), answer in zip(files, answers, strict=True):
             answer["filename"] = name
         return JSONResponse({"predictions": answers, "runtime": self.service.runtime,
+                             "replica_ms": round((time.perf_counter() - started) * 1000, 3)})
+
+    async def _cam(self, files: list[tuple[str, bytes]], method: str, started: float):
+        """The class activation map of one image (not batched: a backward pass of its own, rare)."""
+        from starlette.responses import JSONResponse
+
+        if len(files) != 1:
+            return JSONResponse({"detail": f"a class activation map is of one image; the request has {len(files)}"},
+                                status_code=400)
+        name, content = files[0]
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(None, self.service.explain, content, name,
+                                                                      method)
+        except CamUnavailable as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=409)
+        except ValueError as exc:  # BadImage, an unknown method
+            return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"predictions": [answer["prediction"]], "cam": answer["cam"],
+                             "runtime": self.service.runtime,
                              "replica_ms": round((time.perf_counter() - started) * 1000, 3)})
 
 
@@ -117,5 +138,8 @@ def build_app(job: dict, key: str):
     env = {"TRAINYARD_MAX_IMAGE_PIXELS": str(job["max_image_pixels"])}
     options = {"num_cpus": float(job["cpus_per_replica"]), "num_gpus": float(job["gpus_per_replica"]),
                "runtime_env": {"env_vars": env}}
+    # no access log line per request (Serve writes and flushes one to the replica's log file for each): the web
+    # process counts and times every request itself (backend.deployments.services.record_prediction)
     return Classifier.options(num_replicas=int(job["replicas"]), ray_actor_options=options,
-                              max_ongoing_requests=max(100, 4 * int(job["max_batch_size"]))).bind(job, key)
+                              max_ongoing_requests=max(100, 4 * int(job["max_batch_size"])),
+                              logging_config={"enable_access_log": False}).bind(job, key)

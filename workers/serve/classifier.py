@@ -6,21 +6,31 @@ The checkpoint is built with the project's own code: :func:`workers.apis.init_mo
 (``data.test.pipeline``) as :func:`workers.apis.inference_model` sends it, except that its first step,
 ``LoadImageFromFile``, reads the uploaded bytes with the same arguments: the same decoder
 (:func:`workers.data.transforms.loading.imfrombytes`) and so the same pixel limit, checked on the header before
-anything is decoded (``TRAINYARD_MAX_IMAGE_PIXELS``).
+anything is decoded (``TRAINYARD_MAX_IMAGE_PIXELS``). A final ``Normalize`` is applied to the whole batch.
+
+``explain`` makes ``trainyard vis-cam``'s class activation map of one image (:mod:`workers.tools.vis_cam`, the
+family's default target layer) for a PyTorch model: a deployment's ``cam`` request, and a checkpoint's map job
+(:mod:`workers.serve.explain`).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["BadImage", "ServedClassifier", "TOP_K"]
+__all__ = ["BadImage", "CamUnavailable", "ServedClassifier", "TOP_K", "local_checkpoint"]
 
 TOP_K = 5
+
+
+class CamUnavailable(ValueError):
+    """Class activation maps need the PyTorch model (its gradients): an ONNX Runtime deployment has none."""
 
 
 class BadImage(ValueError):
@@ -50,6 +60,16 @@ class _LoadImageFromBytes:
         return results
 
 
+def local_checkpoint(storage, key: str) -> str:
+    """The checkpoint at ``key`` as a file on this node: on a path storage itself, else downloaded once."""
+    if storage.is_local:
+        return storage.fs_path(key)
+    folder = tempfile.mkdtemp(prefix="trainyard-serve-ckpt-")
+    target = Path(folder) / key.rsplit("/", 1)[-1]
+    storage.download(key, target)
+    return str(target)
+
+
 def _pipeline(spec: dict):
     from workers.data import Compose
 
@@ -60,7 +80,8 @@ def _pipeline(spec: dict):
     if not steps or steps[0].get("type") != "LoadImageFromFile":
         raise ValueError("the spec's test pipeline must start with LoadImageFromFile to be served")
     first = {k: v for k, v in steps[0].items() if k != "type"}
-    return Compose([_LoadImageFromBytes(**first), *steps[1:]])
+    # a final Normalize is left to the batch (one tensor operation for all its images, ``prepare_images``)
+    return Compose([_LoadImageFromBytes(**first), *steps[1:]], fuse_normalize=True)
 
 
 class ServedClassifier:
@@ -79,6 +100,9 @@ class ServedClassifier:
         self.pipeline = _pipeline(spec)
         self.device = torch.device(device)
         self.top_k = top_k
+        # a map hooks the model's layers and runs a backward pass: no forward may run beside it (Serve runs the
+        # batches in a thread pool), and a forward costs nothing to take an uncontended lock
+        self.lock = threading.Lock()
         if runtime == "pytorch":
             from workers.apis import init_model
 
@@ -140,7 +164,8 @@ class ServedClassifier:
             groups.setdefault(tuple(data["img"].shape), []).append(i)
         for indices in groups.values():
             batch = collate([prepared[i] for i in indices])
-            result = self.model.simple_test(prepare_images(batch, self.device))
+            with self.lock:
+                result = self.model.simple_test(prepare_images(batch, self.device))
             result = result.float().cpu().numpy()
             for row, i in zip(result, indices, strict=True):
                 out[i] = row
@@ -165,3 +190,52 @@ class ServedClassifier:
         """
         prepared = [self.prepare(content, name) for name, content in files]
         return [self.answer(row) for row in self.scores(prepared)]
+
+    def classify_each(self, files: list[tuple[str, bytes]]) -> list[dict | BadImage]:
+        """Answers for ``(name, bytes)`` files in one forward (a Serve batch: decoding included, off the event
+        loop); a file that cannot be classified answers its ``BadImage`` in its place and the others go on."""
+        out: list[dict | BadImage | None] = [None] * len(files)
+        prepared, at = [], []
+        for i, (name, content) in enumerate(files):
+            try:
+                prepared.append(self.prepare(content, name))
+                at.append(i)
+            except BadImage as exc:
+                out[i] = exc
+        if prepared:
+            for i, row in zip(at, self.scores(prepared), strict=True):
+                out[i] = self.answer(row)
+        return out
+
+    def explain(self, content: bytes, name: str = "image", method: str = "GradCAM") -> dict:
+        """``trainyard vis-cam``'s map of one image for its predicted class, with the image's answer (top-k).
+
+        The family's default target layer (:func:`workers.tools.vis_cam.default_target_layers`); the picture is
+        the image as the test pipeline shows it beside the map blended on it, a PNG in base64.
+
+        Raises:
+            CamUnavailable: the model runs in ONNX Runtime.
+            BadImage: the bytes are not a usable image (as :meth:`prepare`).
+            ValueError: an unknown method (the message names the supported ones).
+        """
+        import cv2
+
+        from workers.tools import vis_cam
+
+        if self.runtime != "pytorch":
+            raise CamUnavailable("class activation maps need the PyTorch runtime; this deployment runs "
+                                 f"{self.runtime} (deploy the checkpoint with PyTorch to see them)")
+        data = self.prepare(content, name)  # the pixel limit and the pipeline's refusals, as for predict
+        loaded = self.pipeline.transforms[0]({"img_bytes": bytes(content), "filename": name})["img"]
+        with self.lock:
+            result = vis_cam.compute_cam(self.model, loaded, method=method)
+        [row] = self.scores([data])
+        ok, png = cv2.imencode(".png", vis_cam.picture(result))
+        if not ok:
+            raise BadImage(f"{name}: the map could not be written as a PNG")
+        category = result.categories[0]
+        shown = dict(zip(vis_cam.METHODS.values(), vis_cam.SHOWN_METHODS, strict=True))  # GradCAM++, not ...PlusPlus
+        return {"prediction": {**self.answer(row), "filename": name},
+                "cam": {"method": shown.get(result.method, result.method), "target_layers": result.target_layers, "category": category,
+                        "class": self.class_name(category), "score": result.scores[0],
+                        "png": base64.b64encode(png.tobytes()).decode("ascii")}}

@@ -65,6 +65,7 @@ MATRIX = {
     "api/^sweeps/(?P<pk>[0-9a-fA-F-]{36})/trials$": [GET("/api/sweeps/{sweep}/trials", READ)],
     "api/^leaderboard$": [GET("/api/leaderboard", ALL)],
     "api/^leaderboard/csv$": [GET("/api/leaderboard/csv", ALL)],
+    "api/^leaderboard/verify$": [POST("/api/leaderboard/verify", (201, 201, 403, 404), {"run": "{verifiable_run}"})],
     "api/^teams$": [GET("/api/teams", ALL)],
     "api/^teams/(?P<slug>[-a-zA-Z0-9_]+)$": [GET("/api/teams/team-a", READ)],
     "api/^teams/(?P<slug>[-a-zA-Z0-9_]+)/members$": [
@@ -83,6 +84,8 @@ MATRIX = {
         _check("delete", "/api/deployments/{deployment}", (202, 202, 403, 404))],
     "api/^deployments/(?P<pk>[0-9a-fA-F-]{36})/predict$": [  # no image: refused, but only to the team
         POST("/api/deployments/{deployment}/predict", (400, 400, 400, 404))],
+    "api/^deployments/(?P<pk>[0-9a-fA-F-]{36})/cam$": [  # no image: refused, but only to the team
+        POST("/api/deployments/{deployment}/cam", (400, 400, 400, 404))],
     "api/^evaluations$": [GET("/api/evaluations", ALL),
                           POST("/api/evaluations", (201, 201, 403, 404), {"checkpoint": "{served_ckpt}"})],
     "api/^evaluations/(?P<pk>[0-9a-fA-F-]{36})$": [GET("/api/evaluations/{evaluation}", READ)],
@@ -111,6 +114,9 @@ MATRIX = {
     "runs/<str:pk>/events": [],  # an endless stream: tried in test_it_streams_events_only_to_the_team
     "runs/<str:pk>/diff": [GET("/runs/{run}/diff?other={run2}", READ, api=False)],
     "runs/<str:pk>/tags": [POST("/runs/{run}/tags", REDIRECT_WRITE, {"add": "baseline"}, api=False)],
+    "runs/<str:pk>/cam": [POST("/runs/{run}/cam", (400, 400, 400, 404), {"checkpoint": "{ckpt}"}, api=False)],
+    "runs/<str:pk>/checkpoints/<int:ckpt_id>/cam/<str:request_id>": [
+        GET("/runs/{run}/checkpoints/{ckpt}/cam/{cam_request}", READ, api=False)],
     "sweeps": [GET("/sweeps", ALL, api=False)],
     "sweeps/new": [GET("/sweeps/new", ALL, api=False)],
     "sweeps/<str:pk>": [GET("/sweeps/{sweep}", READ, api=False)],
@@ -132,7 +138,8 @@ MATRIX = {
     "datasets": [GET("/datasets", ALL, api=False)],
     "datasets/<int:pk>": [GET("/datasets/{dataset}", READ, api=False)],
     "datasets/<int:pk>/verify": [POST("/datasets/{dataset}/verify", REDIRECT_WRITE, api=False)],
-    "leaderboard": [GET("/leaderboard", ALL, api=False)],
+    "leaderboard": [GET("/leaderboard", ALL, api=False), GET("/leaderboard?verified=1", ALL, api=False)],
+    "leaderboard/verify": [POST("/leaderboard/verify", REDIRECT_WRITE, {"run": "{verifiable_run}"}, api=False)],
     "teams": [GET("/teams", ALL, api=False)],
     "teams/<slug:slug>": [GET("/teams/team-a", READ, api=False)],
     "teams/<slug:slug>/members": [
@@ -197,9 +204,18 @@ def world(cast, settings, tmp_path):
     evaluation = make_evaluation(cast, served_ckpt, tmp_path, scores=[[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]],
                                  labels=[0, 1, 1], status=RunStatus.SUCCEEDED)
     queued_evaluation = make_evaluation(cast, served_ckpt, tmp_path)
+    verifiable = cast.make_run(status=RunStatus.SUCCEEDED, best_metrics={"accuracy_top-1": 90.0},
+                               resolved_spec={"data": {"val": {"pipeline": []}}})
+    (tmp_path / "runs" / str(verifiable.pk)).mkdir(parents=True)
+    (tmp_path / "runs" / str(verifiable.pk) / "epoch_1.pth").write_bytes(b"weights")
+    Checkpoint.objects.create(run=verifiable, path=f"runs/{verifiable.pk}/epoch_1.pth", epoch=1, iteration=10)
+    cam_request = tmp_path / "cams" / str(ckpt.pk) / ("ab" * 16)  # a map request of ckpt that has its answer
+    cam_request.mkdir(parents=True)
+    (cam_request / "job.json").write_text(f'{{"checkpoint_id": {ckpt.pk}}}')
+    (cam_request / "result.json").write_text('{"error": "x.png: not an image"}')
     return {"run": run.pk, "run2": run2.pk, "ckpt": ckpt.pk, "sweep": sweep.pk, "dataset": cast.dataset.pk,
             "served_ckpt": served_ckpt.pk, "deployment": deployment.pk, "evaluation": evaluation.pk,
-            "queued_evaluation": queued_evaluation.pk,
+            "queued_evaluation": queued_evaluation.pk, "verifiable_run": str(verifiable.pk), "cam_request": "ab" * 16,
             "viewer_membership": Membership.objects.get(user=cast.users["viewer"]).pk,
             "owner_token": ApiToken.objects.get(user=cast.users["owner"]).pk}
 

@@ -36,7 +36,7 @@ def test_it_stores_an_evaluation_of_the_runs_spec(cast, ckpt):
 
 @pytest.mark.parametrize("payload, message", [
     ({"split": "val"}, "The run's spec has no data.val to score on; pick the other split."),
-    ({"metrics": ["mAP"]}, "Unknown metric 'mAP': choose from accuracy, precision, recall, f1_score, support"),
+    ({"metrics": ["accuracy", "mAP"]}, "Unknown metric 'mAP': choose from accuracy, precision, recall, f1_score, support"),
     ({"metric_options": {"average_mode": "micro"}}, "average_mode must be 'macro' or 'none', got 'micro'."),
     ({"num_workers": 65}, "num_workers must be a whole number from 1 to 64 (TRAINYARD_MAX_NUM_WORKERS), got 65."),
     ({"dataset": "secret"}, "No dataset 'secret' in team Team A (available: digits)."),
@@ -144,3 +144,42 @@ def test_it_waits_for_a_slot_of_the_teams_evaluations_not_of_its_runs(cast, ckpt
                        "(TRAINYARD_TEAM_MAX_RUNNING_EVALUATIONS=1); it starts when one ends.)")
     second.refresh_from_db()
     assert second.status == RunStatus.QUEUED and second.status_reason.startswith("waiting for a slot")
+
+
+# --- multi-label datasets (mAP, CP, CR, CF1, OP, OR, OF1) ----------------------------------------------------
+
+ML_SCORES = [[0.9, 0.6], [0.4, 0.8], [0.7, 0.2]]
+ML_TARGETS = [[1, 0], [1, 1], [0, -1]]  # values by hand in test_evaluation_scoring.py
+
+
+def test_a_multi_label_run_is_scored_with_the_multi_label_metrics_by_default(cast, ckpt):
+    type(ckpt.run).objects.filter(pk=ckpt.run_id).update(facts={"metric_names": ["mAP"], "primary_metric": "mAP"})
+    r = cast.clients["member"].post("/api/evaluations", {"checkpoint": ckpt.pk, "metric_options": {"k": 2}},
+                                    format="json")
+    assert r.status_code == 201, r.json()
+    assert r.json()["metrics"] == ["mAP", "CP", "CR", "CF1", "OP", "OR", "OF1"]
+    assert r.json()["metric_options"] == {"k": 2}
+    bad = cast.clients["member"].post("/api/evaluations", {"checkpoint": ckpt.pk, "metrics": ["accuracy"]},
+                                      format="json")
+    assert bad.status_code == 400
+    assert bad.json()["detail"].startswith("Unknown metric 'accuracy': choose from mAP, CP, CR, CF1, OP, OR, OF1")
+
+
+def test_it_records_and_analyses_a_multi_label_evaluation(cast, ckpt, tmp_path):
+    evaluation = make_evaluation(cast, ckpt, tmp_path, ML_SCORES, ML_TARGETS, status=RunStatus.RUNNING,
+                                 metric_names=["mAP", "CP", "OF1"], metric_options={"thr": 0.5})
+    assert lifecycle.apply_status(Evaluation, evaluation.pk, RunStatus.SUCCEEDED, "succeeded") == 1
+    evaluation.refresh_from_db()
+    assert evaluation.metrics == pytest.approx({"mAP": (5 / 6 + 1) / 2 * 100, "CP": 50.0,
+                                                "OF1": 2 * 50 * (200 / 3) / (50 + 200 / 3)})
+    url = f"/api/evaluations/{evaluation.pk}/analysis"
+    a = cast.clients["viewer"].get(url).json()
+    assert a["multi_label"] and a["confusion_matrix"] is None and a["best"] == a["worst"] == []
+    assert [(c["support"], round(c["ap"], 2)) for c in a["per_class"]] == [(2, 83.33), (1, 100.0)]
+    again = cast.clients["viewer"].get(url, {"metrics": "CP,CR", "metric_options": "k=1"}).json()
+    assert again["rescored"] and again["metrics"] == pytest.approx({"CP": 75.0, "CR": 75.0})
+    bad = cast.clients["viewer"].get(url, {"metrics": "accuracy"})
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("Unknown metric 'accuracy'")
+    page = cast.login("viewer").get(f"/evaluations/{evaluation.pk}").content.decode()
+    assert 'data-testid="per-class"' in page and "<th>AP</th>" in page and "83.33" in page
+    assert 'data-testid="confusion-matrix"' not in page and 'data-testid="multi-label-note"' in page

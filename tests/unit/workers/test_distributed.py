@@ -37,7 +37,7 @@ def _worker(rank: int, world_size: int, tmp: str, data_root: str) -> None:
 
 
 def test_it_trains_with_ddp_and_scores_the_whole_val_set(tiny_root, tmp_path):
-    mp.spawn(_worker, args=(2, str(tmp_path), str(tiny_root)), nprocs=2, join=True)
+    mp.start_processes(_worker, args=(2, str(tmp_path), str(tiny_root)), nprocs=2, join=True, start_method="fork")
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
 
     assert rank0["scores"] == [9, 3]  # 9 val images: 5 + 5 with one repeat, gathered and trimmed

@@ -39,7 +39,7 @@ def _worker(rank: int, world_size: int, tmp: str) -> None:
 
 
 def test_it_repeats_samples_across_ranks_and_averages_bn_statistics(tmp_path):
-    mp.spawn(_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
+    mp.start_processes(_worker, args=(2, str(tmp_path)), nprocs=2, join=True, start_method="fork")
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
 
     # 8 samples x 3 repeats dealt to 2 ranks, each keeping 8 / 2: the first sample goes to both ranks

@@ -87,7 +87,8 @@ def _fresh_model(spec: dict):
 
 @pytest.mark.parametrize("stage", [0, 1, 2, 3])
 def test_it_trains_checkpoints_and_resumes_with_deepspeed_zero(stage, tiny_root, tmp_path):
-    mp.spawn(_worker, args=(2, str(tmp_path), str(tiny_root), stage, {}), nprocs=2, join=True)
+    mp.start_processes(_worker, args=(2, str(tmp_path), str(tiny_root), stage, {}), nprocs=2, join=True,
+                       start_method="fork")  # forked: torch and the engine already imported (see tests/unit/tools/test_apis.py)
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     work = tmp_path / "work"
 
@@ -127,7 +128,8 @@ def test_it_trains_checkpoints_and_resumes_with_deepspeed_zero(stage, tiny_root,
 
 
 def test_it_runs_deepspeed_in_one_process_without_a_process_group_in_bf16(tiny_root, tmp_path):
-    mp.spawn(_worker, args=(1, str(tmp_path), str(tiny_root), 1, {"bf16": True}), nprocs=1, join=True)
+    mp.start_processes(_worker, args=(1, str(tmp_path), str(tiny_root), 1, {"bf16": True}), nprocs=1, join=True,
+                       start_method="fork")
     result = json.loads((tmp_path / "rank0.json").read_text())
 
     losses = torch.tensor(result["losses"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from workers.data.datasets.custom import CustomDataset
 from workers.registry import DATASETS
@@ -20,11 +21,21 @@ IMAGENET_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif")
 def _imagenet_classes() -> tuple[str, ...] | None:
     # torchvision keeps the 1000 names in the same (sorted synset) order as MMCls' ImageNet.CLASSES;
     # MMCls spells some of them longer ('tench, Tinca tinca' where torchvision says 'tench').
-    try:
-        from torchvision.models._meta import _IMAGENET_CATEGORIES
-    except ImportError:  # pragma: no cover - torchvision is a dependency
+    # Its data file is loaded on its own: importing the torchvision package costs every process that reads a
+    # dataset about 2 CPU seconds (torchvision.ops imports torch._dynamo), for a list of names.
+    import importlib.util
+    import sys
+
+    if "torchvision.models._meta" in sys.modules:
+        return tuple(sys.modules["torchvision.models._meta"]._IMAGENET_CATEGORIES)
+    package = importlib.util.find_spec("torchvision")
+    if package is None or not package.submodule_search_locations:  # pragma: no cover - a dependency
         return None
-    return tuple(_IMAGENET_CATEGORIES)
+    path = Path(package.submodule_search_locations[0]) / "models" / "_meta.py"
+    spec = importlib.util.spec_from_file_location("trainyard_torchvision_meta", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # a file of lists and dicts, importing nothing
+    return tuple(module._IMAGENET_CATEGORIES)
 
 
 @DATASETS.register()

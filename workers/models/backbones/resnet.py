@@ -15,11 +15,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
-from timm.layers import DropPath
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from workers.models.backbones._freeze import FrozenStagesMixin
-from workers.models.layers import ConvModule, build_norm_layer, constant_init, kaiming_init
+from workers.models.layers import ConvModule, DropPath, build_norm_layer, constant_init, kaiming_init
 from workers.registry import MODELS
 
 __all__ = ["BasicBlock", "Bottleneck", "ResLayer", "ResNet", "ResNetV1C", "ResNetV1D", "resnet_tiny"]
