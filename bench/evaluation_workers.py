@@ -13,7 +13,8 @@ Measured on the shared 2-core development machine, 2026-12-06 (4000 images, 64x6
     load ~3, 22:10 UTC     1 worker 14.26 s   2 workers 13.30 s   1 ÷ 2 1.07x
     load 13-18, 22:20 UTC  1 worker 21.04 s   2 workers 60.38 s   1 ÷ 2 0.35x
 Two cores shared with other engineers' test suites leave the second worker nothing to run on; the ratio that
-matters needs a machine with free cores.
+matters needs a machine with free cores. On the same machine with nothing else running, 2026-12-07 (load 0.5-1.5):
+    02:52 UTC, --images 4000 --size 128 --repeats 2: 1 worker 77.27 s   2 workers 40.81 s   1 ÷ 2 1.89x
 """
 from __future__ import annotations
 
