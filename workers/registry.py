@@ -84,6 +84,9 @@ class Registry:
         """Register ``obj`` under ``name`` without a decorator."""
         if not force and name in self._entries and self._entries[name] is not obj:
             raise KeyError(f"{self.kind} type {name!r} is already registered")
+        lazy = self._lazy.get(name)
+        if not force and lazy is not None and getattr(obj, "__module__", None) != lazy.partition(":")[0]:
+            raise KeyError(f"{self.kind} type {name!r} is already registered (by {lazy.partition(':')[0]})")
         self._lazy.pop(name, None)  # the module named by add_lazy, registering its own entry
         self._entries[name] = obj
 

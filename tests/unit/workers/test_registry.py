@@ -151,3 +151,20 @@ def test_a_run_of_a_resnet_loads_neither_timm_nor_torchvision():
 
     build_model({"type": "SwinTransformer", "arch": "tiny", "img_size": 32})
     assert "timm.models.swin_transformer" in sys.modules
+
+
+def test_a_lazy_name_is_taken_like_a_registered_one():
+    """A family not imported yet still owns its name: another class registering it is refused as before (a plugin
+    cannot shadow a library backbone by importing first); the family's own module registers it on first use."""
+    registry = Registry("model")
+    registry.add_lazy("ResNet", "workers.models.backbones.resnet:ResNet")
+
+    class ResNet:  # a plugin's class of the same name, from another module
+        pass
+
+    with pytest.raises(KeyError, match="already registered"):
+        registry.add("ResNet", ResNet)
+    assert "ResNet" in registry and registry.list("resn*") == ["ResNet"]
+    from workers.models.backbones.resnet import ResNet as LibraryResNet
+
+    assert registry.get("ResNet") is LibraryResNet
