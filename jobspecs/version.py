@@ -21,11 +21,15 @@ during ``make up``) gives its service and its new jobs the same answer.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
-_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_sha(text: str) -> bool:
+    """A full commit id: 40 (SHA-1) or 64 (SHA-256) lower-case hex digits."""
+    return len(text) in (40, 64) and set(text) <= _HEX
 
 
 def code_version() -> str:
@@ -49,7 +53,7 @@ def git_head(root: Path) -> str:
         head = (git / "HEAD").read_text().strip()
     except OSError:
         return ""
-    if _SHA.match(head):
+    if _is_sha(head):
         return head
     if not head.startswith("ref:"):
         return ""
@@ -64,7 +68,7 @@ def git_head(root: Path) -> str:
             sha = (folder / ref).read_text().strip()
         except OSError:
             continue
-        if _SHA.match(sha):
+        if _is_sha(sha):
             return sha
     for folder in dict.fromkeys((git, common)):
         try:
@@ -73,6 +77,6 @@ def git_head(root: Path) -> str:
             continue
         for line in packed:
             sha, _, name = line.partition(" ")
-            if name.strip() == ref and _SHA.match(sha):
+            if name.strip() == ref and _is_sha(sha):
                 return sha
     return ""
