@@ -3,16 +3,7 @@ a 409, a viewer is refused (403) and an outsider sees nothing (404). The latency
 percentiles of the answered requests, each of which is counted."""
 import pytest
 
-from backend.deployments.models import Deployment, DeploymentStatus, PredictionSample
-from backend.experiments.models import Checkpoint, RunStatus
-
-
-@pytest.fixture
-def deployment(cast):
-    run = cast.make_run(status=RunStatus.SUCCEEDED)
-    ckpt = Checkpoint.objects.create(run=run, path=f"runs/{run.pk}/epoch_1.pth", epoch=1, iteration=1)
-    return Deployment.objects.create(team=cast.team, run=run, checkpoint=ckpt, name="d",
-                                     status=DeploymentStatus.RUNNING)
+from backend.deployments.models import PredictionSample
 
 
 def test_it_undeploys(cast, deployment):
