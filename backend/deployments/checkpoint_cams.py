@@ -28,7 +28,7 @@ from backend.experiments.jobfiles import job_storage_location
 from backend.experiments.models import Checkpoint
 from backend.experiments.storage import storage
 
-from .services import NotServing, cam_method, check_upload
+from .services import NotServing, check_cam_request
 
 EXPLAIN = "workers.serve.explain"
 _REQUEST_ID = re.compile(r"[0-9a-f]{32}")
@@ -71,11 +71,7 @@ def submit(user, checkpoint: Checkpoint, files: list[tuple[str, bytes]], method:
     """
     run = checkpoint.run
     access.get_membership(user, run.team)
-    check_upload([(name, len(content)) for name, content in files])
-    if len(files) != 1:
-        raise ServiceError(f"A class activation map is of one image; {len(files)} were sent.",
-                           errors=[{"field": "image", "message": "one image"}])
-    method = cam_method(method)
+    method = check_cam_request(files, method)
     key = checkpoint_file(checkpoint)
     if key is None:
         raise ServiceError(f"Checkpoint {checkpoint.pk} ({checkpoint.filename}) has no file any more (rotated out "

@@ -183,11 +183,7 @@ def explain(user, deployment: Deployment, files: list[tuple[str, bytes]], method
             deployment is not running, or runs ONNX Runtime (409); Ray Serve did not answer (503).
     """
     access.get_membership(user, deployment.team)
-    check_upload([(name, len(content)) for name, content in files])
-    if len(files) != 1:
-        raise ServiceError(f"A class activation map is of one image; {len(files)} were sent.",
-                           errors=[{"field": "image", "message": "one image"}])
-    method = cam_method(method)
+    method = check_cam_request(files, method)
     if deployment.status != DeploymentStatus.RUNNING:
         raise Conflict(f"The deployment is {deployment.status}, not running"
                        + (f" ({deployment.status_reason})." if deployment.status_reason else "."))
@@ -232,6 +228,20 @@ def live_state(deployment: Deployment) -> dict | None:
         return {"app_status": "absent", "replicas_running": 0, "replicas": {}, "message": ""}
     return {"app_status": app.status, "replicas_running": app.running_replicas, "replicas": app.replicas,
             "message": app.message}
+
+
+def check_cam_request(files: list[tuple[str, bytes]], method: str | None) -> str:
+    """The upload of a class activation map (a deployment's or a checkpoint's): one image within the predict
+    limits, and a known method. Returns the method's name.
+
+    Raises:
+        ServiceError: no image, more than one, too large, empty; an unknown method.
+    """
+    check_upload([(name, len(content)) for name, content in files])
+    if len(files) != 1:
+        raise ServiceError(f"A class activation map is of one image; {len(files)} were sent.",
+                           errors=[{"field": "image", "message": "one image"}])
+    return cam_method(method)
 
 
 def check_upload(sizes: list[tuple[str, int]]) -> None:
