@@ -22,10 +22,8 @@ from backend.experiments.models import RunStatus
 from backend.experiments.tokens import issue_ingest_token
 from backend.project import metrics
 from tests.support.cast import Cast
-from tests.support.isolation import claim_redis_db
 from tests.support.ports import free_port
 from tests.support.scrape import sample
-from tests.support.stack_fixtures import REDIS_URL, require_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -40,22 +38,13 @@ def ray(ray_head, monkeypatch, settings):
     return ray_head
 
 
-@pytest.fixture
-def redis_url(settings):
-    require_service(REDIS_URL, 6379, "Redis")
-    claim = claim_redis_db(REDIS_URL, "test_operating")
-    settings.CELERY_BROKER_URL = claim.url
-    yield claim.url
-    claim.release()
-
-
-def test_it_is_ready_on_postgresql_redis_and_ray(ray, redis_url):
+def test_it_is_ready_on_postgresql_redis_and_ray(ray, redis_broker):
     r = Client().get("/readyz")
     assert r.status_code == 200, r.content
     assert r.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok", "ray": "ok"}}
 
 
-def test_it_is_not_ready_when_ray_refuses_its_token(ray, redis_url, monkeypatch):
+def test_it_is_not_ready_when_ray_refuses_its_token(ray, redis_broker, monkeypatch):
     monkeypatch.setenv("RAY_AUTH_TOKEN", "not-the-clusters-token")
     r = Client().get("/readyz")
     assert r.status_code == 503 and r.json()["failed"] == ["ray"]
@@ -84,7 +73,7 @@ def _scrape(url: str, token: str | None) -> tuple[int, str]:
         return 0, ""
 
 
-def test_a_prefork_worker_serves_what_its_pool_counted(redis_url, tmp_path):
+def test_a_prefork_worker_serves_what_its_pool_counted(redis_broker, tmp_path):
     if connection.vendor != "postgresql":
         pytest.skip("the worker process needs the suite's PostgreSQL test database")
     db = connection.settings_dict
@@ -92,7 +81,7 @@ def test_a_prefork_worker_serves_what_its_pool_counted(redis_url, tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DJANGO_", "TRAINYARD_", "PYTEST_", "DATABASE_URL", "CELERY_"))}
     env.update(DJANGO_SETTINGS_MODULE="backend.project.settings", DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-               TRAINYARD_VAR=str(tmp_path / "var"), CELERY_BROKER_URL=redis_url,
+               TRAINYARD_VAR=str(tmp_path / "var"), CELERY_BROKER_URL=redis_broker,
                DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
                RAY_ADDRESS=f"http://127.0.0.1:{free_port()}", TRAINYARD_WORKER_METRICS_PORT=str(port),
                TRAINYARD_WORKER_METRICS_ADDR="0.0.0.0", TRAINYARD_METRICS_TOKEN=TOKEN)
@@ -103,7 +92,7 @@ def test_a_prefork_worker_serves_what_its_pool_counted(redis_url, tmp_path):
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         sender = Celery()  # its broker_url would come from CELERY_BROKER_URL (the suite's memory://): name it here
-        with sender.connection_for_write(url=redis_url) as conn:
+        with sender.connection_for_write(url=redis_broker) as conn:
             sender.send_task("backend.experiments.tasks.dispatch_run", args=[str(uuid.uuid4())], connection=conn)
         key = {"task": "backend.experiments.tasks.dispatch_run", "outcome": "success"}
         deadline, text = time.monotonic() + 120, ""

@@ -64,6 +64,16 @@ def pg_live_stack(var: Path, ray_env: dict, extra_env: dict | None = None, *, wh
         drop_database(PG_URL, db_url)
 
 
+@pytest.fixture
+def redis_broker(settings, request):
+    """A Redis database of this test's own as the Celery broker (``settings.CELERY_BROKER_URL``); yields its URL."""
+    require_service(REDIS_URL, 6379, "Redis")
+    claim = claim_redis_db(REDIS_URL, request.node.module.__name__.rsplit(".", 1)[-1])
+    settings.CELERY_BROKER_URL = claim.url
+    yield claim.url
+    claim.release()
+
+
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory):
     """A Ray head with token auth; yields the env (RAY_ADDRESS, RAY_AUTH_*) that stacks need.

@@ -10,10 +10,8 @@ from kombu import Connection
 
 from backend.experiments.models import RunStatus
 from backend.project import metrics
-from tests.support.isolation import claim_redis_db
 from tests.support.ports import free_port
 from tests.support.scrape import sample
-from tests.support.stack_fixtures import REDIS_URL, require_service
 
 TOKEN = "metrics-token-" + "x" * 32
 
@@ -118,15 +116,6 @@ def test_ingestion_counts_batches_points_and_duplicates(cast):
         count(before, "trainyard_ingest_batches_total", outcome="duplicate") == 1
     assert count(after, "trainyard_ingest_points_total") - count(before, "trainyard_ingest_points_total") == 3
     assert count(after, "trainyard_ingest_log_lines_total") - count(before, "trainyard_ingest_log_lines_total") == 1
-
-
-@pytest.fixture
-def redis_broker(settings):
-    require_service(REDIS_URL, 6379, "Redis")
-    claim = claim_redis_db(REDIS_URL, "test_metrics")
-    settings.CELERY_BROKER_URL = claim.url
-    yield claim.url
-    claim.release()
 
 
 def test_the_queue_depth_is_read_from_redis(db, redis_broker):
