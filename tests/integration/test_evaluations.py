@@ -11,8 +11,6 @@ import time
 import numpy as np
 import pytest
 
-from tests.support.live import ONE_WORKER
-
 pytestmark = pytest.mark.integration
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -32,13 +30,9 @@ def _wait(live, url: str, timeout: float, what: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def trained(pg_stack) -> tuple[dict, dict]:
-    """One finished one-epoch run of the demo spec and its last checkpoint (the module's tests share them)."""
-    live = pg_stack
-    run = live.submit(name="to-evaluate", resources=ONE_WORKER, cfg_options={"runner.max_epochs": 1})
-    done = live.wait_for(run["id"], lambda r: r["status"] in TERMINAL, 300, "the run to finish")
-    assert done["status"] == "succeeded", done["status_reason"] + "\n" + live.logs_tail()
-    return done, live.api("GET", f"/api/runs/{run['id']}/checkpoints").json()[-1]
+def trained(trained_demo_run) -> tuple[dict, dict]:
+    """A finished run of the demo spec and its last checkpoint (stack_fixtures.trained_demo_run)."""
+    return trained_demo_run
 
 
 def test_it_scores_a_checkpoint_with_two_workers_as_trainyard_test_does(pg_stack, trained, tmp_path):

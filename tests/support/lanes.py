@@ -34,6 +34,7 @@ LANES = {module: RAY_LANE for module in (
     "tests/integration/test_lane_priorities.py",
     "tests/integration/test_up.py",
     "tests/integration/test_operating.py",
+    "tests/integration/test_production_stack.py",
     "tests/security/test_datasets_belong_to_teams.py",
     "tests/security/test_fair_share.py",
     "tests/security/test_no_code_from_data.py",

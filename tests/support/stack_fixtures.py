@@ -96,16 +96,32 @@ def ray_head(tmp_path_factory):
     stack.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pg_stack(ray_head, tmp_path_factory):
-    """The stack on PostgreSQL + Redis (production settings), in a database of its own."""
+    """The stack on PostgreSQL + Redis (production settings), in a database of its own, shared by the modules of
+    the Ray lane that use it (a stack costs ~15 s and ~20 CPU-s to start): tests find their own objects by id and
+    leave no job running (a cancelled run or sweep is waited for until it ended)."""
     with pg_live_stack(tmp_path_factory.mktemp("pg"), ray_head, what="pg_stack") as live:
         yield live
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def trained_demo_run(pg_stack):
+    """A finished two-epoch, one-worker run of the demo spec on ``pg_stack`` and its last checkpoint's JSON, for
+    the tests that start from a trained model (evaluations, deployments) rather than test training itself."""
+    from .live import ONE_WORKER
+
+    run = pg_stack.submit(name="trained-demo", resources=ONE_WORKER, cfg_options={"runner.max_epochs": 2})
+    done = pg_stack.wait_for(run["id"], lambda r: r["status"] in ("succeeded", "failed", "cancelled"), 420,
+                             "the run to finish")
+    assert done["status"] == "succeeded", done["status_reason"] + "\n" + pg_stack.logs_tail()
+    return done, pg_stack.api("GET", f"/api/runs/{run['id']}/checkpoints").json()[-1]
+
+
+@pytest.fixture(scope="session")
 def embedded_stack(ray_head, tmp_path_factory):
-    """The stack on the embedded defaults: SQLite under var/ and the filesystem:// broker."""
+    """The stack on the embedded defaults: SQLite under var/ and the filesystem:// broker; shared like
+    ``pg_stack`` (a test that stops one of its processes starts it again)."""
     live = start_live_stack(tmp_path_factory.mktemp("embedded"), ray_head, {})
     yield live
     live.stack.stop()

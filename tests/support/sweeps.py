@@ -5,6 +5,7 @@ import time
 
 SWEEP_SPEC = "demo/resnet18-tiny_asha-sweep_digits.py"
 TERMINAL = {"succeeded", "failed", "cancelled"}
+PBT_EPOCHS = 3
 
 
 def wait_for_sweep(live, sweep_id: str, predicate, timeout: float, what: str) -> dict:
@@ -26,7 +27,7 @@ def check_pbt_clones(pg_stack) -> None:
     good, hopeless = 0.05, 1e-5
     r = pg_stack.api("POST", "/api/sweeps", json={
         "spec_name": SWEEP_SPEC, "dataset": "digits", "name": "pbt",
-        "cfg_options": {"runner.max_epochs": 4},
+        "cfg_options": {"runner.max_epochs": PBT_EPOCHS},
         "sweep": {"space": {"optimizer.lr": {"type": "grid_search", "values": [good, hopeless]},
                             "model.head.loss.label_smooth_val": {"type": "choice", "values": [0.0, 0.1]}},
                   "metric": "accuracy_top-1", "mode": "max",
@@ -34,7 +35,10 @@ def check_pbt_clones(pg_stack) -> None:
                   # only the trials still running, and a weak trial that lags behind (it started later, or its
                   # lane is starved) reports after the strong one has ended and keeps its lr (seen in CI: it
                   # ended at 9.7% top-1 with lr 1e-5). The README gives the same advice for small clusters.
-                  "scheduler": {"type": "pbt", "quantile_fraction": 0.5, "synch": True},
+                  # perturbation_interval=2 of 3 epochs: one exploit, at epoch 2. With synch every perturbation
+                  # pauses and restarts both trials (a Ray Train run each: ~25 CPU-s of processes before its first
+                  # step), and a perturbation at the last epoch would restart both only to end them.
+                  "scheduler": {"type": "pbt", "quantile_fraction": 0.5, "synch": True, "perturbation_interval": 2},
                   "max_concurrent_trials": 2}})
     assert r.status_code == 201, r.text
     sweep_id = r.json()["id"]
@@ -64,7 +68,7 @@ def check_pbt_clones(pg_stack) -> None:
     epochs = sorted(p["epoch"] for p in points)
     # its own epochs up to the clone, then every epoch after the donor's checkpoint (a donor ahead of it
     # hands over a later epoch, which the clone never trains itself), each once
-    assert epochs[0] == 1 and set(range(int(clones[-1][1]) + 1, 5)) <= set(epochs), (epochs, clones)
-    assert len(epochs) == len(set(epochs)) and epochs[-1] == 4, points
+    assert epochs[0] == 1 and set(range(int(clones[-1][1]) + 1, PBT_EPOCHS + 1)) <= set(epochs), (epochs, clones)
+    assert len(epochs) == len(set(epochs)) and epochs[-1] == PBT_EPOCHS, points
     by_epoch = {p["epoch"]: p["value"] for p in points}
-    assert by_epoch[1] < 50 < by_epoch[4], by_epoch  # 1e-5 learns nothing in an epoch; the clone does
+    assert by_epoch[1] < 50 < by_epoch[PBT_EPOCHS], by_epoch  # 1e-5 learns nothing in an epoch; the clone does

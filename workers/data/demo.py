@@ -15,9 +15,33 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["write_digits_dataset"]
+__all__ = ["load_digits", "write_digits_dataset"]
 
 _MARKER = ".trainyard-digits.json"
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as ``(images, labels)``: float64 ``(1797, 8, 8)`` in 0..16 and int ``(1797,)``, as
+    ``sklearn.datasets.load_digits()`` gives ``images`` and ``target``.
+
+    Read from the CSV that scikit-learn ships (``sklearn/datasets/data/digits.csv.gz``) without importing
+    scikit-learn, which costs ~2 CPU-seconds (every stack's ``seed_demo``, ``manage.py up``); through
+    scikit-learn itself where that file is not found.
+    """
+    import gzip
+    from importlib.util import find_spec
+
+    spec = find_spec("sklearn")  # locates the package; runs none of it
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            with gzip.open(path, "rt") as f:
+                table = np.loadtxt(f, delimiter=",", dtype=np.float64)
+            return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(int)
+    from sklearn.datasets import load_digits as sklearn_load_digits
+
+    digits = sklearn_load_digits()
+    return digits.images, digits.target
 
 
 def write_digits_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, size: int | None = None,
@@ -35,8 +59,6 @@ def write_digits_dataset(root: str | Path, val_fraction: float = 0.2, seed: int 
     Returns:
         ``{'train': n_train, 'val': n_val, 'classes': 10}``.
     """
-    from sklearn.datasets import load_digits
-
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if interpolation not in ("nearest", "bilinear"):
@@ -53,9 +75,8 @@ def write_digits_dataset(root: str | Path, val_fraction: float = 0.2, seed: int 
         for split in ("train", "val"):  # written by us with other parameters: start over
             shutil.rmtree(root / split, ignore_errors=True)
 
-    digits = load_digits()
-    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
-    labels = digits.target
+    pixels, labels = load_digits()
+    images = np.rint(pixels * (255.0 / 16.0)).astype(np.uint8)
     rng = np.random.RandomState(seed)
     val_indices: set[int] = set()
     for label in range(10):

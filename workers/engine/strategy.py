@@ -39,6 +39,7 @@ import contextlib
 import copy
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +140,18 @@ def _import_deepspeed(device: torch.device):
     if device.type == "cpu" or not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
     import deepspeed
+    import deepspeed.comm.torch  # noqa: F401 - loaded; as an attribute, deepspeed.comm.torch is torch itself
 
+    # DeepSpeed's communication backend JIT-compiles its shared-memory kernels (ninja and a C++ compiler, ~45 s
+    # of two cores, on every node and in every fresh container) when it first starts on the CPU accelerator.
+    # Those kernels serve only inference_all_reduce (tensor-parallel inference); training's all_reduce always
+    # goes through the process group (gloo here). So a node needs no compiler and a run no build: never load them.
+    sys.modules["deepspeed.comm.torch"].build_shm_op = _no_shm_op
     return deepspeed
+
+
+def _no_shm_op():
+    return None
 
 
 def init_single_process_group() -> None:

@@ -10,7 +10,7 @@ from PIL import Image
 from tests.support.datasets import write_images
 from tests.support.specs import TEST_PIPELINE, TRAIN_PIPELINE
 from workers.data import build_dataloader, build_dataset
-from workers.data.demo import write_digits_dataset
+from workers.data.demo import load_digits, write_digits_dataset
 from workers.data.transforms import Compose
 from workers.registry import TRANSFORMS
 
@@ -128,3 +128,12 @@ def test_it_writes_the_digits_once_in_the_folder_layout(digits_root):
     assert len(list((root / "train").rglob("*.png"))) == 1438
     with Image.open(next((root / "val" / "3").iterdir())) as image:
         assert image.size == (16, 16) and image.mode == "L"
+
+
+def test_it_reads_the_digits_scikit_learn_ships_as_scikit_learn_does():
+    from sklearn.datasets import load_digits as sklearn_load_digits
+
+    images, labels = load_digits()
+    theirs = sklearn_load_digits()
+    assert images.shape == (1797, 8, 8) and images.dtype == theirs.images.dtype
+    assert np.array_equal(images, theirs.images) and np.array_equal(labels, theirs.target)

@@ -127,7 +127,9 @@ def test_it_trains_checkpoints_and_resumes_with_deepspeed_zero(stage, tiny_root,
     assert "Epoch [4][3/3]" in text
 
 
-def test_it_runs_deepspeed_in_one_process_without_a_process_group_in_bf16(tiny_root, tmp_path):
+def test_it_runs_deepspeed_in_one_process_without_a_process_group_in_bf16(tiny_root, tmp_path, monkeypatch):
+    extensions = tmp_path / "torch_extensions"  # where DeepSpeed would JIT-build a C++ op (torch.utils.cpp_extension)
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(extensions))
     mp.start_processes(_worker, args=(1, str(tmp_path), str(tiny_root), 1, {"bf16": True}), nprocs=1, join=True,
                        start_method="fork")
     result = json.loads((tmp_path / "rank0.json").read_text())
@@ -140,6 +142,8 @@ def test_it_runs_deepspeed_in_one_process_without_a_process_group_in_bf16(tiny_r
     weights = torch.load(tmp_path / "work" / "latest.pth", weights_only=True)["state_dict"]
     assert weights["backbone.conv1.weight"].dtype == torch.bfloat16
     _fresh_model(_spec(1, 1, str(tmp_path), "x")).load_state_dict(weights, strict=True)
+    # nothing was compiled: a node needs no C++ compiler, and a fresh container no minute of building
+    assert not extensions.exists() or not any(extensions.iterdir()), sorted(extensions.iterdir())
 
 
 def test_it_maps_the_spec_onto_deepspeeds_config():
