@@ -63,7 +63,9 @@ def test_it_cancels_a_running_run_and_stops_its_ray_job(live):
         assert time.monotonic() < deadline, live.logs_tail()
         time.sleep(0.5)
     r = live.api("POST", f"/api/runs/{run['id']}/cancel")
-    assert r.status_code == 202 and r.json()["status"] == "cancelling"
+    # the run as it is when the answer is written: cancelling until Ray says the job stopped; on a loaded machine
+    # the stop request can take long enough for the run's reconcile to have ended it already (seen in CI)
+    assert r.status_code == 202 and r.json()["status"] in ("cancelling", "cancelled"), r.text
     done = live.wait_for(run["id"], lambda r: r["status"] in TERMINAL, 90, "the cancel to finish")
     assert done["status"] == "cancelled"
     env = live.stack.env

@@ -20,8 +20,8 @@ from workers.data.transforms.compose import Compose
 from workers.data.transforms.normalize import DEFERRED_KEY, normalize_tensor, prepare_images
 from workers.registry import DATASETS
 
-__all__ = ["WorkerCollate", "build_dataloader", "build_dataset", "collate", "fuse_normalize", "init_loader_worker",
-           "prepare_images", "resolve_paths"]
+__all__ = ["WorkerCollate", "build_dataloader", "build_dataset", "build_split_loader", "collate", "fuse_normalize",
+           "init_loader_worker", "loader_options", "loader_settings", "prepare_images", "resolve_paths"]
 
 # batches of one worker that the training process may hold at once besides its prefetched ones: the one being
 # consumed, the one arriving, and one more whose release is only seen when the next batch arrives
@@ -202,6 +202,44 @@ def _collate(batch: list[dict], memory: BatchMemory | None) -> dict:
         else:
             out[key] = values
     return LeasedBatch(out, leases) if leases else out
+
+
+# the keys of `data` that every loader inherits unless its `<split>_dataloader` dict sets them
+_SHARED_LOADER_KEYS = ("samples_per_gpu", "workers_per_gpu", "pin_memory", "persistent_workers", "prefetch_factor",
+                       "fuse_normalize")
+
+
+def loader_settings(data: dict, split: str, *, pin_memory: bool = False) -> dict:
+    """The loader keys of ``data``, overridden by ``data.<split>_dataloader``, with their defaults:
+    ``workers_per_gpu`` 2, ``pin_memory`` the given default (on with CUDA), ``persistent_workers`` on when
+    there are workers, ``prefetch_factor`` 2 and ``fuse_normalize`` on (the batch is normalised in one
+    tensor operation, see ``workers.data.transforms.normalize``). The engine's loaders, ``trainyard test`` and
+    the evaluation jobs' shards all read the spec through it."""
+    args = {key: data[key] for key in _SHARED_LOADER_KEYS if key in data and data[key] is not None}
+    args.update({key: value for key, value in (data.get(f"{split}_dataloader") or {}).items() if value is not None})
+    args.setdefault("workers_per_gpu", 2)
+    if "samples_per_gpu" not in args:
+        raise KeyError("data.samples_per_gpu is missing")
+    args.setdefault("pin_memory", pin_memory)
+    args.setdefault("persistent_workers", args["workers_per_gpu"] > 0)
+    args.setdefault("prefetch_factor", 2)
+    args.setdefault("fuse_normalize", True)
+    return args
+
+
+def loader_options(args: dict) -> dict:
+    """``build_dataloader``'s keyword arguments of a loader's :func:`loader_settings`."""
+    return {"pin_memory": bool(args["pin_memory"]), "persistent_workers": bool(args["persistent_workers"]),
+            "prefetch_factor": int(args["prefetch_factor"]), "fuse_normalize": bool(args["fuse_normalize"])}
+
+
+def build_split_loader(dataset, data: dict, split: str, *, pin_memory: bool = False) -> DataLoader:
+    """The unshuffled loader of an evaluation split (``'val'`` or ``'test'``) as the spec's ``data`` sets it
+    (:func:`loader_settings`): what the engine evaluates with, ``trainyard test`` scores with and each shard of
+    an evaluation job reads."""
+    args = loader_settings(data, split, pin_memory=pin_memory)
+    return build_dataloader(dataset, args["samples_per_gpu"], args["workers_per_gpu"], shuffle=False,
+                            **loader_options(args))
 
 
 def build_dataloader(dataset, samples_per_gpu: int, workers_per_gpu: int, shuffle: bool = True,

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from jobspecs import training
 from jobspecs.batch import apply_auto_scale_lr
 from workers.data import build_dataloader, build_dataset
+from workers.data.builder import loader_options, loader_settings
 from workers.engine.dist import get_dist_info
 from workers.engine.hooks import (
     PRIORITIES,
@@ -211,52 +212,24 @@ def _loaders(spec: dict, train_set, val_set, workflow_val: bool, *, seed: int, p
     ``val_set`` and the loader of the ``('val', 1)`` workflow phase; ``pin_memory`` is the default of the
     spec's ``data.pin_memory`` (on with CUDA)."""
     data = spec["data"]
-    train_args = _loader_args(data, "train", pin_memory=pin_memory)
+    train_args = loader_settings(data, "train", pin_memory=pin_memory)
     train_loader = build_dataloader(train_set, train_args["samples_per_gpu"], train_args["workers_per_gpu"],
                                     shuffle=True, seed=seed, drop_last=bool(train_args.get("drop_last", False)),
-                                    sampler_cfg=spec.get("sampler"), **_loader_options(train_args))
+                                    sampler_cfg=spec.get("sampler"), **loader_options(train_args))
     val_loader = None
     if val_set is not None:
-        val_args = _loader_args(data, "val", pin_memory=pin_memory)
+        val_args = loader_settings(data, "val", pin_memory=pin_memory)
         val_loader = build_dataloader(val_set, val_args["samples_per_gpu"], val_args["workers_per_gpu"],
-                                      shuffle=False, **_loader_options(val_args))
+                                      shuffle=False, **loader_options(val_args))
     workflow_val_loader = None
     if workflow_val:
         # MMCls's tools/train.py: the val phase reads data.val through the *train* pipeline (labels, loss)
         val_cfg = dict(copy.deepcopy(data["val"]), pipeline=copy.deepcopy(data["train"]["pipeline"]))
         phase_set = build_dataset(val_cfg, data_root=data_root)
-        val_args = _loader_args(data, "val", pin_memory=pin_memory)
+        val_args = loader_settings(data, "val", pin_memory=pin_memory)
         workflow_val_loader = build_dataloader(phase_set, val_args["samples_per_gpu"], val_args["workers_per_gpu"],
-                                               shuffle=False, **_loader_options(val_args))
+                                               shuffle=False, **loader_options(val_args))
     return train_loader, val_loader, workflow_val_loader
-
-
-# the keys of `data` that every loader inherits unless its `<split>_dataloader` dict sets them
-_SHARED_LOADER_KEYS = ("samples_per_gpu", "workers_per_gpu", "pin_memory", "persistent_workers", "prefetch_factor",
-                       "fuse_normalize")
-
-
-def _loader_args(data: dict, split: str, *, pin_memory: bool = False) -> dict:
-    """The loader keys of ``data``, overridden by ``data.<split>_dataloader``, with their defaults:
-    ``workers_per_gpu`` 2, ``pin_memory`` the given default (on with CUDA), ``persistent_workers`` on when
-    there are workers, ``prefetch_factor`` 2 and ``fuse_normalize`` on (the batch is normalised in one
-    tensor operation, see ``workers.data.transforms.normalize``)."""
-    args = {key: data[key] for key in _SHARED_LOADER_KEYS if key in data and data[key] is not None}
-    args.update({key: value for key, value in (data.get(f"{split}_dataloader") or {}).items() if value is not None})
-    args.setdefault("workers_per_gpu", 2)
-    if "samples_per_gpu" not in args:
-        raise KeyError("data.samples_per_gpu is missing")
-    args.setdefault("pin_memory", pin_memory)
-    args.setdefault("persistent_workers", args["workers_per_gpu"] > 0)
-    args.setdefault("prefetch_factor", 2)
-    args.setdefault("fuse_normalize", True)
-    return args
-
-
-def _loader_options(args: dict) -> dict:
-    """``build_dataloader``'s keyword arguments of a loader's :func:`_loader_args`."""
-    return {"pin_memory": bool(args["pin_memory"]), "persistent_workers": bool(args["persistent_workers"]),
-            "prefetch_factor": int(args["prefetch_factor"]), "fuse_normalize": bool(args["fuse_normalize"])}
 
 
 def runner_length(spec: dict) -> tuple[str, int]:

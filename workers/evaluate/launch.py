@@ -50,7 +50,7 @@ def score_shard(cfg: dict, split: str, checkpoint_key: str, shard: int, num_shar
     import copy
 
     from workers.apis import init_model
-    from workers.data import build_dataloader
+    from workers.data.builder import build_split_loader
     from workers.distributed.launch import confine_worker, prepare_node, service_spec
     from workers.engine.dist import resolve_device
     from workers.engine.predict import predict
@@ -64,12 +64,8 @@ def score_shard(cfg: dict, split: str, checkpoint_key: str, shard: int, num_shar
     start, stop = shard_bounds(len(dataset), num_shards)[shard]
     part = copy.copy(dataset)  # the same dataset, its annotations cut to this shard
     part.data_infos = dataset.data_infos[start:stop]
-    data = spec["data"]
-    loader_args = {"samples_per_gpu": data.get("samples_per_gpu", 1), "workers_per_gpu": 0}
-    loader_args.update({k: v for k, v in (data.get("test_dataloader") or {}).items() if k == "samples_per_gpu"})
-    loader = build_dataloader(part, loader_args["samples_per_gpu"], 0, shuffle=False,
-                              fuse_normalize=bool(data.get("fuse_normalize", True)))
     device = resolve_device("cuda" if _has_gpu() else "cpu")
+    loader = build_split_loader(part, spec["data"], "test", pin_memory=device.type == "cuda")
     model = init_model(spec, _local_checkpoint(storage, checkpoint_key), device=device)
     scores = predict(model, loader, device) if len(part) else None
     classes = model.CLASSES if model.CLASSES is not None else dataset.CLASSES

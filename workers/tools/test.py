@@ -47,7 +47,8 @@ def score_checkpoint(spec: dict, checkpoint: str | Path, *, metrics: list[str] |
         (arrays) and ``pred_class`` (a list of names).
     """
     from workers.apis import init_model
-    from workers.data import build_dataloader, build_dataset
+    from workers.data import build_dataset
+    from workers.data.builder import build_split_loader
     from workers.engine.dist import resolve_device
 
     out_items = list(out_items or ["all"])
@@ -60,11 +61,8 @@ def score_checkpoint(spec: dict, checkpoint: str | Path, *, metrics: list[str] |
     if data.get("test") is None:
         raise KeyError("the spec has no data.test")
     dataset = build_dataset(data["test"], {"test_mode": True}, data_root=data_root)
-    loader_args = {"samples_per_gpu": data.get("samples_per_gpu", 1), "workers_per_gpu": data.get("workers_per_gpu", 0)}
-    loader_args.update(data.get("test_dataloader") or {})
-    loader = build_dataloader(dataset, loader_args["samples_per_gpu"], loader_args["workers_per_gpu"], shuffle=False,
-                              fuse_normalize=bool(loader_args.get("fuse_normalize", data.get("fuse_normalize", True))))
     device_t = resolve_device(device)
+    loader = build_split_loader(dataset, data, "test", pin_memory=device_t.type == "cuda")
     if Path(checkpoint).suffix.lower() == ".onnx":  # MMCls's deployment/test.py: the same metrics, ONNX Runtime
         from workers.export import OnnxClassifier
 

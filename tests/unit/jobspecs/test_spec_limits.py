@@ -67,10 +67,10 @@ def test_it_limits_the_size_of_one_value():
 
 def test_it_limits_the_work_of_evaluating_a_spec():
     text = 'a = [0] * 99999\n' + 'b = a + []\n' * 25
-    start = time.perf_counter()
+    start = time.thread_time()  # this thread's CPU time: the work refused, however loaded the machine is
     assert spec_error(load_text, text, 'spec.py').message == (
         'the spec builds more than 2000000 values while it is evaluated')
-    assert time.perf_counter() - start < 2
+    assert time.thread_time() - start < 2
 
 
 def test_it_limits_the_length_of_strings():
