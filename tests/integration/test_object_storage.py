@@ -139,12 +139,16 @@ def test_the_service_keeps_a_runs_files_in_the_bucket_and_serves_them_from_there
     # the node's local copy of the object, pulled before training
     assert "load checkpoint from /" in logs and last["path"] in logs and "testing:testing" not in logs
 
-    def first_loss(run_id):
-        points = live.api("GET", f"/api/runs/{run_id}/metrics").json()
-        return min((p for p in points if p["name"] == "loss"), key=lambda p: p["step"])["value"]
+    def losses(run_id):
+        points = live.api("GET", f"/api/runs/{run_id}/metrics", params={"name": "loss"}).json()
+        return [p["value"] for p in sorted(points, key=lambda p: p["step"])]
 
-    # the fork starts from trained weights: its first losses are well below a fresh network's (~ln 10)
-    assert first_loss(fork["id"]) < 0.8 * first_loss(run["id"])
+    # the fork starts where the run ended, not where a fresh network starts (~ln 10): its first loss is nearer
+    # the run's last than the run's first (how far two epochs get varies from run to run; seen in CI: a fork's
+    # first loss of 1.86 after a run that started at 2.30)
+    trained = losses(run["id"])
+    assert trained[-1] < trained[0], trained
+    assert losses(fork["id"])[0] < (trained[0] + trained[-1]) / 2, (losses(fork["id"])[:3], trained)
 
 
 def test_pbt_clones_a_trial_through_the_bucket(s3_stack):
