@@ -1,16 +1,18 @@
 """An evaluation end to end: REST API -> Celery -> Ray Job -> 2 Ray workers, each scoring a shard -> every
 prediction stored once, in dataset order -> metrics equal to ``trainyard test``'s on the same checkpoint. And the
-leaderboard's verify flow on the demo spec's row: one more evaluation (one worker) re-scores the row's checkpoint on
-the val split, and the row shows "verified" with the re-scored top-1 beside the reported one.
+leaderboard's verify flow on the same run: one more evaluation (one worker) re-scores the row's checkpoint on the
+val split, and the row shows "verified" with the re-scored top-1 beside the reported one.
 
-The session's PostgreSQL stack and its trained demo run (tests/support/stack_fixtures.py), two evaluations: the
-suite stays fast.
+One stack, one one-epoch run (a module fixture both tests share), two evaluations: the suite stays fast.
 """
 import json
 import time
 
 import numpy as np
 import pytest
+
+from tests.support.live import ONE_WORKER
+from tests.support.stack_fixtures import pg_live_stack
 
 pytestmark = pytest.mark.integration
 
@@ -31,16 +33,28 @@ def _wait(live, url: str, timeout: float, what: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def trained(trained_demo_run) -> tuple[dict, dict]:
-    """A finished run of the demo spec and its last checkpoint (stack_fixtures.trained_demo_run)."""
-    return trained_demo_run
+def eval_stack(ray_head, tmp_path_factory):
+    """A PostgreSQL stack of this module's own: the leaderboard shows the best run of each spec, so the verify test
+    needs a database holding no other run of the demo spec (the session's pg_stack holds the spine's)."""
+    with pg_live_stack(tmp_path_factory.mktemp("evaluations"), ray_head, what="eval_stack") as live:
+        yield live
 
 
-def test_it_scores_a_checkpoint_with_two_workers_as_trainyard_test_does(pg_stack, trained, tmp_path):
+@pytest.fixture(scope="module")
+def trained(eval_stack) -> tuple[dict, dict]:
+    """One finished one-epoch run of the demo spec and its last checkpoint (the module's tests share them)."""
+    live = eval_stack
+    run = live.submit(name="to-evaluate", resources=ONE_WORKER, cfg_options={"runner.max_epochs": 1})
+    done = live.wait_for(run["id"], lambda r: r["status"] in TERMINAL, 300, "the run to finish")
+    assert done["status"] == "succeeded", done["status_reason"] + "\n" + live.logs_tail()
+    return done, live.api("GET", f"/api/runs/{run['id']}/checkpoints").json()[-1]
+
+
+def test_it_scores_a_checkpoint_with_two_workers_as_trainyard_test_does(eval_stack, trained, tmp_path):
     from jobspecs.contract import Job
     from workers.tools.test import score_checkpoint
 
-    live = pg_stack
+    live = eval_stack
     _run, ckpt = trained
 
     t0 = time.monotonic()
@@ -84,23 +98,16 @@ def test_it_scores_a_checkpoint_with_two_workers_as_trainyard_test_does(pg_stack
     assert sum(map(sum, again["confusion_matrix"]["rows"])) == len(labels)
 
 
-DEMO_SPEC = "demo/resnet18-tiny_2xb32-6e_digits.py"
-
-
 def _row(live, run_id: str, **params) -> dict | None:
     rows = live.api("GET", "/api/leaderboard", params={"dataset": "digits", **params}).json()["results"]
     return next((r for r in rows if r["run_id"] == run_id), None)
 
 
-def test_it_verifies_the_runs_leaderboard_row_on_the_val_split(pg_stack, trained):
-    live = pg_stack
-    # The row of the demo spec on the digits: the best of its runs on this stack (the shared stack holds other
-    # tests' runs of it too; the trained run is one of them). That row's run is the one verified.
-    rows = live.api("GET", "/api/leaderboard", params={"dataset": "digits", "q": DEMO_SPEC}).json()["results"]
-    row = next(r for r in rows if r["spec"] == DEMO_SPEC and not r["reference"] and r["params"] is None)
-    run = live.api("GET", f"/api/runs/{row['run_id']}").json()
-    assert row["top1"] is not None and row["verification"] is None, row
-    assert run["status"] == "succeeded" and run["spec_name"] == DEMO_SPEC, run
+def test_it_verifies_the_runs_leaderboard_row_on_the_val_split(eval_stack, trained):
+    live = eval_stack
+    run, _ckpt = trained
+    row = _row(live, run["id"])
+    assert row is not None and row["top1"] is not None and row["verification"] is None, row
     assert _row(live, run["id"], verified="1") is None
 
     t0 = time.monotonic()
