@@ -18,6 +18,7 @@ import pytest
 import requests
 
 import jobspecs
+from tests.support.live import ONE_WORKER
 
 pytestmark = pytest.mark.integration
 
@@ -54,10 +55,13 @@ def _wait_deployment(live, pk: str, predicate, timeout: float, what: str) -> dic
 
 
 @pytest.fixture(scope="module")
-def trained(pg_stack, trained_demo_run, tmp_path_factory):
-    """The demo run trained (stack_fixtures.trained_demo_run), its spec and last checkpoint as files, and a few
-    digits of its dataset."""
-    done, ckpt = trained_demo_run
+def trained(pg_stack, tmp_path_factory):
+    """The demo run trained (2 epochs), its spec and last checkpoint as files, and a few digits of its dataset."""
+    run = pg_stack.submit(name="to-serve", resources=ONE_WORKER, cfg_options={"runner.max_epochs": 2})
+    done = pg_stack.wait_for(run["id"], lambda r: r["status"] in ("succeeded", "failed", "cancelled"), 420,
+                             "the run to finish")
+    assert done["status"] == "succeeded", done["status_reason"]
+    ckpt = pg_stack.api("GET", f"/api/runs/{run['id']}/checkpoints").json()[-1]
     folder = tmp_path_factory.mktemp("served")
     (folder / "ckpt.pth").write_bytes(pg_stack.api("GET", ckpt["download_url"]).content)
     (folder / "spec.py").write_text(jobspecs.dumps(done["resolved_spec"], format="py"))

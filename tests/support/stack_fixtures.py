@@ -106,19 +106,6 @@ def pg_stack(ray_head, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained_demo_run(pg_stack):
-    """A finished two-epoch, one-worker run of the demo spec on ``pg_stack`` and its last checkpoint's JSON, for
-    the tests that start from a trained model (evaluations, deployments) rather than test training itself."""
-    from .live import ONE_WORKER
-
-    run = pg_stack.submit(name="trained-demo", resources=ONE_WORKER, cfg_options={"runner.max_epochs": 2})
-    done = pg_stack.wait_for(run["id"], lambda r: r["status"] in ("succeeded", "failed", "cancelled"), 420,
-                             "the run to finish")
-    assert done["status"] == "succeeded", done["status_reason"] + "\n" + pg_stack.logs_tail()
-    return done, pg_stack.api("GET", f"/api/runs/{run['id']}/checkpoints").json()[-1]
-
-
-@pytest.fixture(scope="session")
 def embedded_stack(ray_head, tmp_path_factory):
     """The stack on the embedded defaults: SQLite under var/ and the filesystem:// broker; shared like
     ``pg_stack`` (a test that stops one of its processes starts it again)."""

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from jobspecs import training
 from jobspecs.batch import apply_auto_scale_lr
 from workers.data import build_dataloader, build_dataset
-from workers.data.builder import loader_options, loader_settings
+from workers.data.builder import build_split_loader, loader_options, loader_settings
 from workers.engine.dist import get_dist_info
 from workers.engine.hooks import (
     PRIORITIES,
@@ -218,17 +218,13 @@ def _loaders(spec: dict, train_set, val_set, workflow_val: bool, *, seed: int, p
                                     sampler_cfg=spec.get("sampler"), **loader_options(train_args))
     val_loader = None
     if val_set is not None:
-        val_args = loader_settings(data, "val", pin_memory=pin_memory)
-        val_loader = build_dataloader(val_set, val_args["samples_per_gpu"], val_args["workers_per_gpu"],
-                                      shuffle=False, **loader_options(val_args))
+        val_loader = build_split_loader(val_set, data, "val", pin_memory=pin_memory)
     workflow_val_loader = None
     if workflow_val:
         # MMCls's tools/train.py: the val phase reads data.val through the *train* pipeline (labels, loss)
         val_cfg = dict(copy.deepcopy(data["val"]), pipeline=copy.deepcopy(data["train"]["pipeline"]))
         phase_set = build_dataset(val_cfg, data_root=data_root)
-        val_args = loader_settings(data, "val", pin_memory=pin_memory)
-        workflow_val_loader = build_dataloader(phase_set, val_args["samples_per_gpu"], val_args["workers_per_gpu"],
-                                               shuffle=False, **loader_options(val_args))
+        workflow_val_loader = build_split_loader(phase_set, data, "val", pin_memory=pin_memory)
     return train_loader, val_loader, workflow_val_loader
 
 
